@@ -1,0 +1,524 @@
+"""Models and small helpers for HW2: LeNet-5 on MNIST, a convolutional autoencoder and a VAE.
+
+The notebook ``hw2.ipynb`` imports everything from here, so each class is defined exactly once.
+Attribute names (``conv1``, ``conv_1``, ``fc_2``, ``latent_dimensionality``...) are the assignment's.
+"""
+
+import os
+
+# Must be set before torch is imported: an op without an MPS kernel then runs on the CPU instead
+# of raising NotImplementedError. A value the user already set is respected.
+os.environ.setdefault("PYTORCH_ENABLE_MPS_FALLBACK", "1")
+
+import gzip  # noqa: E402
+import hashlib  # noqa: E402
+import inspect  # noqa: E402
+import random  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from torchvision import transforms  # noqa: E402
+from torchvision.transforms.v2.functional import resize  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parent
+DATA_ROOT = REPO_ROOT / "data"  # torchvision's MNIST root: the files live in DATA_ROOT/MNIST/raw
+
+# The MD5 sums torchvision itself checks (and ../shared/mnist/MD5SUMS lists).
+MNIST_MD5 = {
+    "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+    "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+    "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+    "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Device, seeds
+# --------------------------------------------------------------------------------------------
+def get_device():
+    """The fastest device available: CUDA, then Apple MPS, then the CPU."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def seed_everything(seed=0):
+    """Seed Python, NumPy and torch (all devices); return a generator for DataLoader shuffling.
+
+    Passing the returned generator to every ``DataLoader(..., shuffle=True)`` makes the shuffling
+    order depend on ``seed`` alone, not on how many random numbers model initialisation drew.
+    """
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds CUDA and MPS
+    torch.backends.cudnn.benchmark = False  # autotuning may pick different kernels per run
+    torch.backends.cudnn.deterministic = True
+    return torch.Generator().manual_seed(seed)
+
+
+# --------------------------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------------------------
+class MNISTIntegrityError(RuntimeError):
+    """A shipped MNIST file is missing or differs from the original."""
+
+
+def _md5(path):
+    return hashlib.md5(Path(path).read_bytes()).hexdigest()
+
+
+def verify_mnist(root=DATA_ROOT):
+    """Check the four shipped MNIST ``.gz`` files against their MD5 sums; return ``root``.
+
+    Raises ``MNISTIntegrityError`` naming each bad file, the MD5 expected and found, and how to
+    restore it, instead of letting torchvision fall back to a download that cannot work offline.
+    The extracted files next to them are derived data: any that no longer match their ``.gz`` are
+    rewritten from it, so a damaged extraction can never be read silently.
+    """
+    raw = Path(root) / "MNIST" / "raw"
+    problems = []
+    for name, expected in MNIST_MD5.items():
+        path = raw / name
+        if not path.is_file():
+            problems.append(f"  {path}: missing (expected MD5 {expected})")
+            continue
+        found = _md5(path)
+        if found != expected:
+            problems.append(f"  {path}: MD5 expected {expected}, found {found}")
+    if problems:
+        raise MNISTIntegrityError(
+            "The shipped MNIST files are damaged, so the notebook stops here rather than train on "
+            "bad data or try a download:\n" + "\n".join(problems) + "\n"
+            "Restore them from git with `git checkout -- data/MNIST/raw` (run in the repository "
+            f"root, {REPO_ROOT}), then run this cell again."
+        )
+    for name in MNIST_MD5:
+        extracted = raw / name[: -len(".gz")]
+        if extracted.exists():
+            content = gzip.decompress((raw / name).read_bytes())
+            if extracted.read_bytes() != content:
+                extracted.write_bytes(content)
+    return Path(root)
+
+
+def in_memory(dataset):
+    """Apply a torchvision MNIST dataset's transform once to all its images; return a ``TensorDataset``.
+
+    MNIST's transforms are deterministic, so transforming every image once and keeping the tensors
+    gives exactly what transforming it again in every epoch would, without the per-image PIL work
+    that dominates a LeNet-5 epoch. The transform is applied to the whole uint8 batch at once:
+    ``Resize`` on a uint8 tensor uses the same arithmetic as PIL, ``ToTensor`` is ``/ 255``, and
+    ``Normalize`` is element-wise, so the result equals the per-image path bit for bit
+    (``tests/test_data.py`` checks it). Items: ((C, H, W) float32 image, int64 label).
+    """
+    steps = getattr(dataset.transform, "transforms", [dataset.transform])
+    if dataset.target_transform is not None or not any(isinstance(t, transforms.ToTensor) for t in steps):
+        raise ValueError(
+            f"in_memory() takes a torchvision MNIST dataset whose transform is ToTensor(), optionally "
+            f"with Resize before and Normalize after it, and no target_transform; received transform="
+            f"{dataset.transform!r}, target_transform={dataset.target_transform!r}."
+        )
+    images = dataset.data.unsqueeze(1)  # (N, 1, 28, 28) uint8: what PIL sees, one image at a time
+    for step in steps:
+        if isinstance(step, transforms.ToTensor):
+            images = images.float().div(255)
+        elif isinstance(step, transforms.Resize):
+            # v2's uint8 kernel rounds like PIL; v1's tensor path computes in float and does not
+            images = resize(images, step.size, step.interpolation, step.max_size, step.antialias)
+        elif isinstance(step, transforms.Normalize):
+            images = step(images)
+        else:
+            raise ValueError(
+                f"in_memory() knows Resize, ToTensor and Normalize; the transform holds {step!r}. "
+                "Use the dataset as it is (a DataLoader transforms each image as it loads it)."
+            )
+    return torch.utils.data.TensorDataset(images.contiguous(), dataset.targets.clone())
+
+
+def subset(dataset, n, seed=0):
+    """The first ``n`` items of a random permutation of ``dataset`` (all of it if ``n`` is None)."""
+    if n is None or n >= len(dataset):
+        return dataset
+    indices = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))[:n]
+    return torch.utils.data.Subset(dataset, indices.tolist())
+
+
+# --------------------------------------------------------------------------------------------
+# Shape checks
+# --------------------------------------------------------------------------------------------
+def _check_images(x, model, channels, size):
+    expected = (channels, size, size)
+    if x.dim() != 4 or tuple(x.shape[1:]) != expected:
+        raise ValueError(
+            f"{model} expects a batch of images shaped (N, {channels}, {size}, {size}); received "
+            f"{tuple(x.shape)}. Add a batch dimension with x.unsqueeze(0) if you pass one image"
+            + (", and resize MNIST's 28x28 digits to 32x32 with transforms.Resize(32)." if size == 32 else
+               "; the autoencoders take MNIST's 28x28 digits as they are (transforms.ToTensor() only).")
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Part 1: LeNet-5
+# --------------------------------------------------------------------------------------------
+class LeNet_5(torch.nn.Module):
+    """LeNet-5 (LeCun et al., 1998, pp. 7-8): (N, 1, 32, 32) images -> (N, 10) class logits.
+
+    C1: 6 maps from 5x5 neighbourhoods of the input, C3: 16 maps from 5x5 neighbourhoods of S2,
+    C5: 120 maps from 5x5 neighbourhoods of S4 (1x1 each, so C5 is fully connected), F6: 84 units,
+    output: 10 units. Differences from the paper, as the assignment asks: each C3 map sees all 6
+    S2 maps (the paper's Table I connects each to a subset of 3, 4 or 6, giving 1,516 weights
+    instead of 2,416); subsampling is max pooling without trainable coefficients; the output layer
+    is a linear layer trained with cross-entropy instead of Euclidean RBF units.
+    """
+
+    def __init__(self):
+        super(LeNet_5, self).__init__()
+        self.conv1 = nn.Conv2d(1, 6, kernel_size=5, stride=1)  # C1
+        self.pool1 = nn.MaxPool2d(kernel_size=2, stride=2)  # S2
+        self.conv2 = nn.Conv2d(6, 16, kernel_size=5, stride=1)  # C3
+        self.pool2 = nn.MaxPool2d(kernel_size=2, stride=2)  # S4
+        self.conv3 = nn.Conv2d(16, 120, kernel_size=5, stride=1)  # C5
+        self.fc1 = nn.Linear(120, 84)  # F6
+        self.fc2 = nn.Linear(84, 10)  # OUTPUT
+
+    def forward(self, x):
+        _check_images(x, "LeNet_5", 1, 32)
+        x = self.conv1(x)  # 1x32x32 -> 6x28x28
+        x = self.pool1(x)  # 6x28x28 -> 6x14x14
+        x = F.tanh(x)
+        x = self.conv2(x)  # 6x14x14 -> 16x10x10
+        x = self.pool2(x)  # 16x10x10 -> 16x5x5
+        x = F.tanh(x)
+        x = self.conv3(x)  # 16x5x5 -> 120x1x1
+        x = F.tanh(x)
+        x = x.view(-1, 120)
+        x = self.fc1(x)  # 120 -> 84
+        x = F.tanh(x)
+        x = self.fc2(x)  # 84 -> 10
+
+        return x
+
+
+# --------------------------------------------------------------------------------------------
+# Part 2: autoencoder and variational autoencoder
+# --------------------------------------------------------------------------------------------
+class AutoEncoder(torch.nn.Module):
+    """Encoder then decoder: (N, 1, 28, 28) images -> (N, 1, 28, 28) reconstructions in [0, 1]."""
+
+    def __init__(self, encoder, decoder):
+        super(AutoEncoder, self).__init__()
+        self.encoder = encoder
+        self.decoder = decoder
+
+    def forward(self, x):
+        encoded = self.encoder(x)
+        decoded = self.decoder(encoded)
+        return decoded
+
+
+class Encoder(torch.nn.Module):
+    """(N, 1, 28, 28) images -> (N, latent_dimensionality) codes (the assignment's encoder table)."""
+
+    def __init__(self, latent_dimensionality=2):
+        super(Encoder, self).__init__()
+        self.latent_dimensionality = latent_dimensionality
+
+        self.conv_1 = nn.Conv2d(1, 16, kernel_size=(3, 3), stride=(1, 1))
+        self.conv_2 = nn.Conv2d(16, 32, kernel_size=(3, 3), stride=(1, 1))
+        self.pool_1 = nn.MaxPool2d(kernel_size=(2, 2), stride=(2, 2))
+        self.conv_3 = nn.Conv2d(32, 64, kernel_size=(3, 3), stride=(1, 1))
+        self.pool_2 = nn.MaxPool2d(kernel_size=(2, 2), stride=(2, 2))
+        self.fc_1 = nn.Linear(64 * 5 * 5, 32)
+        self.fc_2 = nn.Linear(32, latent_dimensionality)
+
+    def forward(self, x):
+        _check_images(x, "Encoder", 1, 28)
+        x = self.conv_1(x)  # 1x28x28 -> 16x26x26 (the assignment's comment said 3x28x28: MNIST is grey)
+        x = F.relu(x)
+        x = self.conv_2(x)  # 16x26x26 -> 32x24x24
+        x = F.relu(x)
+        x = self.pool_1(x)  # 32x24x24 -> 32x12x12
+        x = self.conv_3(x)  # 32x12x12 -> 64x10x10
+        x = F.relu(x)
+        x = self.pool_2(x)  # 64x10x10 -> 64x5x5
+        x = x.reshape(x.shape[0], -1)  # flatten x: 64x5x5 -> 1600
+        x = self.fc_1(x)  # 1600 -> 32
+        x = F.relu(x)
+        x = self.fc_2(x)  # 32 -> latent_dimensionality
+
+        return x
+
+
+# the decoder essentially mirrors the architecture of the encoder
+class Decoder(torch.nn.Module):
+    """(..., latent_dimensionality) codes -> (N, 1, 28, 28) images in [0, 1], N = codes in all."""
+
+    def __init__(self, latent_dimensionality=2):
+        super(Decoder, self).__init__()
+        self.latent_dimensionality = latent_dimensionality
+
+        self.fc_1 = nn.Linear(latent_dimensionality, 32)
+        self.fc_2 = nn.Linear(32, 64 * 5 * 5)
+        self.upsample_1 = nn.UpsamplingNearest2d(scale_factor=(2, 2))
+        self.conv_1 = nn.Conv2d(64, 32, kernel_size=(3, 3), stride=(1, 1), padding=(2, 2))
+        self.upsample_2 = nn.UpsamplingNearest2d(scale_factor=(2, 2))
+        self.conv_2 = nn.Conv2d(32, 16, kernel_size=(3, 3), stride=(1, 1), padding=(2, 2))
+        self.conv_3 = nn.Conv2d(16, 1, kernel_size=(3, 3), stride=(1, 1), padding=(2, 2))
+
+    def forward(self, x):
+        if x.dim() < 1 or x.shape[-1] != self.latent_dimensionality:
+            raise ValueError(
+                f"Decoder(latent_dimensionality={self.latent_dimensionality}) expects latent vectors "
+                f"shaped (N, {self.latent_dimensionality}); received {tuple(x.shape)}. Build the "
+                "decoder with the width of the codes you decode (a VAE's decoder takes half the "
+                "width its encoder outputs)."
+            )
+        x = self.fc_1(x)  # latent -> 32
+        x = F.relu(x)
+        x = self.fc_2(x)  # 32 -> 1600
+        x = F.relu(x)
+        x = x.view(-1, 64, 5, 5)
+        x = self.upsample_1(x)  # 64x5x5 -> 64x10x10
+        x = self.conv_1(x)  # 64x10x10 -> 32x12x12
+        x = F.relu(x)
+        x = self.upsample_2(x)  # 32x12x12 -> 32x24x24
+        x = self.conv_2(x)  # 32x24x24 -> 16x26x26
+        x = F.relu(x)
+        x = self.conv_3(x)  # 16x26x26 -> 1x28x28
+        x = torch.sigmoid(x)  # squeeze pixel value between 0 and 1
+
+        return x
+
+
+class VariationalAutoEncoder(AutoEncoder):
+    """(N, 1, 28, 28) images -> (reconstructions (N, 1, 28, 28), mu (N, d), log_variance (N, d)).
+
+    The encoder outputs 2d numbers per image: the mean and the log-variance of a Gaussian over the
+    d-dimensional latent space; the decoder decodes one sample of it (the reparameterisation trick).
+    """
+
+    def __init__(self, encoder, decoder, latent_dimensionality):
+        super(VariationalAutoEncoder, self).__init__(encoder, decoder)
+
+        self.latent_dimensionality = latent_dimensionality
+        widths = {
+            "encoder": (getattr(encoder, "latent_dimensionality", None), 2 * latent_dimensionality),
+            "decoder": (getattr(decoder, "latent_dimensionality", None), latent_dimensionality),
+        }
+        for part, (found, expected) in widths.items():
+            if found is not None and found != expected:
+                raise ValueError(
+                    f"A VAE with latent_dimensionality={latent_dimensionality} needs a {part} of "
+                    f"latent width {expected}; received one of width {found}. Build it as "
+                    f"VariationalAutoEncoder(Encoder({2 * latent_dimensionality}), "
+                    f"Decoder({latent_dimensionality}), {latent_dimensionality})."
+                )
+
+    def forward(self, x):
+        x = self.encoder(x)
+        if x.dim() != 2 or x.shape[1] != 2 * self.latent_dimensionality:
+            raise ValueError(
+                f"The VAE's encoder must output (N, {2 * self.latent_dimensionality}) numbers, a mean "
+                f"and a log-variance per latent dimension; it output {tuple(x.shape)}."
+            )
+        mu = x[:, : self.latent_dimensionality]
+        log_variance = x[:, self.latent_dimensionality :]
+        # sample
+        variance = torch.exp(log_variance)
+        eps = torch.randn_like(variance)
+        sample = mu + torch.sqrt(variance) * eps
+
+        x = self.decoder(sample)
+        return x, mu, log_variance
+
+
+def kl_divergence(mu, log_variance):
+    """KL(N(mu, exp(log_variance)) || N(0, I)), averaged over batch and latent dimensions."""
+    return 0.5 * torch.mean(mu ** 2 + torch.exp(log_variance) - (1 + log_variance))
+
+
+# --------------------------------------------------------------------------------------------
+# Training and evaluation: one pass over a data loader
+# --------------------------------------------------------------------------------------------
+def classifier_epoch(model, dataloader, loss_fn, device, optimizer=None):
+    """One pass of a classifier over ``dataloader``; returns (mean loss per image, correct, total).
+
+    With an ``optimizer`` it is a training epoch (one Adam step per batch). Without one it is an
+    evaluation: eval mode and ``torch.inference_mode()``, so no autograd graph is built. Sums stay
+    on the device, so there is no host sync per batch; accuracy is ``correct / total``, exactly,
+    whatever the size of the last batch. ``loss_fn`` must average over the batch (the default).
+    """
+    training = optimizer is not None
+    model.train(training)
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), dtype=torch.long, device=device)
+    total = 0
+    with torch.inference_mode(not training):
+        for images, targets in dataloader:
+            images, targets = images.to(device), targets.to(device)
+            predictions = model(images)
+            loss = loss_fn(predictions, targets)
+            if training:
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+            loss_sum += loss.detach() * len(targets)
+            correct += (predictions.argmax(dim=1) == targets).sum()
+            total += len(targets)
+    return loss_sum.item() / total, int(correct), total
+
+
+def autoencoder_epoch(model, dataloader, reconstruction_loss, device, optimizer=None, kl_weight=0.01):
+    """One pass of an AE or VAE; returns (mean total loss, mean reconstruction loss) per image.
+
+    Training with an ``optimizer``, else evaluation as in ``classifier_epoch``. For a VAE the total
+    loss is ``reconstruction + kl_weight * kl_divergence`` (the assignment's 0.01); for an AE the
+    two numbers are equal. A VAE still samples its code in evaluation, as the assignment's loop does.
+    """
+    training = optimizer is not None
+    model.train(training)
+    loss_sum = torch.zeros((), device=device)
+    reconstruction_sum = torch.zeros((), device=device)
+    total = 0
+    with torch.inference_mode(not training):
+        for images, _ in dataloader:
+            images = images.to(device)
+            output = model(images)
+            if isinstance(output, tuple):  # a VAE returns (reconstruction, mu, log_variance)
+                reconstructed, mu, log_variance = output
+                reconstruction = reconstruction_loss(reconstructed, images)
+                loss = reconstruction + kl_weight * kl_divergence(mu, log_variance)
+            else:
+                reconstruction = loss = reconstruction_loss(output, images)
+            if training:
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+            loss_sum += loss.detach() * len(images)
+            reconstruction_sum += reconstruction.detach() * len(images)
+            total += len(images)
+    return loss_sum.item() / total, reconstruction_sum.item() / total
+
+
+def confusion_counts(model, dataloader, device, n_classes=10):
+    """(n_classes, n_classes) int64 counts: row = true digit, column = predicted digit."""
+    model.eval()
+    counts = torch.zeros(n_classes * n_classes, dtype=torch.long, device=device)
+    with torch.inference_mode():
+        for images, targets in dataloader:
+            predictions = model(images.to(device)).argmax(dim=1)
+            counts += torch.bincount(targets.to(device) * n_classes + predictions, minlength=n_classes ** 2)
+    return counts.view(n_classes, n_classes).cpu()
+
+
+def most_confused(counts, k=3):
+    """The ``k`` largest off-diagonal cells: [(true digit, predicted digit, count), ...]."""
+    off_diagonal = counts.clone()
+    off_diagonal.fill_diagonal_(-1)
+    values, flat = off_diagonal.flatten().topk(k)
+    n = counts.shape[1]
+    return [(int(i) // n, int(i) % n, int(v)) for v, i in zip(values, flat)]
+
+
+@torch.inference_mode()
+def get_all_encodings(model, dataloader, device):
+    """Encode every image of ``dataloader``: (codes (N, encoder width) array, labels (N,) array)."""
+    model.eval()
+    all_encoded, all_labels = [], []
+    for digit_images, labels in dataloader:
+        all_encoded.append(model.encoder(digit_images.to(device)).cpu())
+        all_labels.append(labels)
+    return torch.cat(all_encoded).numpy(), torch.cat(all_labels).numpy()
+
+
+@torch.inference_mode()
+def decode(decoder, Z, device):
+    """Decode latent points ``Z`` (array-like, (M, d)) into (M, 1, 28, 28) CPU images."""
+    decoder.eval()
+    return decoder(torch.as_tensor(np.asarray(Z), dtype=torch.float32, device=device)).cpu()
+
+
+def show_mosaic(images, n, title=None, size=7):
+    """Draw (n*n, 1, H, W) images as one n x n mosaic (one ``imshow``, not n*n subplots)."""
+    from torchvision.utils import make_grid
+    import matplotlib.pyplot as plt
+
+    grid = make_grid(images, nrow=n, padding=1, pad_value=1.0)[0]
+    fig, ax = plt.subplots(figsize=(size, size))
+    ax.imshow(grid, cmap="gray", vmin=0, vmax=1)
+    ax.axis("off")
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def show_source(obj):
+    """The source code of a class or function, rendered in the notebook as a code block."""
+    from IPython.display import Markdown
+
+    return Markdown(f"```python\n{inspect.getsource(obj)}```")
+
+
+# --------------------------------------------------------------------------------------------
+# Weights
+# --------------------------------------------------------------------------------------------
+def architecture_of(state_dict):
+    """Name the architecture a state_dict belongs to, from its keys and shapes."""
+    keys = set(state_dict)
+    if {"encoder.fc_2.weight", "decoder.fc_1.weight"} <= keys:
+        encoder_width = state_dict["encoder.fc_2.weight"].shape[0]
+        decoder_width = state_dict["decoder.fc_1.weight"].shape[1]
+        if encoder_width == decoder_width:
+            return f"AutoEncoder(latent_dimensionality={decoder_width})"
+        if encoder_width == 2 * decoder_width:
+            return f"VariationalAutoEncoder(latent_dimensionality={decoder_width})"
+        return f"an encoder of width {encoder_width} with a decoder of width {decoder_width}"
+    if {"conv1.weight", "conv3.weight", "fc2.weight"} <= keys:
+        return "LeNet_5"
+    return f"an unknown model with parameters {sorted(keys)[:4]}..."
+
+
+def save_weights(model, path):
+    """Save ``model.state_dict()`` to ``path``; written to a temporary file first, so an interrupted
+    save never leaves a truncated file behind."""
+    path = Path(path)
+    temporary = path.with_name(path.name + ".partial")
+    torch.save(model.state_dict(), temporary)
+    temporary.replace(path)
+    return path
+
+
+def load_weights(model, path):
+    """Load a state_dict saved by ``save_weights`` (or ``torch.save(model.state_dict(), path)``).
+
+    ``weights_only=True``: the file is read as tensors only, so a ``.pth`` from elsewhere cannot run
+    code. ``map_location`` is the model's own device, so weights saved on a GPU load on a CPU and
+    vice versa. A file of another architecture raises a ``ValueError`` naming both. Returns
+    ``model`` in eval mode.
+    """
+    import pickle
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No weights at {path.resolve()}: run the cell that saves them first.")
+    device = next(model.parameters()).device
+    try:
+        state_dict = torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise ValueError(
+            f"{path} holds more than tensors, and weights_only=True refuses to unpickle it so that "
+            f"a file from elsewhere cannot run code. Save weights with save_weights(). ({error})"
+        ) from None
+    found, expected = architecture_of(state_dict), architecture_of(model.state_dict())
+    if found != expected:
+        raise ValueError(
+            f"{path} holds the weights of {found}, but the model is {expected}. Load it into a "
+            f"model built the way the saved one was."
+        )
+    model.load_state_dict(state_dict)
+    return model.eval()
