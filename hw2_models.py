@@ -24,7 +24,9 @@ from torchvision import transforms  # noqa: E402
 from torchvision.transforms.v2.functional import resize  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent
-DATA_ROOT = REPO_ROOT / "data"  # torchvision's MNIST root: the files live in DATA_ROOT/MNIST/raw
+# torchvision's MNIST root (the files live in DATA_ROOT/MNIST/raw): found from this file, not from the
+# working directory, so the notebook runs from anywhere. HW2_DATA_ROOT points it elsewhere.
+DATA_ROOT = Path(os.environ.get("HW2_DATA_ROOT", REPO_ROOT / "data"))
 
 # The MD5 sums torchvision itself checks (and ../shared/mnist/MD5SUMS lists).
 MNIST_MD5 = {
@@ -72,7 +74,7 @@ def _md5(path):
     return hashlib.md5(Path(path).read_bytes()).hexdigest()
 
 
-def verify_mnist(root=DATA_ROOT):
+def verify_mnist(root=None):
     """Check the four shipped MNIST ``.gz`` files against their MD5 sums; return ``root``.
 
     Raises ``MNISTIntegrityError`` naming each bad file, the MD5 expected and found, and how to
@@ -80,7 +82,8 @@ def verify_mnist(root=DATA_ROOT):
     The extracted files next to them are derived data: any that no longer match their ``.gz`` are
     rewritten from it, so a damaged extraction can never be read silently.
     """
-    raw = Path(root) / "MNIST" / "raw"
+    root = Path(DATA_ROOT if root is None else root)
+    raw = root / "MNIST" / "raw"
     problems = []
     for name, expected in MNIST_MD5.items():
         path = raw / name
@@ -103,7 +106,7 @@ def verify_mnist(root=DATA_ROOT):
             content = gzip.decompress((raw / name).read_bytes())
             if extracted.read_bytes() != content:
                 extracted.write_bytes(content)
-    return Path(root)
+    return root
 
 
 def in_memory(dataset):
@@ -450,7 +453,7 @@ def show_mosaic(images, n, title=None, size=7):
 
     grid = make_grid(images, nrow=n, padding=1, pad_value=1.0)[0]
     fig, ax = plt.subplots(figsize=(size, size))
-    ax.imshow(grid, cmap="gray", vmin=0, vmax=1)
+    ax.imshow(grid.numpy(), cmap="gray", vmin=0, vmax=1)
     ax.axis("off")
     if title:
         ax.set_title(title)
@@ -513,6 +516,11 @@ def load_weights(model, path):
         raise ValueError(
             f"{path} holds more than tensors, and weights_only=True refuses to unpickle it so that "
             f"a file from elsewhere cannot run code. Save weights with save_weights(). ({error})"
+        ) from None
+    except (RuntimeError, EOFError) as error:  # torch's words for a truncated or non-PyTorch file
+        raise ValueError(
+            f"{path} could not be read as saved weights (truncated, or not a file torch.save wrote): "
+            f"{error}. Save the model again with save_weights()."
         ) from None
     found, expected = architecture_of(state_dict), architecture_of(model.state_dict())
     if found != expected:

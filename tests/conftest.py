@@ -1,0 +1,59 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+@pytest.fixture(autouse=True)
+def _seeded():
+    import hw2_models
+
+    hw2_models.seed_everything(0)
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+NOTEBOOK = REPO / "hw2.ipynb"
+
+
+def source(cell):
+    return cell.source if isinstance(cell.source, str) else "".join(cell.source)
+
+
+def run_notebook(workdir, env, rerun_from=None, stop_on_error=True):
+    """Execute a copy of hw2.ipynb in ``workdir`` (the kernel's working directory) with ``env`` added.
+
+    Returns (notebook after the run, notebook as it was after the first pass, error or None).
+    With ``rerun_from`` (a substring of a cell's source), the cells from that one on run a second
+    time in the same kernel.
+    """
+    import copy
+
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    path = Path(workdir) / "hw2.ipynb"
+    client = NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(workdir)}})
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in env.items():
+            patch.setenv(key, value)
+        error = None
+        with client.setup_kernel():
+            try:
+                for index, cell in enumerate(nb.cells):
+                    client.execute_cell(cell, index)
+                first_pass = copy.deepcopy(nb)
+                if rerun_from is not None:
+                    start = next(i for i, c in enumerate(nb.cells) if rerun_from in source(c))
+                    for index in range(start, len(nb.cells)):
+                        client.execute_cell(nb.cells[index], index)
+            except CellExecutionError as exc:
+                if stop_on_error:
+                    raise
+                error, first_pass = exc, copy.deepcopy(nb)
+    nbformat.write(nb, path)
+    return nb, first_pass, error

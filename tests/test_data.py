@@ -1,0 +1,108 @@
+"""The shipped MNIST files, their integrity check, and the one-time transform."""
+import hashlib
+import shutil
+
+import pytest
+import torch
+import torchvision
+import torchvision.transforms as transforms
+
+import hw2_models
+from conftest import REPO
+
+RAW = REPO / "data" / "MNIST" / "raw"
+# The original distribution's sums, written out here so the test does not trust the module's table.
+ORIGINAL_MD5 = {
+    "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+    "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+    "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+    "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+}
+LENET_TRANSFORM = transforms.Compose([
+    transforms.Resize((32, 32)), transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,)),
+])
+
+
+def test_shipped_files_are_the_originals():
+    assert hw2_models.MNIST_MD5 == ORIGINAL_MD5
+    for name, md5 in ORIGINAL_MD5.items():
+        assert hashlib.md5((RAW / name).read_bytes()).hexdigest() == md5, name
+
+
+@pytest.mark.parametrize("train, size", [(True, 60_000), (False, 10_000)])
+def test_torchvision_loads_them_offline(train, size):
+    dataset = torchvision.datasets.MNIST(hw2_models.verify_mnist(), train=train, download=True)
+    assert len(dataset) == size
+    assert sorted(dataset.targets.unique().tolist()) == list(range(10))
+    assert dataset.data.shape == (size, 28, 28) and dataset.data.dtype == torch.uint8
+
+
+@pytest.fixture
+def raw_copy(tmp_path):
+    """A temporary copy of the data folder, safe to damage."""
+    shutil.copytree(REPO / "data" / "MNIST" / "raw", tmp_path / "MNIST" / "raw",
+                    ignore=shutil.ignore_patterns("*-ubyte"))
+    return tmp_path
+
+
+def test_intact_copy_passes(raw_copy):
+    assert hw2_models.verify_mnist(raw_copy) == raw_copy
+
+
+@pytest.mark.parametrize("damage", ["missing", "truncated", "altered"])
+def test_damaged_file_stops_with_a_clear_message(raw_copy, damage):
+    path = raw_copy / "MNIST" / "raw" / "t10k-labels-idx1-ubyte.gz"
+    data = path.read_bytes()
+    if damage == "missing":
+        path.unlink()
+    elif damage == "truncated":
+        path.write_bytes(data[: len(data) // 2])
+    else:
+        path.write_bytes(data[:100] + bytes([data[100] ^ 1]) + data[101:])
+    with pytest.raises(hw2_models.MNISTIntegrityError) as error:
+        hw2_models.verify_mnist(raw_copy)
+    message = str(error.value)
+    assert str(path) in message
+    assert ORIGINAL_MD5[path.name] in message
+    assert "git checkout -- data/MNIST/raw" in message
+    if damage != "missing":
+        assert hashlib.md5(path.read_bytes()).hexdigest() in message  # the MD5 found
+    assert "train-images" not in message  # only the damaged file is named
+
+
+def test_damaged_extraction_is_rewritten_from_the_archive(raw_copy):
+    torchvision.datasets.MNIST(raw_copy, train=False, download=True)  # extracts next to the .gz files
+    extracted = raw_copy / "MNIST" / "raw" / "t10k-labels-idx1-ubyte"
+    original = extracted.read_bytes()
+    extracted.write_bytes(original[:-10] + b"\x09" * 10)
+    hw2_models.verify_mnist(raw_copy)
+    assert extracted.read_bytes() == original
+
+
+@pytest.mark.parametrize("transform", [LENET_TRANSFORM, transforms.ToTensor(),
+                                       transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))])],
+                         ids=["lenet", "autoencoder", "mlp"])
+def test_in_memory_equals_the_per_image_path_bit_for_bit(transform):
+    dataset = torchvision.datasets.MNIST(hw2_models.verify_mnist(), train=False, transform=transform)
+    cached = hw2_models.in_memory(dataset)
+    assert len(cached) == len(dataset)
+    indices = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(1))[:1500].tolist()
+    for i in indices:
+        image, label = dataset[i]
+        cached_image, cached_label = cached[i]
+        assert torch.equal(cached_image, image), i  # equal values, dtype and shape
+        assert cached_label == label
+
+
+def test_in_memory_refuses_a_transform_it_cannot_reproduce():
+    dataset = torchvision.datasets.MNIST(hw2_models.verify_mnist(), train=False,
+                                         transform=transforms.Compose([transforms.RandomRotation(10), transforms.ToTensor()]))
+    with pytest.raises(ValueError, match="RandomRotation"):
+        hw2_models.in_memory(dataset)
+
+
+def test_subset_is_seeded_and_sized():
+    dataset = torch.utils.data.TensorDataset(torch.arange(100))
+    first, second = hw2_models.subset(dataset, 10, seed=3), hw2_models.subset(dataset, 10, seed=3)
+    assert len(first) == 10 and first.indices == second.indices
+    assert hw2_models.subset(dataset, None) is dataset
