@@ -1,0 +1,270 @@
+"""Speed of the notebook's pipelines: naive (the assignment as written) vs project (hw2.ipynb) vs floor.
+
+    python bench/benchmark.py            # about 3 minutes on 2 CPU cores
+    python bench/benchmark.py --quick    # fewer steps, a rough look
+
+naive:   torchvision dataset with per-image transforms, a DataLoader, the assignment's loops
+         (per-batch host copies, validation that tracks gradients in train mode).
+project: exactly what hw2.ipynb runs: hw2.in_memory datasets, the same DataLoader settings,
+         hw2.classifier_epoch / hw2.autoencoder_epoch, channels-last autoencoders.
+floor:   the project's training steps on batches already in memory as tensors, no loader at all.
+
+Seconds per epoch = 60,000 / training rate + 10,000 / validation rate, from a few hundred steps of
+each. It reports; it asserts nothing. Timings on a shared machine wander by 10-20%: each case runs
+--repeats times, interleaved, and the best is kept.
+"""
+import argparse
+import io
+import itertools
+import platform
+import sys
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import scipy.stats  # noqa: E402
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torchvision  # noqa: E402
+import torchvision.transforms as transforms  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import hw2_models as hw2  # noqa: E402
+
+LENET_TRANSFORM = transforms.Compose([
+    transforms.Resize((32, 32)), transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,)),
+])
+N_TRAIN, N_VALIDATION, BATCH = 60_000, 10_000, 64
+
+
+def timed(fn):
+    start = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - start, result
+
+
+# ------------------------------------------------------------------ naive: the assignment's loops
+def naive_lenet_train(model, loader, steps, device):
+    loss_fn, optimizer = nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), lr=0.001)
+    loss = accuracy = 0
+    for image, target_class in itertools.islice(loader, steps):
+        predictions = model(image.to(device))
+        batch_loss = loss_fn(predictions, target_class.to(device))
+        optimizer.zero_grad()
+        batch_loss.backward()
+        optimizer.step()
+        loss += batch_loss / steps
+        accuracy += torch.count_nonzero(torch.argmax(predictions, axis=1) == target_class.to(device)) / BATCH / steps
+    return loss.item()
+
+
+def naive_lenet_validate(model, loader, steps, device):
+    loss_fn, loss = nn.CrossEntropyLoss(), 0
+    for image, target_class in itertools.islice(loader, steps):  # tracks gradients, train mode
+        predictions = model(image.to(device))
+        loss += loss_fn(predictions, target_class.to(device)) / steps
+    return loss.item()
+
+
+def naive_ae_train(model, loader, steps, device, vae):
+    optimizer, bce, losses = torch.optim.Adam(model.parameters(), lr=0.001), nn.BCELoss(), []
+    for img, _ in itertools.islice(loader, steps):
+        optimizer.zero_grad()
+        img = img.to(device)
+        if vae:
+            reconstructed, mu, log_variance = model(img)
+            loss = bce(reconstructed, img) + 0.01 * hw2.kl_divergence(mu, log_variance)
+        else:
+            loss = bce(model(img), img)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.detach().cpu().numpy())
+    return np.mean(losses)
+
+
+def naive_ae_validate(model, loader, steps, device, vae):
+    bce, losses = nn.BCELoss(), []
+    for img, _ in itertools.islice(loader, steps):
+        img = img.to(device)
+        reconstructed = model(img)[0] if vae else model(img)
+        losses.append(bce(reconstructed, img).detach().cpu().numpy())
+    return np.mean(losses)
+
+
+# ------------------------------------------------------------------ one case = training rate and validation rate
+def rates(train, validate, train_steps, validation_steps):
+    train(3), validate(2)  # warm-up: allocator, oneDNN primitives
+    t_train, _ = timed(lambda: train(train_steps))
+    t_validation, _ = timed(lambda: validate(validation_steps))
+    return train_steps * BATCH / t_train, validation_steps * BATCH / t_validation
+
+
+def lenet_cases(device, train_steps, validation_steps):
+    root = hw2.verify_mnist()
+    raw_train = torchvision.datasets.MNIST(root, train=True, transform=LENET_TRANSFORM)
+    raw_validation = torchvision.datasets.MNIST(root, train=False, transform=LENET_TRANSFORM)
+    setup, (train_set, validation_set) = timed(lambda: (hw2.in_memory(raw_train), hw2.in_memory(raw_validation)))
+    loss_fn = nn.CrossEntropyLoss()
+
+    def loaders(train_data, validation_data):
+        return (torch.utils.data.DataLoader(train_data, batch_size=BATCH, shuffle=True),
+                torch.utils.data.DataLoader(validation_data, batch_size=BATCH, shuffle=True))
+
+    def naive():
+        model, (tl, vl) = hw2.LeNet_5().to(device), loaders(raw_train, raw_validation)
+        return rates(lambda k: naive_lenet_train(model, tl, k, device),
+                     lambda k: naive_lenet_validate(model, vl, k, device), train_steps, validation_steps)
+
+    def project_with(tl, vl):
+        model = hw2.LeNet_5().to(device)
+        optimizer = torch.optim.Adam(model.parameters(), lr=0.001)
+        return rates(lambda k: hw2.classifier_epoch(model, itertools.islice(tl, k), loss_fn, device, optimizer),
+                     lambda k: hw2.classifier_epoch(model, itertools.islice(vl, k), loss_fn, device),
+                     train_steps, validation_steps)
+
+    batches = [(x.to(device), y.to(device)) for x, y in itertools.islice(loaders(train_set, validation_set)[0], train_steps)]
+    cases = {
+        "naive": naive,
+        "project": lambda: project_with(*loaders(train_set, validation_set)),
+        "floor": lambda: project_with(itertools.cycle(batches), itertools.cycle(batches)),
+    }
+    return cases, {"one-time transform of 70,000 images (project)": setup}
+
+
+def autoencoder_cases(device, train_steps, validation_steps, vae):
+    root = hw2.verify_mnist()
+    raw_train = torchvision.datasets.MNIST(root, train=True, transform=transforms.ToTensor())
+    raw_validation = torchvision.datasets.MNIST(root, train=False, transform=transforms.ToTensor())
+    train_set, validation_set = hw2.in_memory(raw_train), hw2.in_memory(raw_validation)
+    bce = nn.BCELoss()
+
+    def build(channels_last):
+        model = (hw2.VariationalAutoEncoder(hw2.Encoder(4), hw2.Decoder(2), 2) if vae
+                 else hw2.AutoEncoder(hw2.Encoder(), hw2.Decoder()))
+        return model.to(device, memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+
+    def loaders(train_data, validation_data):
+        return (torch.utils.data.DataLoader(train_data, batch_size=BATCH, shuffle=True),
+                torch.utils.data.DataLoader(validation_data, batch_size=BATCH, shuffle=True))
+
+    def naive():
+        model, (tl, vl) = build(False), loaders(raw_train, raw_validation)
+        return rates(lambda k: naive_ae_train(model, tl, k, device, vae),
+                     lambda k: naive_ae_validate(model, vl, k, device, vae), train_steps, validation_steps)
+
+    def project_with(tl, vl, channels_last=True):
+        model = build(channels_last)
+        optimizer = torch.optim.Adam(model.parameters(), lr=0.001)
+        return rates(lambda k: hw2.autoencoder_epoch(model, itertools.islice(tl, k), bce, device, optimizer),
+                     lambda k: hw2.autoencoder_epoch(model, itertools.islice(vl, k), bce, device),
+                     train_steps, validation_steps)
+
+    batches = [(x.to(device), y.to(device)) for x, y in itertools.islice(loaders(train_set, validation_set)[0], train_steps)]
+    cases = {
+        "naive": naive,
+        "project": lambda: project_with(*loaders(train_set, validation_set)),
+        "floor": lambda: project_with(itertools.cycle(batches), itertools.cycle(batches)),
+        "project, contiguous (NCHW) memory": lambda: project_with(*loaders(train_set, validation_set), channels_last=False),
+    }
+    return cases, {}
+
+
+# ------------------------------------------------------------------ figure cells
+def figure_cells(device):
+    root = hw2.verify_mnist()
+    train_set = hw2.in_memory(torchvision.datasets.MNIST(root, train=True, transform=transforms.ToTensor()))
+    validation_set = hw2.in_memory(torchvision.datasets.MNIST(root, train=False, transform=transforms.ToTensor()))
+    tl = torch.utils.data.DataLoader(train_set, batch_size=BATCH, shuffle=True)
+    vl = torch.utils.data.DataLoader(validation_set, batch_size=BATCH, shuffle=True)
+    model = hw2.AutoEncoder(hw2.Encoder(), hw2.Decoder()).to(device, memory_format=torch.channels_last)
+    z = scipy.stats.norm.ppf(np.linspace(0.005, 0.995, 20))
+    Z1, Z2 = np.meshgrid(z, z)
+    Z = np.vstack([Z1.flatten(), Z2.flatten()]).T
+
+    def render(fig):
+        fig.savefig(io.BytesIO(), format="png")  # what the inline backend does
+        plt.close(fig)
+
+    def mosaic_project():
+        render(hw2.show_mosaic(hw2.decode(model.decoder, Z, device), 20))
+
+    def mosaic_naive():  # the assignment's cell: 400 subplots
+        ims = model.decoder(torch.tensor(Z).float().to(device).unsqueeze(0)).detach().cpu()
+        fig, axes = plt.subplots(20, 20, figsize=(7, 7))
+        for k in range(ims.shape[0]):
+            axes[k // 20, k % 20].imshow(ims[k, 0])
+            axes[k // 20, k % 20].axis("off")
+        render(fig)
+
+    def scatter(encode):
+        fig, ax = plt.subplots(1, 2, figsize=(10, 5))
+        for axis, loader in zip(ax, (tl, vl)):
+            codes, labels = encode(loader)
+            points = axis.scatter(codes[:, 0], codes[:, 1], c=labels, alpha=0.2, s=4, cmap="plasma", rasterized=True)
+            axis.legend(*points.legend_elements(), title="Labels")
+        render(fig)
+
+    def encode_naive(loader):  # the assignment's get_all_encodings: train mode, gradients tracked
+        out = [(model.encoder(x.to(device)).detach().cpu().numpy(), y.numpy()) for x, y in loader]
+        return np.concatenate([o[0] for o in out]), np.concatenate([o[1] for o in out])
+
+    plain = hw2.AutoEncoder(hw2.Encoder(), hw2.Decoder()).to(device)
+
+    def encode_plain(loader):  # project helper on a contiguous-memory model
+        return hw2.get_all_encodings(plain, loader, device)
+
+    return {
+        "20x20 mosaic, 400 subplots (assignment)": mosaic_naive,
+        "20x20 mosaic, make_grid (project)": mosaic_project,
+        "latent scatter, encode 70,000 (assignment)": lambda: scatter(encode_naive),
+        "latent scatter, encode 70,000, NCHW model": lambda: scatter(encode_plain),
+        "latent scatter, encode 70,000 (project)": lambda: scatter(lambda l: hw2.get_all_encodings(model, l, device)),
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer steps: a rough look in under a minute")
+    parser.add_argument("--repeats", type=int, default=2, help="runs of each case; the best is kept (default 2)")
+    args = parser.parse_args()
+    device = hw2.get_device()
+    torch.manual_seed(0)
+    print(f"device {device}; torch {torch.__version__}; {torch.get_num_threads()} threads; "
+          f"{platform.processor() or platform.machine()}; Python {platform.python_version()}\n")
+
+    lenet_steps, ae_steps = (40, 10) if args.quick else (300, 90)
+    models = {
+        "LeNet-5": lenet_cases(device, lenet_steps, 40),
+        "AE": autoencoder_cases(device, ae_steps, 50, vae=False),
+        "VAE": autoencoder_cases(device, ae_steps, 50, vae=True),
+    }
+    print("| model | pipeline | train img/s | validation img/s | s/epoch | naive/project | project/floor |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    for name, (cases, extras) in models.items():
+        best = {}
+        for _ in range(args.repeats):
+            for case, run in cases.items():
+                train_rate, validation_rate = run()
+                epoch = N_TRAIN / train_rate + N_VALIDATION / validation_rate
+                if case not in best or epoch < best[case][2]:
+                    best[case] = (train_rate, validation_rate, epoch)
+        for case, (train_rate, validation_rate, epoch) in best.items():
+            ratios = ["", ""]
+            if case == "project":
+                ratios = [f"{best['naive'][2] / epoch:.2f}x", f"{epoch / best['floor'][2]:.3f}x"]
+            print(f"| {name} | {case} | {train_rate:,.0f} | {validation_rate:,.0f} | {epoch:.1f} | {ratios[0]} | {ratios[1]} |")
+        for label, seconds in extras.items():
+            print(f"| {name} | {label} | | | {seconds:.2f} s once | | |")
+
+    print("\n| figure cell | seconds |\n| --- | ---: |")
+    for label, cell in figure_cells(device).items():
+        seconds = min(timed(cell)[0] for _ in range(args.repeats))
+        print(f"| {label} | {seconds:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
