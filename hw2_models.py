@@ -14,6 +14,7 @@ import gzip  # noqa: E402
 import hashlib  # noqa: E402
 import inspect  # noqa: E402
 import random  # noqa: E402
+import re  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -119,27 +120,26 @@ def in_memory(dataset):
     ``Normalize`` is element-wise, so the result equals the per-image path bit for bit
     (``tests/test_data.py`` checks it). Items: ((C, H, W) float32 image, int64 label).
     """
-    steps = getattr(dataset.transform, "transforms", [dataset.transform])
-    if dataset.target_transform is not None or not any(isinstance(t, transforms.ToTensor) for t in steps):
+    steps = getattr(getattr(dataset, "transform", None), "transforms", [getattr(dataset, "transform", None)])
+    # The per-image path this reproduces exactly: PIL resizes (uint8), ToTensor scales, Normalize shifts.
+    order = ",".join(type(step).__name__ for step in steps)
+    if (not isinstance(getattr(dataset, "data", None), torch.Tensor) or getattr(dataset, "target_transform", None)
+            or not re.fullmatch(r"(Resize,)*ToTensor(,Normalize)*", order)):
         raise ValueError(
-            f"in_memory() takes a torchvision MNIST dataset whose transform is ToTensor(), optionally "
-            f"with Resize before and Normalize after it, and no target_transform; received transform="
-            f"{dataset.transform!r}, target_transform={dataset.target_transform!r}."
+            "in_memory() reproduces a torchvision MNIST dataset's transform when it is ToTensor(), with "
+            "Resize before it and Normalize after it if any, and no target_transform; received "
+            f"{type(dataset).__name__} with transform={getattr(dataset, 'transform', None)!r}. For anything else, "
+            "use the dataset as it is: a DataLoader transforms each image as it loads it."
         )
     images = dataset.data.unsqueeze(1)  # (N, 1, 28, 28) uint8: what PIL sees, one image at a time
     for step in steps:
-        if isinstance(step, transforms.ToTensor):
-            images = images.float().div(255)
-        elif isinstance(step, transforms.Resize):
+        if isinstance(step, transforms.Resize):
             # v2's uint8 kernel rounds like PIL; v1's tensor path computes in float and does not
             images = resize(images, step.size, step.interpolation, step.max_size, step.antialias)
-        elif isinstance(step, transforms.Normalize):
+        elif isinstance(step, transforms.ToTensor):
+            images = images.float().div(255)
+        else:  # Normalize: element-wise
             images = step(images)
-        else:
-            raise ValueError(
-                f"in_memory() knows Resize, ToTensor and Normalize; the transform holds {step!r}. "
-                "Use the dataset as it is (a DataLoader transforms each image as it loads it)."
-            )
     return torch.utils.data.TensorDataset(images.contiguous(), dataset.targets.clone())
 
 

@@ -95,6 +95,12 @@ def naive_ae_validate(model, loader, steps, device, vae):
     return np.mean(losses)
 
 
+def loaders(train_data, validation_data):
+    """The notebook's loaders: batches of 64, shuffled."""
+    return (torch.utils.data.DataLoader(train_data, batch_size=BATCH, shuffle=True),
+            torch.utils.data.DataLoader(validation_data, batch_size=BATCH, shuffle=True))
+
+
 # ------------------------------------------------------------------ one case = training rate and validation rate
 def rates(train, validate, train_steps, validation_steps):
     train(3), validate(2)  # warm-up: allocator, oneDNN primitives
@@ -103,74 +109,70 @@ def rates(train, validate, train_steps, validation_steps):
     return train_steps * BATCH / t_train, validation_steps * BATCH / t_validation
 
 
-def lenet_cases(device, train_steps, validation_steps):
-    root = hw2.verify_mnist()
-    raw_train = torchvision.datasets.MNIST(root, train=True, transform=LENET_TRANSFORM)
-    raw_validation = torchvision.datasets.MNIST(root, train=False, transform=LENET_TRANSFORM)
-    setup, (train_set, validation_set) = timed(lambda: (hw2.in_memory(raw_train), hw2.in_memory(raw_validation)))
-    loss_fn = nn.CrossEntropyLoss()
+def pipeline_cases(device, build, epoch, loss_fn, naive_pass, raw_sets, memory_sets, steps, channels_last):
+    """naive / project / floor cases for one model, and the project with the other memory layout.
 
-    def loaders(train_data, validation_data):
-        return (torch.utils.data.DataLoader(train_data, batch_size=BATCH, shuffle=True),
-                torch.utils.data.DataLoader(validation_data, batch_size=BATCH, shuffle=True))
+    ``build(channels_last)`` makes a fresh model; ``epoch`` is the notebook's pass
+    (hw2.classifier_epoch or hw2.autoencoder_epoch); ``naive_pass(model, loader, steps, train)`` the
+    assignment's loop; ``channels_last`` the layout the notebook uses for this model."""
+    train_steps, validation_steps = steps
 
     def naive():
-        model, (tl, vl) = hw2.LeNet_5().to(device), loaders(raw_train, raw_validation)
-        return rates(lambda k: naive_lenet_train(model, tl, k, device),
-                     lambda k: naive_lenet_validate(model, vl, k, device), train_steps, validation_steps)
-
-    def project_with(tl, vl):
-        model = hw2.LeNet_5().to(device)
-        optimizer = torch.optim.Adam(model.parameters(), lr=0.001)
-        return rates(lambda k: hw2.classifier_epoch(model, itertools.islice(tl, k), loss_fn, device, optimizer),
-                     lambda k: hw2.classifier_epoch(model, itertools.islice(vl, k), loss_fn, device),
+        model, (tl, vl) = build(False), loaders(*raw_sets)
+        return rates(lambda k: naive_pass(model, tl, k, True), lambda k: naive_pass(model, vl, k, False),
                      train_steps, validation_steps)
 
-    batches = [(x.to(device), y.to(device)) for x, y in itertools.islice(loaders(train_set, validation_set)[0], train_steps)]
-    cases = {
+    def project_with(tl, vl, layout=channels_last):
+        model = build(layout)
+        optimizer = torch.optim.Adam(model.parameters(), lr=0.001)
+        return rates(lambda k: epoch(model, itertools.islice(tl, k), loss_fn, device, optimizer),
+                     lambda k: epoch(model, itertools.islice(vl, k), loss_fn, device),
+                     train_steps, validation_steps)
+
+    batches = [(x.to(device), y.to(device)) for x, y in itertools.islice(loaders(*memory_sets)[0], train_steps)]
+    return {
         "naive": naive,
-        "project": lambda: project_with(*loaders(train_set, validation_set)),
+        "project": lambda: project_with(*loaders(*memory_sets)),
         "floor": lambda: project_with(itertools.cycle(batches), itertools.cycle(batches)),
+        "project, but " + ("contiguous (NCHW)" if channels_last else "channels-last (NHWC)") + " memory":
+            lambda: project_with(*loaders(*memory_sets), layout=not channels_last),
     }
-    return cases, {"one-time transform of 70,000 images (project)": setup}
 
 
-def autoencoder_cases(device, train_steps, validation_steps, vae):
+def datasets(transform):
     root = hw2.verify_mnist()
-    raw_train = torchvision.datasets.MNIST(root, train=True, transform=transforms.ToTensor())
-    raw_validation = torchvision.datasets.MNIST(root, train=False, transform=transforms.ToTensor())
-    train_set, validation_set = hw2.in_memory(raw_train), hw2.in_memory(raw_validation)
-    bce = nn.BCELoss()
+    raw = [torchvision.datasets.MNIST(root, train=train, transform=transform) for train in (True, False)]
+    seconds, memory = timed(lambda: [hw2.in_memory(d) for d in raw])
+    return raw, memory, seconds
+
+
+def lenet_cases(device, steps):
+    raw, memory, seconds = datasets(LENET_TRANSFORM)
+
+    def naive_pass(model, loader, k, train):
+        return (naive_lenet_train if train else naive_lenet_validate)(model, loader, k, device)
+
+    def build(channels_last):
+        return hw2.LeNet_5().to(device, memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+
+    cases = pipeline_cases(device, build, hw2.classifier_epoch, nn.CrossEntropyLoss(), naive_pass, raw, memory, steps,
+                           channels_last=False)
+    return cases, {"one-time transform of 70,000 images (project)": seconds}
+
+
+def autoencoder_cases(device, steps, vae):
+    raw, memory, _ = datasets(transforms.ToTensor())
+
+    def naive_pass(model, loader, k, train):
+        return (naive_ae_train if train else naive_ae_validate)(model, loader, k, device, vae)
 
     def build(channels_last):
         model = (hw2.VariationalAutoEncoder(hw2.Encoder(4), hw2.Decoder(2), 2) if vae
                  else hw2.AutoEncoder(hw2.Encoder(), hw2.Decoder()))
         return model.to(device, memory_format=torch.channels_last if channels_last else torch.contiguous_format)
 
-    def loaders(train_data, validation_data):
-        return (torch.utils.data.DataLoader(train_data, batch_size=BATCH, shuffle=True),
-                torch.utils.data.DataLoader(validation_data, batch_size=BATCH, shuffle=True))
-
-    def naive():
-        model, (tl, vl) = build(False), loaders(raw_train, raw_validation)
-        return rates(lambda k: naive_ae_train(model, tl, k, device, vae),
-                     lambda k: naive_ae_validate(model, vl, k, device, vae), train_steps, validation_steps)
-
-    def project_with(tl, vl, channels_last=True):
-        model = build(channels_last)
-        optimizer = torch.optim.Adam(model.parameters(), lr=0.001)
-        return rates(lambda k: hw2.autoencoder_epoch(model, itertools.islice(tl, k), bce, device, optimizer),
-                     lambda k: hw2.autoencoder_epoch(model, itertools.islice(vl, k), bce, device),
-                     train_steps, validation_steps)
-
-    batches = [(x.to(device), y.to(device)) for x, y in itertools.islice(loaders(train_set, validation_set)[0], train_steps)]
-    cases = {
-        "naive": naive,
-        "project": lambda: project_with(*loaders(train_set, validation_set)),
-        "floor": lambda: project_with(itertools.cycle(batches), itertools.cycle(batches)),
-        "project, contiguous (NCHW) memory": lambda: project_with(*loaders(train_set, validation_set), channels_last=False),
-    }
-    return cases, {}
+    return pipeline_cases(device, build, hw2.autoencoder_epoch, nn.BCELoss(), naive_pass, raw, memory, steps,
+                          channels_last=True), {}
 
 
 # ------------------------------------------------------------------ figure cells
@@ -178,8 +180,7 @@ def figure_cells(device):
     root = hw2.verify_mnist()
     train_set = hw2.in_memory(torchvision.datasets.MNIST(root, train=True, transform=transforms.ToTensor()))
     validation_set = hw2.in_memory(torchvision.datasets.MNIST(root, train=False, transform=transforms.ToTensor()))
-    tl = torch.utils.data.DataLoader(train_set, batch_size=BATCH, shuffle=True)
-    vl = torch.utils.data.DataLoader(validation_set, batch_size=BATCH, shuffle=True)
+    tl, vl = loaders(train_set, validation_set)
     model = hw2.AutoEncoder(hw2.Encoder(), hw2.Decoder()).to(device, memory_format=torch.channels_last)
     z = scipy.stats.norm.ppf(np.linspace(0.005, 0.995, 20))
     Z1, Z2 = np.meshgrid(z, z)
@@ -238,9 +239,9 @@ def main():
 
     lenet_steps, ae_steps = (40, 10) if args.quick else (300, 90)
     models = {
-        "LeNet-5": lenet_cases(device, lenet_steps, 40),
-        "AE": autoencoder_cases(device, ae_steps, 50, vae=False),
-        "VAE": autoencoder_cases(device, ae_steps, 50, vae=True),
+        "LeNet-5": lenet_cases(device, (lenet_steps, 40)),
+        "AE": autoencoder_cases(device, (ae_steps, 50), vae=False),
+        "VAE": autoencoder_cases(device, (ae_steps, 50), vae=True),
     }
     print("| model | pipeline | train img/s | validation img/s | s/epoch | naive/project | project/floor |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")

@@ -106,3 +106,14 @@ def test_subset_is_seeded_and_sized():
     first, second = hw2_models.subset(dataset, 10, seed=3), hw2_models.subset(dataset, 10, seed=3)
     assert len(first) == 10 and first.indices == second.indices
     assert hw2_models.subset(dataset, None) is dataset
+
+
+@pytest.mark.parametrize("transform", [
+    transforms.Compose([transforms.ToTensor(), transforms.Resize((32, 32))]),  # resizes floats: not PIL's rounding
+    transforms.Compose([transforms.Normalize((0.5,), (0.5,)), transforms.ToTensor()]),
+    None,
+], ids=["resize-after-totensor", "normalize-before-totensor", "no-transform"])
+def test_in_memory_refuses_an_order_it_cannot_reproduce(transform):
+    dataset = torchvision.datasets.MNIST(hw2_models.verify_mnist(), train=False, transform=transform)
+    with pytest.raises(ValueError, match="use the dataset as it is"):
+        hw2_models.in_memory(dataset)

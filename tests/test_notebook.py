@@ -200,3 +200,11 @@ def test_damaged_data_stops_the_notebook_at_its_first_data_cell(tmp_path):
     assert "MNISTIntegrityError" in message and "train-labels-idx1-ubyte.gz" in message
     assert "d53e105ee54ea40749a09fcbcd1e9432" in message and "git checkout -- data/MNIST/raw" in message
     assert all(c.execution_count is None for c in code_cells(nb)[code_cells(nb).index(failed[0]) + 1:])
+
+
+def test_every_figure_the_readme_and_notebook_show_exists(committed):
+    text = (REPO / "README.md").read_text() + "\n".join(markdown(committed))
+    shown = set(re.findall(r"\]\((imgs/[^)\s]+)\)", text))
+    assert "imgs/lenet-5.png" in shown and len(shown) >= 5
+    for path in shown:
+        assert (REPO / path).is_file(), path
