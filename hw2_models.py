@@ -120,7 +120,8 @@ def in_memory(dataset):
     ``Normalize`` is element-wise, so the result equals the per-image path bit for bit
     (``tests/test_data.py`` checks it). Items: ((C, H, W) float32 image, int64 label).
     """
-    steps = getattr(getattr(dataset, "transform", None), "transforms", [getattr(dataset, "transform", None)])
+    transform = getattr(dataset, "transform", None)
+    steps = getattr(transform, "transforms", [transform])
     # The per-image path this reproduces exactly: PIL resizes (uint8), ToTensor scales, Normalize shifts.
     order = ",".join(type(step).__name__ for step in steps)
     if (not isinstance(getattr(dataset, "data", None), torch.Tensor) or getattr(dataset, "target_transform", None)
@@ -128,7 +129,7 @@ def in_memory(dataset):
         raise ValueError(
             "in_memory() reproduces a torchvision MNIST dataset's transform when it is ToTensor(), with "
             "Resize before it and Normalize after it if any, and no target_transform; received "
-            f"{type(dataset).__name__} with transform={getattr(dataset, 'transform', None)!r}. For anything else, "
+            f"{type(dataset).__name__} with transform={transform!r}. For anything else, "
             "use the dataset as it is: a DataLoader transforms each image as it loads it."
         )
     images = dataset.data.unsqueeze(1)  # (N, 1, 28, 28) uint8: what PIL sees, one image at a time

@@ -89,8 +89,7 @@ def test_lenet_final_accuracy(committed):
     # A regression guard: a wrong layer, transform or loop lands far below. The final model of the committed run
     # (seed 0) scores 98.56%; seeds 0-4 give 98.48-98.72% (bench/lenet_seeds.py), below the 98.8% the
     # project aimed for, which is reported, not hidden: see the README.
-    loop = next(c for c in code_cells(committed) if "Validation of the final model" in stdout(c) or
-                "of the final model" in source(c))
+    loop = next(c for c in code_cells(committed) if "of the final model" in source(c))
     match = re.search(r"Validation of the final model - Mean loss: [\d.]+ \| Accuracy: (\d+)/(\d+)", stdout(loop))
     assert match, stdout(loop)[-500:]
     correct, total = map(int, match.groups())
