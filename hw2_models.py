@@ -80,8 +80,9 @@ def verify_mnist(root=None):
 
     Raises ``MNISTIntegrityError`` naming each bad file, the MD5 expected and found, and how to
     restore it, instead of letting torchvision fall back to a download that cannot work offline.
-    The extracted files next to them are derived data: any that no longer match their ``.gz`` are
-    rewritten from it, so a damaged extraction can never be read silently.
+    The extracted files next to them are derived data: any that is missing or no longer matches its
+    ``.gz`` is written from it, so ``torchvision.datasets.MNIST(root)`` works without ``download=True``
+    and a damaged extraction can never be read silently.
     """
     root = Path(DATA_ROOT if root is None else root)
     raw = root / "MNIST" / "raw"
@@ -103,10 +104,11 @@ def verify_mnist(root=None):
         )
     for name in MNIST_MD5:
         extracted = raw / name[: -len(".gz")]
-        if extracted.exists():
-            content = gzip.decompress((raw / name).read_bytes())
-            if extracted.read_bytes() != content:
-                extracted.write_bytes(content)
+        content = gzip.decompress((raw / name).read_bytes())
+        if not extracted.is_file() or extracted.read_bytes() != content:
+            partial = extracted.with_name(extracted.name + ".partial")
+            partial.write_bytes(content)
+            partial.replace(extracted)  # atomic: a reader never sees half a file
     return root
 
 
