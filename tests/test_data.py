@@ -1,4 +1,5 @@
 """The shipped MNIST files, their integrity check, and the one-time transform."""
+import gzip
 import hashlib
 import shutil
 
@@ -68,6 +69,16 @@ def test_damaged_file_stops_with_a_clear_message(raw_copy, damage):
     if damage != "missing":
         assert hashlib.md5(path.read_bytes()).hexdigest() in message  # the MD5 found
     assert "train-images" not in message  # only the damaged file is named
+
+
+def test_missing_extraction_is_written_so_no_download_flag_is_needed(raw_copy):
+    raw = raw_copy / "MNIST" / "raw"
+    assert not list(raw.glob("*-ubyte"))  # the copy holds only the .gz files, like a clean clone
+    hw2_models.verify_mnist(raw_copy)
+    assert sorted(p.name for p in raw.iterdir()) == sorted(list(ORIGINAL_MD5) + [n[:-3] for n in ORIGINAL_MD5])
+    for name in ORIGINAL_MD5:
+        assert (raw / name[:-3]).read_bytes() == gzip.decompress((raw / name).read_bytes())
+    assert len(torchvision.datasets.MNIST(raw_copy, train=False)) == 10_000  # no download=True
 
 
 def test_damaged_extraction_is_rewritten_from_the_archive(raw_copy):

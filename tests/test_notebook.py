@@ -86,14 +86,13 @@ def test_committed_run_is_the_full_run(committed):
 
 
 def test_lenet_final_accuracy(committed):
-    # A regression guard: a wrong layer, transform or loop lands far below. The final model of the committed run
-    # (seed 0) scores 98.56%; seeds 0-4 give 98.48-98.72% (bench/lenet_seeds.py), below the 98.8% the
-    # project aimed for, which is reported, not hidden: see the README.
+    # The bar of the notebook issue: the committed run's final model (after the 10th epoch, seed 0) at 98.8% or
+    # better, read from the exact count the loop prints. A wrong layer, transform or loop lands far below it.
     loop = next(c for c in code_cells(committed) if "of the final model" in source(c))
     match = re.search(r"Validation of the final model - Mean loss: [\d.]+ \| Accuracy: (\d+)/(\d+)", stdout(loop))
     assert match, stdout(loop)[-500:]
     correct, total = map(int, match.groups())
-    assert total == 10_000 and correct / total >= 0.985
+    assert total == 10_000 and correct / total >= 0.988
     assert stdout(loop).count("----- Epoch") == 10
 
 
@@ -125,6 +124,20 @@ def test_questions_are_answered_with_numbers(committed):
     assert len(questions) == 2
     for q in questions:
         assert any(c.startswith("**Answer.**") for c in cells[q + 1: q + 4])
+
+
+def test_answers_quote_the_committed_run(committed):
+    # The answers are prose written after the run; this fails when a new run changes a number they quote.
+    answers = [c for c in markdown(committed) if c.startswith("**Answer.**")]
+    outputs = "\n".join(stdout(c) for c in code_cells(committed))
+    for name, answer in [("LeNet-5", answers[0]), ("HW1-style MLP", answers[0])]:
+        correct, total, percent = re.search(rf"{name}\s+(\d+)/(\d+) = ([\d.]+)%", outputs).groups()
+        assert f"{int(correct):,}" in answer and f"{percent}%" in answer, (name, correct, percent)
+        assert f"{int(total) - int(correct)} errors" in answer, name
+    ae, vae = re.search(r"reconstruction loss \(BCE per pixel\): AE ([\d.]+), VAE ([\d.]+)", outputs).groups()
+    assert f"{vae} against the AE's {ae}" in answers[1]
+    occupied = re.search(r"occupied PPF cells: (\d+)%", outputs).group(1)
+    assert f"{occupied}% of the 400 PPF cells" in answers[1]
 
 
 def test_figures_are_inline(committed):
