@@ -1,5 +1,6 @@
 """The notebook: the committed, executed full run (static checks) and a quick-mode execution."""
 import hashlib
+import inspect
 import json
 import re
 import shutil
@@ -68,6 +69,21 @@ def test_models_are_imported_not_redefined(committed):
         assert f"class {name}" not in code
     assert "def kl_divergence" not in code
     assert "show_source(LeNet_5)" in code and "show_source(Encoder)" in code and "show_source(Decoder)" in code
+
+
+def test_rendered_sources_are_the_modules_current_code(committed):
+    # The graded cells show the module's code as it was when the notebook ran; a later edit to hw2_models.py
+    # that is not followed by a new full run would leave a grader reading code the outputs did not come from.
+    import hw2_models
+
+    shown = 0
+    for cell in code_cells(committed):
+        match = re.fullmatch(r"(?:.*\n)?show_source\((?:hw2\.)?(\w+)\)", source(cell).strip(), re.S)
+        if match:
+            rendered = "".join(o["data"]["text/markdown"] for o in cell.outputs if "text/markdown" in o.get("data", {}))
+            assert rendered == f"```python\n{inspect.getsource(getattr(hw2_models, match.group(1)))}```", match.group(1)
+            shown += 1
+    assert shown >= 8
 
 
 def test_executed_in_order_without_errors(committed):
