@@ -1,12 +1,12 @@
 """Speed of the notebook's pipelines: naive (the assignment as written) vs project (hw2.ipynb) vs floor.
 
-    python bench/benchmark.py            # about 3 minutes on 2 CPU cores
+    python bench/benchmark.py            # about 5 minutes on 2 CPU cores
     python bench/benchmark.py --quick    # fewer steps, a rough look
 
 naive:   torchvision dataset with per-image transforms, a DataLoader, the assignment's loops
          (per-batch host copies, validation that tracks gradients in train mode).
 project: exactly what hw2.ipynb runs: hw2.in_memory datasets, the same DataLoader settings,
-         hw2.classifier_epoch / hw2.autoencoder_epoch, channels-last autoencoders.
+         hw2.classifier_epoch / hw2.autoencoder_epoch, channels-last models.
 floor:   the project's training steps on batches already in memory as tensors, no loader at all.
 
 Seconds per epoch = 60,000 / training rate + 10,000 / validation rate, from a few hundred steps of

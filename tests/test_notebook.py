@@ -9,6 +9,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+import hw2_models
+
 from conftest import NOTEBOOK, REPO, run_notebook, source
 
 ASSIGNMENT_CANDIDATES = [REPO.parent / "shared" / "assignment" / "hw2_assignment.txt"]
@@ -86,8 +88,6 @@ def test_models_are_imported_not_redefined(committed):
 def test_rendered_sources_are_the_modules_current_code(committed):
     # The graded cells show the module's code as it was when the notebook ran; a later edit to hw2_models.py
     # that is not followed by a new full run would leave a grader reading code the outputs did not come from.
-    import hw2_models
-
     shown = 0
     for cell in code_cells(committed):
         match = re.fullmatch(r"(?:.*\n)?show_source\((?:hw2\.)?(\w+)\)", source(cell).strip(), re.S)
@@ -158,10 +158,10 @@ def test_answers_quote_the_committed_run(committed):
     # The answers are prose written after the run; this fails when a new run changes a number they quote.
     answers = [c for c in markdown(committed) if c.startswith("**Answer.**")]
     outputs = "\n".join(stdout(c) for c in code_cells(committed))
-    for name, answer in [("LeNet-5", answers[0]), ("HW1-style MLP", answers[0])]:
+    for name in ["LeNet-5", "HW1-style MLP"]:
         correct, total, percent = re.search(rf"{name}\s+(\d+)/(\d+) = ([\d.]+)%", outputs).groups()
-        assert f"{int(correct):,}" in answer and f"{percent}%" in answer, (name, correct, percent)
-        assert f"{int(total) - int(correct)} errors" in answer, name
+        assert f"{int(correct):,}" in answers[0] and f"{percent}%" in answers[0], (name, correct, percent)
+        assert f"{int(total) - int(correct)} errors" in answers[0], name
     ae, vae = re.search(r"reconstruction loss \(BCE per pixel\): AE ([\d.]+), VAE ([\d.]+)", outputs).groups()
     assert f"{vae} against the AE's {ae}" in answers[1]
     occupied = re.search(r"occupied PPF cells: (\d+)%", outputs).group(1)
