@@ -6,7 +6,8 @@
 naive:   torchvision dataset with per-image transforms, a DataLoader, the assignment's loops
          (per-batch host copies, validation that tracks gradients in train mode).
 project: exactly what hw2.ipynb runs: hw2.in_memory datasets, the same DataLoader settings,
-         hw2.classifier_epoch / hw2.autoencoder_epoch, channels-last models.
+         hw2.classifier_epoch / hw2.autoencoder_epoch, models in hw2.memory_format(device)
+         (channels-last on the CPU, contiguous elsewhere).
 floor:   the project's training steps on batches already in memory as tensors, no loader at all.
 
 Seconds per epoch = 60,000 / training rate + 10,000 / validation rate, from a few hundred steps of
@@ -109,20 +110,30 @@ def rates(train, validate, train_steps, validation_steps):
     return train_steps * BATCH / t_train, validation_steps * BATCH / t_validation
 
 
-def pipeline_cases(device, build, epoch, loss_fn, naive_pass, raw_sets, memory_sets, steps, channels_last):
+def other_layout(layout):
+    """The layout the notebook does not use on this device: contiguous on the CPU, the CPU's elsewhere."""
+    return torch.contiguous_format if layout != torch.contiguous_format else hw2.memory_format("cpu")
+
+
+def layout_name(layout):
+    return "contiguous (NCHW)" if layout == torch.contiguous_format else "channels-last (NHWC)"
+
+
+def pipeline_cases(device, build, epoch, loss_fn, naive_pass, raw_sets, memory_sets, steps):
     """naive / project / floor cases for one model, and the project with the other memory layout.
 
-    ``build(channels_last)`` makes a fresh model; ``epoch`` is the notebook's pass
+    ``build(layout)`` makes a fresh model in that memory layout; ``epoch`` is the notebook's pass
     (hw2.classifier_epoch or hw2.autoencoder_epoch); ``naive_pass(model, loader, steps, train)`` the
-    assignment's loop; ``channels_last`` the layout the notebook uses for this model."""
+    assignment's loop. The project uses ``hw2.memory_format(device)``, as the notebook does."""
     train_steps, validation_steps = steps
+    layout = hw2.memory_format(device)
 
     def naive():
-        model, (tl, vl) = build(False), loaders(*raw_sets)
+        model, (tl, vl) = build(torch.contiguous_format), loaders(*raw_sets)
         return rates(lambda k: naive_pass(model, tl, k, True), lambda k: naive_pass(model, vl, k, False),
                      train_steps, validation_steps)
 
-    def project_with(tl, vl, layout=channels_last):
+    def project_with(tl, vl, layout=layout):
         model = build(layout)
         optimizer = torch.optim.Adam(model.parameters(), lr=0.001)
         return rates(lambda k: epoch(model, itertools.islice(tl, k), loss_fn, device, optimizer),
@@ -134,8 +145,8 @@ def pipeline_cases(device, build, epoch, loss_fn, naive_pass, raw_sets, memory_s
         "naive": naive,
         "project": lambda: project_with(*loaders(*memory_sets)),
         "floor": lambda: project_with(itertools.cycle(batches), itertools.cycle(batches)),
-        "project, but " + ("contiguous (NCHW)" if channels_last else "channels-last (NHWC)") + " memory":
-            lambda: project_with(*loaders(*memory_sets), layout=not channels_last),
+        f"project, but {layout_name(other_layout(layout))} memory":
+            lambda: project_with(*loaders(*memory_sets), layout=other_layout(layout)),
     }
 
 
@@ -152,11 +163,10 @@ def lenet_cases(device, steps):
     def naive_pass(model, loader, k, train):
         return (naive_lenet_train if train else naive_lenet_validate)(model, loader, k, device)
 
-    def build(channels_last):
-        return hw2.LeNet_5().to(device, memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+    def build(layout):
+        return hw2.LeNet_5().to(device, memory_format=layout)
 
-    cases = pipeline_cases(device, build, hw2.classifier_epoch, nn.CrossEntropyLoss(), naive_pass, raw, memory, steps,
-                           channels_last=True)
+    cases = pipeline_cases(device, build, hw2.classifier_epoch, nn.CrossEntropyLoss(), naive_pass, raw, memory, steps)
     return cases, {"one-time transform of 70,000 images (project)": seconds}
 
 
@@ -166,13 +176,12 @@ def autoencoder_cases(device, steps, vae):
     def naive_pass(model, loader, k, train):
         return (naive_ae_train if train else naive_ae_validate)(model, loader, k, device, vae)
 
-    def build(channels_last):
+    def build(layout):
         model = (hw2.VariationalAutoEncoder(hw2.Encoder(4), hw2.Decoder(2), 2) if vae
                  else hw2.AutoEncoder(hw2.Encoder(), hw2.Decoder()))
-        return model.to(device, memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+        return model.to(device, memory_format=layout)
 
-    return pipeline_cases(device, build, hw2.autoencoder_epoch, nn.BCELoss(), naive_pass, raw, memory, steps,
-                          channels_last=True), {}
+    return pipeline_cases(device, build, hw2.autoencoder_epoch, nn.BCELoss(), naive_pass, raw, memory, steps), {}
 
 
 # ------------------------------------------------------------------ figure cells
@@ -181,7 +190,7 @@ def figure_cells(device):
     train_set = hw2.in_memory(torchvision.datasets.MNIST(root, train=True, transform=transforms.ToTensor()))
     validation_set = hw2.in_memory(torchvision.datasets.MNIST(root, train=False, transform=transforms.ToTensor()))
     tl, vl = loaders(train_set, validation_set)
-    model = hw2.AutoEncoder(hw2.Encoder(), hw2.Decoder()).to(device, memory_format=torch.channels_last)
+    model = hw2.AutoEncoder(hw2.Encoder(), hw2.Decoder()).to(device, memory_format=hw2.memory_format(device))
     z = scipy.stats.norm.ppf(np.linspace(0.005, 0.995, 20))
     Z1, Z2 = np.meshgrid(z, z)
     Z = np.vstack([Z1.flatten(), Z2.flatten()]).T
@@ -191,7 +200,7 @@ def figure_cells(device):
         plt.close(fig)
 
     def mosaic_project():
-        render(hw2.show_mosaic(hw2.decode(model.decoder, Z, device), 20))
+        render(hw2.show_mosaic(hw2.decode(model.decoder, Z, device), z, z))
 
     def mosaic_naive():  # the assignment's cell: 400 subplots
         ims = model.decoder(torch.tensor(Z).float().to(device).unsqueeze(0)).detach().cpu()
@@ -214,16 +223,17 @@ def figure_cells(device):
         out = [(model.encoder(x.to(device)).detach().cpu().numpy(), y.numpy()) for x, y in loader]
         return np.concatenate([o[0] for o in out]), np.concatenate([o[1] for o in out])
 
-    plain = hw2.AutoEncoder(hw2.Encoder(), hw2.Decoder()).to(device)
+    other = other_layout(hw2.memory_format(device))
+    plain = hw2.AutoEncoder(hw2.Encoder(), hw2.Decoder()).to(device, memory_format=other)
 
-    def encode_plain(loader):  # project helper on a contiguous-memory model
+    def encode_plain(loader):  # project helper on a model in the other layout
         return hw2.get_all_encodings(plain, loader, device)
 
     return {
         "20x20 mosaic, 400 subplots (assignment)": mosaic_naive,
         "20x20 mosaic, make_grid (project)": mosaic_project,
         "latent scatter, encode 70,000 (assignment)": lambda: scatter(encode_naive),
-        "latent scatter, encode 70,000, NCHW model": lambda: scatter(encode_plain),
+        f"latent scatter, encode 70,000, {layout_name(other)} model": lambda: scatter(encode_plain),
         "latent scatter, encode 70,000 (project)": lambda: scatter(lambda l: hw2.get_all_encodings(model, l, device)),
     }
 

@@ -29,7 +29,7 @@ def final_accuracy(seed, device, train_set, validation_set, n_epochs=10):
     generator = hw2.seed_everything(seed)
     training = torch.utils.data.DataLoader(train_set, batch_size=64, shuffle=True, generator=generator)
     validation = torch.utils.data.DataLoader(validation_set, batch_size=64, shuffle=True, generator=generator)
-    model = hw2.LeNet_5().to(device, memory_format=torch.channels_last)
+    model = hw2.LeNet_5().to(device, memory_format=hw2.memory_format(device))
     loss_fn, optimizer = nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), lr=0.001)
     history = []
     for _ in range(n_epochs):

@@ -60,3 +60,13 @@ def run_notebook(workdir, env, rerun_from=None, stop_on_error=True):
                 error, first_pass = exc, copy.deepcopy(nb)
     nbformat.write(nb, path)
     return nb, first_pass, error
+
+
+def mnist_batch(n, train=False):
+    """The first ``n`` MNIST images (validation set by default) as (n, 1, 28, 28) floats in [0, 1]."""
+    import torchvision
+
+    import hw2_models
+
+    dataset = torchvision.datasets.MNIST(hw2_models.verify_mnist(), train=train)
+    return dataset.data[:n].unsqueeze(1).float() / 255

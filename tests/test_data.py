@@ -128,3 +128,19 @@ def test_in_memory_refuses_an_order_it_cannot_reproduce(transform):
     dataset = torchvision.datasets.MNIST(hw2_models.verify_mnist(), train=False, transform=transform)
     with pytest.raises(ValueError, match="use the dataset as it is"):
         hw2_models.in_memory(dataset)
+
+
+def test_read_digits_feeds_lenet_exactly_what_it_was_trained_on():
+    # Decoded images are [0, 1] floats; read_digits must turn them into exactly the tensors LeNet-5's own data
+    # pipeline (PIL resize to 32x32, ToTensor, Normalize) makes of the same digits, and read them with softmax.
+    dataset = torchvision.datasets.MNIST(hw2_models.verify_mnist(), train=False, transform=LENET_TRANSFORM)
+    n = 300
+    as_decoded = dataset.data[:n].unsqueeze(1).float() / 255
+    model = hw2_models.LeNet_5()
+    digits, confidence = hw2_models.read_digits(model, as_decoded, LENET_TRANSFORM, "cpu")
+    with torch.inference_mode():
+        logits = model.eval()(torch.stack([dataset[i][0] for i in range(n)]))
+    probabilities = torch.softmax(logits, dim=1)
+    assert torch.equal(digits, probabilities.argmax(dim=1))
+    assert torch.equal(confidence, probabilities.max(dim=1).values)
+    assert digits.shape == (n,) and ((confidence > 0.1 - 1e-6) & (confidence <= 1)).all()

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 
 import hw2_models
@@ -16,7 +17,9 @@ from conftest import NOTEBOOK, REPO, run_notebook, source
 ASSIGNMENT_CANDIDATES = [REPO.parent / "shared" / "assignment" / "hw2_assignment.txt"]
 KEY_LINES = Path(__file__).with_name("assignment_key_lines.txt")  # extracted from it
 PLACEHOLDER = re.compile(r"### YOUR CODE HERE ###|\(\s*_\s*,|,\s*_\s*[,)]|=\s*_\s*$", re.M)
-FIGURE_TAGS = ["figure-confusion", "figure-ae-latent", "figure-vae-latent", "figure-vae-ppf-mosaic", "figure-ae-mosaic"]
+FIGURE_TAGS = ["figure-confusion", "figure-errors", "figure-lenet-filters", "figure-ae-latent", "figure-vae-latent",
+               "figure-vae-ppf-mosaic", "figure-ae-mosaic", "figure-interpolation", "figure-kl-appendix"]
+PART_TWO_TAGS = FIGURE_TAGS[3:]
 QUICK = {"HW2_QUICK": "1", "PYTHONPATH": str(REPO), "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
 
 
@@ -71,10 +74,17 @@ def test_every_instruction_heading_and_point_value_stays_in_order(committed):
         position = found + len(line)
 
 
+def without_unpacking(code):
+    """Code with ``_`` dropped where it is an unpacking target (``loss, _, _ = ...``), which is no placeholder."""
+    return re.sub(r"^(\s*\w+)((?:\s*,\s*_)+)(\s*=[^=])", r"\1\3", code, flags=re.M)
+
+
 def test_no_placeholder_is_left(committed):
     for cell in code_cells(committed):
-        assert not PLACEHOLDER.search(source(cell)), source(cell)[:200]
-    assert not PLACEHOLDER.search((REPO / "hw2_models.py").read_text())
+        assert not PLACEHOLDER.search(without_unpacking(source(cell))), source(cell)[:200]
+    assert not PLACEHOLDER.search(without_unpacking((REPO / "hw2_models.py").read_text()))
+    assert PLACEHOLDER.search(without_unpacking("self.conv1 = nn.Conv2d(_, _, kernel_size=_, stride=1)"))
+    assert PLACEHOLDER.search(without_unpacking("transform = _\n"))
 
 
 def test_models_are_imported_not_redefined(committed):
@@ -95,7 +105,7 @@ def test_rendered_sources_are_the_modules_current_code(committed):
             rendered = "".join(o["data"]["text/markdown"] for o in cell.outputs if "text/markdown" in o.get("data", {}))
             assert rendered == f"```python\n{inspect.getsource(getattr(hw2_models, match.group(1)))}```", match.group(1)
             shown += 1
-    assert shown >= 8
+    assert shown >= 10
 
 
 def test_executed_in_order_without_errors(committed):
@@ -150,8 +160,8 @@ def test_questions_are_answered_with_numbers(committed):
     questions = [i for i, c in enumerate(cells) if "Answer in the markdown cell below" in c
                  or "Please answer in the markdown cell below" in c]
     assert len(questions) == 2
-    for q in questions:
-        assert any(c.startswith("**Answer.**") for c in cells[q + 1: q + 4])
+    for q, end in zip(questions, questions[1:] + [len(cells)]):  # each answered before the next question
+        assert sum(c.startswith("**Answer.**") for c in cells[q + 1: end]) == 1
 
 
 def test_answers_quote_the_committed_run(committed):
@@ -169,7 +179,7 @@ def test_answers_quote_the_committed_run(committed):
 
 
 def test_figures_are_inline(committed):
-    assert sum(images(c) for c in code_cells(committed)) >= 12
+    assert sum(images(c) for c in code_cells(committed)) >= 16
     for tag in FIGURE_TAGS:
         assert images(tagged(committed, tag)) == 1, tag
 
@@ -199,7 +209,7 @@ def quick_runs(tmp_path_factory):
     """Two quick runs from directories outside the repository; the first re-runs Part 2 afterwards."""
     before = hashlib.sha256(NOTEBOOK.read_bytes()).hexdigest()
     first = run_notebook(tmp_path_factory.mktemp("elsewhere"), QUICK, rerun_from="globals().pop(name, None)")
-    second = run_notebook(tmp_path_factory.mktemp("again"), QUICK)
+    second = run_notebook(tmp_path_factory.mktemp("again"), QUICK | {"HW2_DEVICE": "cpu"})
     assert hashlib.sha256(NOTEBOOK.read_bytes()).hexdigest() == before, "the committed notebook was rewritten"
     return first, second
 
@@ -209,14 +219,14 @@ def test_quick_run_from_another_directory_draws_every_figure(quick_runs):
     assert "Quick mode: True" in stdout(code_cells(first_pass)[0])
     for cell in code_cells(first_pass):
         assert not [o for o in cell.outputs if o.output_type == "error"]
-    assert sum(images(c) for c in code_cells(first_pass)) >= 12
+    assert sum(images(c) for c in code_cells(first_pass)) >= 16
     for tag in FIGURE_TAGS:
         assert images(tagged(first_pass, tag)) == 1, tag
 
 
 def test_part_two_reruns_in_the_same_kernel(quick_runs):
     (rerun, first_pass, _), _ = quick_runs
-    for tag in FIGURE_TAGS[1:]:
+    for tag in PART_TWO_TAGS:
         assert images(tagged(rerun, tag)) == 1, tag
     reloaded = next(c for c in code_cells(rerun) if "load_weights" in source(c))
     assert "reconstructs exactly as the trained one: True" in stdout(reloaded)
@@ -251,3 +261,133 @@ def test_every_figure_the_readme_and_notebook_show_exists(committed):
     assert "imgs/lenet-5.png" in shown and len(shown) >= 5
     for path in shown:
         assert (REPO / path).is_file(), path
+
+
+
+# ------------------------------------------------------------------ grader's view, answers' numbers, appendix
+BAR = re.compile(r"(\d+)/(\d+) \[")
+
+
+def bar_texts(nb):
+    """Every progress bar's saved text (the text/plain of its widget output), with its cell."""
+    for cell in code_cells(nb):
+        for output in cell.outputs:
+            data = output.get("data", {})
+            if "application/vnd.jupyter.widget-view+json" in data:
+                yield cell, "".join(data.get("text/plain", ""))
+
+
+def test_progress_bars_are_saved_finished(committed):
+    # GitHub, nbviewer and HTML exports without widget state show a bar's text/plain: it must be the final state.
+    texts = [text for _, text in bar_texts(committed)]
+    assert len(texts) >= 7  # LeNet-5, AE, VAE, four KL weights
+    for cell in code_cells(committed):
+        for output in cell.outputs:
+            text = "".join(output.get("text", "")) + "".join(output.get("data", {}).get("text/plain", ""))
+            for done, total in BAR.findall(text):
+                assert done == total, f"unfinished progress bar saved: {text.strip()[:120]}"
+    for text in texts:
+        assert "100%" in text, text
+
+
+def test_quick_run_saves_finished_bars(quick_runs):
+    (_, first_pass, _), _ = quick_runs
+    texts = [text for _, text in bar_texts(first_pass)]
+    assert len(texts) >= 7 and all(re.search(r"100%\|#+\| (\d+)/\1 \[", text) for text in texts), texts
+
+
+def numbers_in(text):
+    """Decimal numbers and percentages quoted in prose (integers alone are counts and labels)."""
+    return set(re.findall(r"(?<![\w.])\d+\.\d+%?|(?<![\w.])\d+%", text))
+
+
+def test_answers_and_conclusions_quote_only_printed_numbers(committed):
+    # Every decimal number and percentage in the answers and the appendix's conclusion was printed by the run.
+    prose = [c for c in markdown(committed) if c.startswith(("**Answer.**", "**Conclusion.**"))]
+    assert len(prose) == 3
+    printed = "\n".join(stdout(c) for c in code_cells(committed))
+    for text in prose:
+        quoted = numbers_in(text)
+        assert len(quoted) >= 5, text[:80]
+        missing = sorted(n for n in quoted if n not in printed)
+        assert not missing, f"quoted but never printed: {missing} in {text[:60]}"
+
+
+def test_digit_likeness_is_measured_and_quoted(committed):
+    printed = "\n".join(stdout(c) for c in code_cells(committed))
+    shares = dict(re.findall(r"^(AE grid|VAE PPF grid) +\d+ / 400 = (\d+%) +\d+ of 10", printed, re.M))
+    assert set(shares) == {"AE grid", "VAE PPF grid"}
+    paths = re.search(r"Mean confidence over the 3 paths: AE ([\d.]+), VAE ([\d.]+)", printed)
+    assert paths
+    vae_answer = [c for c in markdown(committed) if c.startswith("**Answer.** I would use a VAE")][0]
+    for quoted in [shares["AE grid"], shares["VAE PPF grid"], paths.group(1), paths.group(2)]:
+        assert quoted in vae_answer, quoted
+    interpolation = tagged(committed, "figure-interpolation")
+    assert len(re.findall(r"^Pair \d .*mean confidence along the path", stdout(interpolation), re.M)) == 6
+
+
+def test_part_one_figures_come_between_the_confusion_matrices_and_the_answer(committed):
+    cells = committed.cells
+    position = {tag: cells.index(tagged(committed, tag)) for tag in ["figure-confusion", "figure-errors", "figure-lenet-filters"]}
+    answer = next(i for i, c in enumerate(cells) if source(c).startswith("**Answer.** LeNet-5"))
+    assert position["figure-confusion"] < position["figure-errors"] < position["figure-lenet-filters"] < answer
+    errors = stdout(tagged(committed, "figure-errors"))
+    assert len(re.findall(r"^ *LeNet-5 \d->\d: \d+ images", errors, re.M)) == 3
+    assert len(re.findall(r"^ *MLP \d->\d: \d+ images", errors, re.M)) == 3
+    text = source(cells[answer])
+    assert "gallery" in text and "C1" in text and "kernels" in text
+
+
+def test_mosaics_are_drawn_in_latent_coordinates(committed):
+    calls = re.findall(r"hw2\.show_mosaic\(([^)]*)\)", "\n".join(source(c) for c in code_cells(committed)))
+    assert len(calls) == 4  # the even grid, the PPF mosaic, the AE mosaic, the appendix's
+    assert all(re.match(r"[\w\[\]\"]+, \w+, \w+", call) for call in calls), calls  # images, z1 values, z2 values
+    assert any("**Fix:**" in c and "upwards" in c for c in markdown(committed))
+
+
+def test_appendix_trains_every_weight_alike_after_the_assignment(committed):
+    cells = committed.cells
+    congratulations = next(i for i, c in enumerate(cells) if "Congratulations, you have made it" in source(c))
+    heading = next(i for i, c in enumerate(cells) if source(c).startswith("## Appendix (not graded)"))
+    assert heading == congratulations + 1
+    table_cell = next(c for c in code_cells(committed) if "kl_weights = [" in source(c))
+    assert cells.index(table_cell) > heading
+    text = stdout(table_cell)
+    epochs = re.search(r"All four weights trained (\d+) epochs each", text)
+    assert epochs and int(epochs.group(1)) >= 2
+    rows = re.findall(r"^ *(\d\.\d{5}) +([\d.]+) +(0\.\d{4}) +([\d.]+) +(\d) of 2 +(\d+)% +(\d+)%$", text, re.M)
+    assert [r[0] for r in rows] == ["0.00000", "0.00255", "0.01000", "0.10000"], text
+    assert [r[1] for r in rows] == ["0.00", "1.00", "3.92", "39.20"]
+    assert all(np.isfinite(float(r[2])) for r in rows)
+    assert images(tagged(committed, "figure-kl-appendix")) == 1
+    timing = re.search(r"The appendix took ([\d.]+) minutes, (\d+)% of the ([\d.]+) minutes", stdout(tagged(committed, "figure-kl-appendix")))
+    assert timing and float(timing.group(1)) <= 0.5 * float(timing.group(3))
+    assert source(cells[-1]).startswith("**Conclusion.**")
+
+
+def test_the_models_stay_in_the_earlier_runs_range(committed):
+    printed = "\n".join(stdout(c) for c in code_cells(committed))
+    ae, vae = map(float, re.search(r"reconstruction loss \(BCE per pixel\): AE ([\d.]+), VAE ([\d.]+)", printed).groups())
+    assert ae <= 0.185 and vae <= 0.195
+
+
+# ------------------------------------------------------------------ devices
+@pytest.mark.parametrize("value, words", [("mps", "no MPS device on this machine"), ("cuda", "no CUDA GPU is visible"),
+                                          ("gpu", "is not a device this notebook knows")])
+def test_unavailable_device_stops_the_first_cell_with_its_reason(tmp_path, value, words):
+    import torch
+
+    if value == "cuda" and torch.cuda.is_available() or value == "mps" and torch.backends.mps.is_available():
+        pytest.skip(f"this machine has {value}")
+    nb, _, error = run_notebook(tmp_path, QUICK | {"HW2_DEVICE": value}, stop_on_error=False)
+    assert error is not None
+    failed = [c for c in code_cells(nb) if any(o.output_type == "error" for o in c.outputs)]
+    assert len(failed) == 1 and "device_choice()" in source(failed[0])
+    message = json.dumps(failed[0].outputs)
+    assert "DeviceError" in message and f"HW2_DEVICE='{value}'" in message and words in message
+    assert "Devices available here: cpu" in message
+
+
+def test_quick_run_with_hw2_device_cpu_says_so(quick_runs):
+    _, (_, second, _) = quick_runs
+    assert "Your computations will be done on cpu (set by HW2_DEVICE=cpu)" in stdout(code_cells(second)[1])
