@@ -58,6 +58,22 @@ def _available_devices():
     return available
 
 
+def _why_unavailable(kind, index=None):
+    """Why device ``kind`` (``cpu``, ``mps``, or ``cuda`` with an optional ``index``) cannot be used here; None if it can."""
+    if kind == "cuda":
+        if torch.version.cuda is None:
+            return "this PyTorch build has no CUDA support (a CPU-only build)"
+        if not torch.cuda.is_available():
+            return "no CUDA GPU is visible (torch.cuda.is_available() is False: no NVIDIA GPU or driver)"
+        if index is not None and int(index) >= torch.cuda.device_count():
+            return f"there is no GPU with index {index}: this machine has {torch.cuda.device_count()}"
+    if kind == "mps" and not torch.backends.mps.is_available():
+        if not torch.backends.mps.is_built():
+            return "this PyTorch build has no MPS support (MPS needs PyTorch for macOS on Apple silicon)"
+        return "there is no MPS device on this machine (it needs an Apple-silicon Mac with macOS 12.3 or later)"
+    return None
+
+
 def device_choice():
     """The device to compute on and why: ``(torch.device, reason)``.
 
@@ -79,25 +95,7 @@ def device_choice():
     if match is None or (match.group(2) is not None and match.group(1) != "cuda"):
         raise DeviceError(f"HW2_DEVICE={requested!r} is not a device this notebook knows: use cpu, cuda, "
                           f"cuda:N (N the GPU's index) or mps. {how_to_fix}")
-    kind, index = match.group(1), match.group(2)
-    if kind == "cuda":
-        if torch.version.cuda is None:
-            why = "this PyTorch build has no CUDA support (a CPU-only build)"
-        elif not torch.cuda.is_available():
-            why = "no CUDA GPU is visible (torch.cuda.is_available() is False: no NVIDIA GPU or driver)"
-        elif index is not None and int(index) >= torch.cuda.device_count():
-            why = f"there is no GPU with index {index}: this machine has {torch.cuda.device_count()}"
-        else:
-            why = None
-    elif kind == "mps":
-        if torch.backends.mps.is_available():
-            why = None
-        elif not torch.backends.mps.is_built():
-            why = "this PyTorch build has no MPS support (MPS needs PyTorch for macOS on Apple silicon)"
-        else:
-            why = "there is no MPS device on this machine (it needs an Apple-silicon Mac with macOS 12.3 or later)"
-    else:
-        why = None
+    why = _why_unavailable(match.group(1), match.group(2))
     if why is not None:
         raise DeviceError(f"HW2_DEVICE={requested!r} asks for a device this machine cannot use: {why}. {how_to_fix}")
     return torch.device(requested.lower()), f"set by HW2_DEVICE={requested}"
@@ -652,15 +650,18 @@ def show_mosaic(images, z1, z2, title=None, ax=None, size=7):
 def progress(iterable, desc):
     """A ``tqdm.auto`` progress bar over ``iterable``: a live widget in Jupyter, a text bar in a terminal.
 
-    In a notebook the widget is displayed with an IPython display id and that display is updated when
-    the bar closes, so the output a headless run saves (the text GitHub, nbviewer and HTML exports
-    show) is the finished bar, not the 0% it started at.
+    In a notebook the widget is displayed with an IPython display id, and when the bar closes that display
+    is updated to a static copy of the final state (text, and HTML with a ``<progress>`` bar). A widget
+    needs a JavaScript widget manager to be drawn; the static copy is what a headless run saves, so GitHub,
+    nbviewer, JupyterLab and an HTML export all show the finished bar, not the 0% it started at.
     """
     from tqdm.auto import tqdm
     from tqdm.notebook import tqdm as notebook_tqdm
 
     if not issubclass(tqdm, notebook_tqdm):
         return tqdm(iterable, desc=desc)
+    from html import escape
+
     from IPython.display import display
 
     class SavedProgressBar(notebook_tqdm):
@@ -672,8 +673,15 @@ def progress(iterable, desc):
         def close(self):
             finished = self.disable
             super().close()
-            if not finished:  # update the saved output once, with the final state
-                self.handle.update(self.container)
+            if finished:  # closed before: the display already holds the final state
+                return
+            text = self.format_meter(**self.format_dict)  # e.g. "LeNet-5 epochs: 100%|##########| 10/10 [...]"
+            left, _, rest = text.partition("|")  # "LeNet-5 epochs: 100%", "##########| 10/10 [...]"
+            right = rest.partition("|")[2]
+            html = (f'<div style="display:flex;align-items:center;gap:0.5em"><span>{escape(left)}</span>'
+                    f'<progress value="{self.n}" max="{self.total or self.n}" style="width:16em"></progress>'
+                    f"<span>{escape(right)}</span></div>")
+            self.handle.update({"text/plain": text, "text/html": html}, raw=True)
 
     return SavedProgressBar(iterable, desc=desc)
 

@@ -1,6 +1,7 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -89,8 +90,10 @@ def test_no_model_is_put_in_channels_last_but_through_memory_format():
     texts["hw2.ipynb"] = "\n".join(source(c) for c in nbformat.read(NOTEBOOK, as_version=4).cells if c.cell_type == "code")
     for name, text in texts.items():
         assert "channels_last" not in text, name
-    placements = [line for text in texts.values() for line in text.splitlines() if "memory_format=" in line]
-    assert placements and all("memory_format(" in line or "contiguous_format" in line for line in placements), placements
+    placements = [line for line in texts["hw2.ipynb"].splitlines() if "memory_format=" in line]
+    assert len(placements) >= 5 and all("memory_format=hw2.memory_format(device)" in line for line in placements), placements
+    assert "layout = hw2.memory_format(device)" in texts[Path("bench/benchmark.py")]  # the "project" rows
+    assert "memory_format=hw2.memory_format(device)" in texts[Path("bench/lenet_seeds.py")]
 
 
 def test_cuda_first(monkeypatch):

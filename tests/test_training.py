@@ -199,3 +199,11 @@ def test_seeded_training_is_repeatable():
     first = train()
     torch.manual_seed(456)  # whatever ran before, seeding resets it
     assert train() == first
+
+
+def test_progress_is_a_plain_text_bar_outside_a_notebook(capsys):
+    from tqdm.notebook import tqdm as notebook_tqdm
+
+    bar = hw2_models.progress(range(3), desc="epochs")
+    assert not isinstance(bar, notebook_tqdm) and list(bar) == [0, 1, 2]
+    assert "epochs: 100%" in capsys.readouterr().err
