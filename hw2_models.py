@@ -503,8 +503,8 @@ def train_autoencoder(model, optimizer, training_dataloader, validation_dataload
     """Train an AE (``kl_weight=None``) or a VAE for ``n_epochs``, validating after each epoch.
 
     Returns one (mean training total loss, mean validation reconstruction loss, mean validation KL) per
-    epoch; prints them as it goes unless ``verbose=False``. Shared by the notebook's AE and VAE cells
-    and its KL-weight appendix.
+    epoch; prints them as it goes unless ``verbose=False``, with a warning if a VAE's posterior collapsed
+    (validation KL below 0.01 nats). Shared by the notebook's AE and VAE cells and its KL-weight appendix.
     """
     vae = kl_weight is not None
     weight = kl_weight if vae else 0.0
@@ -520,6 +520,10 @@ def train_autoencoder(model, optimizer, training_dataloader, validation_dataload
                   f"Mean validation reconstruction loss: {validation_reconstruction:.4f}")
         elif verbose:
             print(f"Epoch {i} | Mean training loss: {training_loss:.4f} | Mean validation loss: {validation_reconstruction:.4f}")
+    if verbose and vae and history and history[-1][2] < 0.01:
+        print(f"Warning: the validation KL is {history[-1][2]:.4f} nats per image: the posterior has collapsed (every image "
+              "is encoded as the prior, so the decoder draws one average digit). Build the model again from another "
+              "seed, or train with a smaller kl_weight.")
     return history
 
 

@@ -207,3 +207,20 @@ def test_progress_is_a_plain_text_bar_outside_a_notebook(capsys):
     bar = hw2_models.progress(range(3), desc="epochs")
     assert not isinstance(bar, notebook_tqdm) and list(bar) == [0, 1, 2]
     assert "epochs: 100%" in capsys.readouterr().err
+
+
+def test_train_autoencoder_warns_when_the_posterior_collapses(capsys):
+    model = VariationalAutoEncoder(Encoder(4), Decoder(2), 2)
+    with torch.no_grad():  # every image encoded as the prior N(0, I): KL exactly 0
+        model.encoder.fc_2.weight.zero_()
+        model.encoder.fc_2.bias.zero_()
+    frozen = torch.optim.Adam(model.parameters(), lr=0.0)
+    history = hw2_models.train_autoencoder(model, frozen, loader(70, size=28), loader(30, size=28), nn.BCELoss(), "cpu",
+                                           n_epochs=1, kl_weight=0.01)
+    assert history[-1][2] == 0
+    assert "the posterior has collapsed" in capsys.readouterr().out
+    with torch.no_grad():
+        model.encoder.fc_2.bias[:2] = 3.0  # means far from the prior: no collapse, no warning
+    hw2_models.train_autoencoder(model, frozen, loader(70, size=28), loader(30, size=28), nn.BCELoss(), "cpu",
+                                 n_epochs=1, kl_weight=0.01)
+    assert "collapsed" not in capsys.readouterr().out
