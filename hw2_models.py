@@ -680,8 +680,7 @@ def progress(iterable, desc):
             if finished:  # closed before: the display already holds the final state
                 return
             text = self.format_meter(**self.format_dict)  # e.g. "LeNet-5 epochs: 100%|##########| 10/10 [...]"
-            left, _, rest = text.partition("|")  # "LeNet-5 epochs: 100%", "##########| 10/10 [...]"
-            right = rest.partition("|")[2]
+            left, right = text.partition("|")[0], text.rpartition("|")[2]  # "LeNet-5 epochs: 100%", " 10/10 [...]"
             html = (f'<div style="display:flex;align-items:center;gap:0.5em"><span>{escape(left)}</span>'
                     f'<progress value="{self.n}" max="{self.total or self.n}" style="width:16em"></progress>'
                     f"<span>{escape(right)}</span></div>")

@@ -377,7 +377,8 @@ def test_the_models_stay_in_the_earlier_runs_range(committed):
 
 
 # ------------------------------------------------------------------ devices
-@pytest.mark.parametrize("value, words", [("mps", "no MPS device on this machine"), ("cuda", "no CUDA GPU is visible"),
+@pytest.mark.parametrize("value, words", [("mps", "no MPS device on this machine|has no MPS support"),  # Linux builds lack MPS
+                                          ("cuda", "no CUDA GPU is visible|has no CUDA support"),
                                           ("gpu", "is not a device this notebook knows")])
 def test_unavailable_device_stops_the_first_cell_with_its_reason(tmp_path, value, words):
     import torch
@@ -389,7 +390,7 @@ def test_unavailable_device_stops_the_first_cell_with_its_reason(tmp_path, value
     failed = [c for c in code_cells(nb) if any(o.output_type == "error" for o in c.outputs)]
     assert len(failed) == 1 and "device_choice()" in source(failed[0])
     message = json.dumps(failed[0].outputs)
-    assert "DeviceError" in message and f"HW2_DEVICE='{value}'" in message and words in message
+    assert "DeviceError" in message and f"HW2_DEVICE='{value}'" in message and re.search(words, message)
     assert "Devices available here: cpu" in message
 
 
