@@ -5,8 +5,8 @@
 
 naive:   torchvision dataset with per-image transforms, a DataLoader, the assignment's loops
          (per-batch host copies, validation that tracks gradients in train mode).
-project: exactly what hw2.ipynb runs: hw2.in_memory datasets, the same DataLoader settings,
-         hw2.classifier_epoch / hw2.autoencoder_epoch, models in hw2.memory_format(device)
+project: exactly what hw2.ipynb runs: helpers.in_memory datasets, the same DataLoader settings,
+         helpers.classifier_epoch / helpers.autoencoder_epoch, models in helpers.memory_format(device)
          (channels-last on the CPU, contiguous elsewhere).
 floor:   the project's training steps on batches already in memory as tensors, no loader at all.
 
@@ -35,6 +35,7 @@ import torchvision.transforms as transforms  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import hw2_models as hw2  # noqa: E402
+import hw2_helpers as helpers  # noqa: E402
 
 LENET_TRANSFORM = transforms.Compose([
     transforms.Resize((32, 32)), transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,)),
@@ -112,7 +113,7 @@ def rates(train, validate, train_steps, validation_steps):
 
 def other_layout(layout):
     """The layout the notebook does not use on this device: contiguous on the CPU, the CPU's elsewhere."""
-    return torch.contiguous_format if layout != torch.contiguous_format else hw2.memory_format("cpu")
+    return torch.contiguous_format if layout != torch.contiguous_format else helpers.memory_format("cpu")
 
 
 def layout_name(layout):
@@ -123,10 +124,10 @@ def pipeline_cases(device, build, epoch, loss_fn, naive_pass, raw_sets, memory_s
     """naive / project / floor cases for one model, and the project with the other memory layout.
 
     ``build(layout)`` makes a fresh model in that memory layout; ``epoch`` is the notebook's pass
-    (hw2.classifier_epoch or hw2.autoencoder_epoch); ``naive_pass(model, loader, steps, train)`` the
-    assignment's loop. The project uses ``hw2.memory_format(device)``, as the notebook does."""
+    (helpers.classifier_epoch or helpers.autoencoder_epoch); ``naive_pass(model, loader, steps, train)`` the
+    assignment's loop. The project uses ``helpers.memory_format(device)``, as the notebook does."""
     train_steps, validation_steps = steps
-    layout = hw2.memory_format(device)
+    layout = helpers.memory_format(device)
 
     def naive():
         model, (tl, vl) = build(torch.contiguous_format), loaders(*raw_sets)
@@ -151,9 +152,9 @@ def pipeline_cases(device, build, epoch, loss_fn, naive_pass, raw_sets, memory_s
 
 
 def datasets(transform):
-    root = hw2.verify_mnist()
+    root = helpers.verify_mnist()
     raw = [torchvision.datasets.MNIST(root, train=train, transform=transform) for train in (True, False)]
-    seconds, memory = timed(lambda: [hw2.in_memory(d) for d in raw])
+    seconds, memory = timed(lambda: [helpers.in_memory(d) for d in raw])
     return raw, memory, seconds
 
 
@@ -166,7 +167,7 @@ def lenet_cases(device, steps):
     def build(layout):
         return hw2.LeNet_5().to(device, memory_format=layout)
 
-    cases = pipeline_cases(device, build, hw2.classifier_epoch, nn.CrossEntropyLoss(), naive_pass, raw, memory, steps)
+    cases = pipeline_cases(device, build, helpers.classifier_epoch, nn.CrossEntropyLoss(), naive_pass, raw, memory, steps)
     return cases, {"one-time transform of 70,000 images (project)": seconds}
 
 
@@ -181,16 +182,16 @@ def autoencoder_cases(device, steps, vae):
                  else hw2.AutoEncoder(hw2.Encoder(), hw2.Decoder()))
         return model.to(device, memory_format=layout)
 
-    return pipeline_cases(device, build, hw2.autoencoder_epoch, nn.BCELoss(), naive_pass, raw, memory, steps), {}
+    return pipeline_cases(device, build, helpers.autoencoder_epoch, nn.BCELoss(), naive_pass, raw, memory, steps), {}
 
 
 # ------------------------------------------------------------------ figure cells
 def figure_cells(device):
-    root = hw2.verify_mnist()
-    train_set = hw2.in_memory(torchvision.datasets.MNIST(root, train=True, transform=transforms.ToTensor()))
-    validation_set = hw2.in_memory(torchvision.datasets.MNIST(root, train=False, transform=transforms.ToTensor()))
+    root = helpers.verify_mnist()
+    train_set = helpers.in_memory(torchvision.datasets.MNIST(root, train=True, transform=transforms.ToTensor()))
+    validation_set = helpers.in_memory(torchvision.datasets.MNIST(root, train=False, transform=transforms.ToTensor()))
     tl, vl = loaders(train_set, validation_set)
-    model = hw2.AutoEncoder(hw2.Encoder(), hw2.Decoder()).to(device, memory_format=hw2.memory_format(device))
+    model = hw2.AutoEncoder(hw2.Encoder(), hw2.Decoder()).to(device, memory_format=helpers.memory_format(device))
     z = scipy.stats.norm.ppf(np.linspace(0.005, 0.995, 20))
     Z1, Z2 = np.meshgrid(z, z)
     Z = np.vstack([Z1.flatten(), Z2.flatten()]).T
@@ -200,7 +201,7 @@ def figure_cells(device):
         plt.close(fig)
 
     def mosaic_project():
-        render(hw2.show_mosaic(hw2.decode(model.decoder, Z, device), z, z))
+        render(helpers.show_mosaic(helpers.decode(model.decoder, Z, device), z, z))
 
     def mosaic_naive():  # the assignment's cell: 400 subplots
         ims = model.decoder(torch.tensor(Z).float().to(device).unsqueeze(0)).detach().cpu()
@@ -223,18 +224,18 @@ def figure_cells(device):
         out = [(model.encoder(x.to(device)).detach().cpu().numpy(), y.numpy()) for x, y in loader]
         return np.concatenate([o[0] for o in out]), np.concatenate([o[1] for o in out])
 
-    other = other_layout(hw2.memory_format(device))
+    other = other_layout(helpers.memory_format(device))
     plain = hw2.AutoEncoder(hw2.Encoder(), hw2.Decoder()).to(device, memory_format=other)
 
     def encode_plain(loader):  # project helper on a model in the other layout
-        return hw2.get_all_encodings(plain, loader, device)
+        return helpers.get_all_encodings(plain, loader, device)
 
     return {
         "20x20 mosaic, 400 subplots (assignment)": mosaic_naive,
         "20x20 mosaic, make_grid (project)": mosaic_project,
         "latent scatter, encode 70,000 (assignment)": lambda: scatter(encode_naive),
         f"latent scatter, encode 70,000, {layout_name(other)} model": lambda: scatter(encode_plain),
-        "latent scatter, encode 70,000 (project)": lambda: scatter(lambda l: hw2.get_all_encodings(model, l, device)),
+        "latent scatter, encode 70,000 (project)": lambda: scatter(lambda l: helpers.get_all_encodings(model, l, device)),
     }
 
 
@@ -277,7 +278,7 @@ def main():
     print("\n| data loading alone, one training epoch (938 batches) | seconds |\n| --- | ---: |")
     for name, transform in [("LeNet-5", LENET_TRANSFORM), ("AE / VAE", transforms.ToTensor())]:
         raw, memory, _ = datasets(transform)
-        for label, data in [("naive: per-image transforms", raw[0]), ("project: hw2.in_memory tensors", memory[0])]:
+        for label, data in [("naive: per-image transforms", raw[0]), ("project: helpers.in_memory tensors", memory[0])]:
             seconds, _ = timed(lambda: sum(1 for _ in loaders(data, data)[0]))
             print(f"| {name}, {label} | {seconds:.2f} |")
 

@@ -19,6 +19,7 @@ import torchvision.transforms as transforms
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import hw2_models as hw2  # noqa: E402
+import hw2_helpers as helpers  # noqa: E402
 
 TRANSFORM = transforms.Compose([
     transforms.Resize((32, 32)), transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,)),
@@ -26,16 +27,16 @@ TRANSFORM = transforms.Compose([
 
 
 def final_accuracy(seed, device, train_set, validation_set, n_epochs=10):
-    generator = hw2.seed_everything(seed)
+    generator = helpers.seed_everything(seed)
     training = torch.utils.data.DataLoader(train_set, batch_size=64, shuffle=True, generator=generator)
     validation = torch.utils.data.DataLoader(validation_set, batch_size=64, shuffle=True, generator=generator)
-    model = hw2.LeNet_5().to(device, memory_format=hw2.memory_format(device))
+    model = hw2.LeNet_5().to(device, memory_format=helpers.memory_format(device))
     loss_fn, optimizer = nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), lr=0.001)
     history = []
     for _ in range(n_epochs):
-        history.append(hw2.classifier_epoch(model, validation, loss_fn, device)[1])  # at epoch start
-        hw2.classifier_epoch(model, training, loss_fn, device, optimizer)
-    _, correct, total = hw2.classifier_epoch(model, validation, loss_fn, device)
+        history.append(helpers.classifier_epoch(model, validation, loss_fn, device)[1])  # at epoch start
+        helpers.classifier_epoch(model, training, loss_fn, device, optimizer)
+    _, correct, total = helpers.classifier_epoch(model, validation, loss_fn, device)
     return correct, total, history
 
 
@@ -44,8 +45,8 @@ def main():
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     args = parser.parse_args()
     device = hw2.get_device()
-    root = hw2.verify_mnist()  # transformed once for all seeds: the transform is deterministic
-    datasets = [hw2.in_memory(torchvision.datasets.MNIST(root, train=t, transform=TRANSFORM)) for t in (True, False)]
+    root = helpers.verify_mnist()  # transformed once for all seeds: the transform is deterministic
+    datasets = [helpers.in_memory(torchvision.datasets.MNIST(root, train=t, transform=TRANSFORM)) for t in (True, False)]
     print("| seed | final model | best epoch-start validation | seconds |\n| ---: | ---: | ---: | ---: |")
     finals = []
     for seed in args.seeds:

@@ -10,9 +10,9 @@ sys.path.insert(0, str(REPO))
 
 @pytest.fixture(autouse=True)
 def _seeded():
-    import hw2_models
+    import hw2_helpers
 
-    hw2_models.seed_everything(0)
+    hw2_helpers.seed_everything(0)
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 NOTEBOOK = REPO / "hw2.ipynb"
@@ -66,7 +66,7 @@ def mnist_batch(n, train=False):
     """The first ``n`` MNIST images (validation set by default) as (n, 1, 28, 28) floats in [0, 1]."""
     import torchvision
 
-    import hw2_models
+    import hw2_helpers
 
-    dataset = torchvision.datasets.MNIST(hw2_models.verify_mnist(), train=train)
+    dataset = torchvision.datasets.MNIST(hw2_helpers.verify_mnist(), train=train)
     return dataset.data[:n].unsqueeze(1).float() / 255

@@ -8,6 +8,8 @@ import torch
 import torchvision
 import torchvision.transforms as transforms
 
+import hw2_helpers
+
 import hw2_models
 from conftest import REPO
 
@@ -25,14 +27,14 @@ LENET_TRANSFORM = transforms.Compose([
 
 
 def test_shipped_files_are_the_originals():
-    assert hw2_models.MNIST_MD5 == ORIGINAL_MD5
+    assert hw2_helpers.MNIST_MD5 == ORIGINAL_MD5
     for name, md5 in ORIGINAL_MD5.items():
         assert hashlib.md5((RAW / name).read_bytes()).hexdigest() == md5, name
 
 
 @pytest.mark.parametrize("train, size", [(True, 60_000), (False, 10_000)])
 def test_torchvision_loads_them_offline(train, size):
-    dataset = torchvision.datasets.MNIST(hw2_models.verify_mnist(), train=train, download=True)
+    dataset = torchvision.datasets.MNIST(hw2_helpers.verify_mnist(), train=train, download=True)
     assert len(dataset) == size
     assert sorted(dataset.targets.unique().tolist()) == list(range(10))
     assert dataset.data.shape == (size, 28, 28) and dataset.data.dtype == torch.uint8
@@ -47,7 +49,7 @@ def raw_copy(tmp_path):
 
 
 def test_intact_copy_passes(raw_copy):
-    assert hw2_models.verify_mnist(raw_copy) == raw_copy
+    assert hw2_helpers.verify_mnist(raw_copy) == raw_copy
 
 
 @pytest.mark.parametrize("damage", ["missing", "truncated", "altered"])
@@ -60,8 +62,8 @@ def test_damaged_file_stops_with_a_clear_message(raw_copy, damage):
         path.write_bytes(data[: len(data) // 2])
     else:
         path.write_bytes(data[:100] + bytes([data[100] ^ 1]) + data[101:])
-    with pytest.raises(hw2_models.MNISTIntegrityError) as error:
-        hw2_models.verify_mnist(raw_copy)
+    with pytest.raises(hw2_helpers.MNISTIntegrityError) as error:
+        hw2_helpers.verify_mnist(raw_copy)
     message = str(error.value)
     assert str(path) in message
     assert ORIGINAL_MD5[path.name] in message
@@ -74,7 +76,7 @@ def test_damaged_file_stops_with_a_clear_message(raw_copy, damage):
 def test_missing_extraction_is_written_so_no_download_flag_is_needed(raw_copy):
     raw = raw_copy / "MNIST" / "raw"
     assert not list(raw.glob("*-ubyte"))  # the copy holds only the .gz files, like a clean clone
-    hw2_models.verify_mnist(raw_copy)
+    hw2_helpers.verify_mnist(raw_copy)
     assert sorted(p.name for p in raw.iterdir()) == sorted(list(ORIGINAL_MD5) + [n[:-3] for n in ORIGINAL_MD5])
     for name in ORIGINAL_MD5:
         assert (raw / name[:-3]).read_bytes() == gzip.decompress((raw / name).read_bytes())
@@ -86,7 +88,7 @@ def test_damaged_extraction_is_rewritten_from_the_archive(raw_copy):
     extracted = raw_copy / "MNIST" / "raw" / "t10k-labels-idx1-ubyte"
     original = extracted.read_bytes()
     extracted.write_bytes(original[:-10] + b"\x09" * 10)
-    hw2_models.verify_mnist(raw_copy)
+    hw2_helpers.verify_mnist(raw_copy)
     assert extracted.read_bytes() == original
 
 
@@ -94,8 +96,8 @@ def test_damaged_extraction_is_rewritten_from_the_archive(raw_copy):
                                        transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))])],
                          ids=["lenet", "autoencoder", "mlp"])
 def test_in_memory_equals_the_per_image_path_bit_for_bit(transform):
-    dataset = torchvision.datasets.MNIST(hw2_models.verify_mnist(), train=False, transform=transform)
-    cached = hw2_models.in_memory(dataset)
+    dataset = torchvision.datasets.MNIST(hw2_helpers.verify_mnist(), train=False, transform=transform)
+    cached = hw2_helpers.in_memory(dataset)
     assert len(cached) == len(dataset)
     indices = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(1))[:1500].tolist()
     for i in indices:
@@ -106,17 +108,17 @@ def test_in_memory_equals_the_per_image_path_bit_for_bit(transform):
 
 
 def test_in_memory_refuses_a_transform_it_cannot_reproduce():
-    dataset = torchvision.datasets.MNIST(hw2_models.verify_mnist(), train=False,
+    dataset = torchvision.datasets.MNIST(hw2_helpers.verify_mnist(), train=False,
                                          transform=transforms.Compose([transforms.RandomRotation(10), transforms.ToTensor()]))
     with pytest.raises(ValueError, match="RandomRotation"):
-        hw2_models.in_memory(dataset)
+        hw2_helpers.in_memory(dataset)
 
 
 def test_subset_is_seeded_and_sized():
     dataset = torch.utils.data.TensorDataset(torch.arange(100))
-    first, second = hw2_models.subset(dataset, 10, seed=3), hw2_models.subset(dataset, 10, seed=3)
+    first, second = hw2_helpers.subset(dataset, 10, seed=3), hw2_helpers.subset(dataset, 10, seed=3)
     assert len(first) == 10 and first.indices == second.indices
-    assert hw2_models.subset(dataset, None) is dataset
+    assert hw2_helpers.subset(dataset, None) is dataset
 
 
 @pytest.mark.parametrize("transform", [
@@ -125,19 +127,19 @@ def test_subset_is_seeded_and_sized():
     None,
 ], ids=["resize-after-totensor", "normalize-before-totensor", "no-transform"])
 def test_in_memory_refuses_an_order_it_cannot_reproduce(transform):
-    dataset = torchvision.datasets.MNIST(hw2_models.verify_mnist(), train=False, transform=transform)
+    dataset = torchvision.datasets.MNIST(hw2_helpers.verify_mnist(), train=False, transform=transform)
     with pytest.raises(ValueError, match="use the dataset as it is"):
-        hw2_models.in_memory(dataset)
+        hw2_helpers.in_memory(dataset)
 
 
 def test_read_digits_feeds_lenet_exactly_what_it_was_trained_on():
     # Decoded images are [0, 1] floats; read_digits must turn them into exactly the tensors LeNet-5's own data
     # pipeline (PIL resize to 32x32, ToTensor, Normalize) makes of the same digits, and read them with softmax.
-    dataset = torchvision.datasets.MNIST(hw2_models.verify_mnist(), train=False, transform=LENET_TRANSFORM)
+    dataset = torchvision.datasets.MNIST(hw2_helpers.verify_mnist(), train=False, transform=LENET_TRANSFORM)
     n = 300
     as_decoded = dataset.data[:n].unsqueeze(1).float() / 255
     model = hw2_models.LeNet_5()
-    digits, confidence = hw2_models.read_digits(model, as_decoded, LENET_TRANSFORM, "cpu")
+    digits, confidence = hw2_helpers.read_digits(model, as_decoded, LENET_TRANSFORM, "cpu")
     with torch.inference_mode():
         logits = model.eval()(torch.stack([dataset[i][0] for i in range(n)]))
     probabilities = torch.softmax(logits, dim=1)

@@ -4,8 +4,8 @@ import zipfile
 import pytest
 import torch
 
-from hw2_models import (AutoEncoder, Decoder, Encoder, LeNet_5, VariationalAutoEncoder, load_weights,
-                        save_weights)
+from hw2_helpers import load_weights, save_weights
+from hw2_models import AutoEncoder, Decoder, Encoder, LeNet_5, VariationalAutoEncoder
 
 
 def ae(width=2):
