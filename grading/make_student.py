@@ -257,8 +257,13 @@ def fill_back(student_nb, student_module_text, solved_nb):
     The notebook's sources are those of the cells a student gets (the ``student-only`` note left out), in order.
     """
     cells = [cell for cell in student_nb.cells if STUDENT_NOTE_TAG not in _tags(cell)]
-    sources = apply_rules([_source(cell) for cell in cells], NOTEBOOK_RULES + answer_rules(solved_nb),
-                          reverse=True, where="student hw2.ipynb")
+    sources = apply_rules([_source(cell) for cell in cells], NOTEBOOK_RULES, reverse=True, where="student hw2.ipynb")
+    answers = iter(solved for _, solved, _ in answer_rules(solved_nb))
+    for i, cell in enumerate(cells):  # the answer cells, in order (each holds the same empty answer)
+        if "answer" in _tags(cell):
+            if sources[i] != EMPTY_ANSWER:
+                raise RuleError(f"student hw2.ipynb: answer cell {i} is not the empty answer")
+            sources[i] = next(answers)
     module = apply_rules([student_module_text], MODULE_RULES, reverse=True, where="student hw2_models.py")[0]
     return sources, module
 

@@ -1,0 +1,435 @@
+"""Grade one submission inside its own process: ``python -m grading.sandbox CONFIG_JSON`` (started by grading.grade).
+
+The process loads what it needs (torch, the hidden checks) first; then, when started as root inside its own mount
+and network namespaces (``unshare``), it mounts the MNIST files read-only into the submission's temporary copy,
+covers the repository (grader, solved files, hidden checks) with an empty read-only file system, and drops to an
+unprivileged user id of its own, before running any submitted code. It then:
+
+1. loads the submission's ``hw2_models.py`` (top-level definition by definition when the file does not compile,
+   so a syntax error in one class costs that class's points only) and runs the module checks (LeNet-5's layers,
+   the Encoder, the Decoder);
+2. runs the notebook's code cells that import something or define a name the graded cells need (the training,
+   plotting and summary cells are skipped), each under a time limit, with printing capped; right after the cell
+   that defines ``transform``, the loaders, ``model``, ``ae_model`` or ``vae_model``, it runs that part's check.
+
+Each check's result is appended to the result file (JSON lines) as soon as it is known, so a submission that hangs
+later keeps the points it earned before. The checks are otter-grader exception-based test files run by otter's
+``ExceptionTestFile``.
+"""
+
+import ast
+import io
+import json
+import os
+import re
+import signal
+import time
+import subprocess
+import sys
+import traceback
+import types
+from pathlib import Path
+
+GRADING = Path(__file__).resolve().parent
+CHECKS = GRADING / "checks"
+MODULE_CHECKS = ["lenet_layers", "encoder", "decoder"]
+# the name whose defining cell a check follows
+CELL_CHECKS = {"transform": "transform", "training_dataloader": "dataloaders", "model": "lenet_instantiated",
+               "ae_model": "ae_built", "vae_model": "vae_built"}
+NEEDED = set(CELL_CHECKS) | {"device", "validation_dataloader", "loader_generator", "batch_size", "mnist_training_set",
+                             "mnist_validation_set", "data_root", "SEED", "QUICK"}
+STAND_INS = {"model": ["LeNet_5"], "ae_model": ["Encoder", "Decoder"], "vae_model": ["Encoder", "Decoder"]}
+OUTPUT_LIMIT = 64 * 1024  # characters of a submission's printing kept per cell
+
+
+class CellTimeout(BaseException):
+    """A cell ran past its time limit (a BaseException, so `except Exception` in submitted code does not swallow it)."""
+
+
+class BoundedWriter(io.TextIOBase):
+    """A stdout that keeps the first OUTPUT_LIMIT characters and counts the rest."""
+
+    def __init__(self):
+        self.kept, self.total = [], 0
+
+    def write(self, text):
+        text = str(text)
+        room = OUTPUT_LIMIT - sum(map(len, self.kept))
+        if room > 0:
+            self.kept.append(text[:room])
+        self.total += len(text)
+        return len(text)
+
+    def flush(self):
+        pass
+
+
+def _alarm(signum, frame):
+    raise CellTimeout()
+
+
+class _Shell:
+    """Enough of get_ipython() for magics and shell escapes in a cell to do nothing."""
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
+
+
+def _mount(*args):
+    subprocess.run(["mount", *args], check=True, capture_output=True)
+
+
+def _traversable(path):
+    """Whether any user may reach ``path`` (every directory on the way has o+x)."""
+    return all(os.stat(p).st_mode & 0o001 for p in [*reversed(path.parents), path])
+
+
+def _cover(directory, keep, workdir):
+    """Mount an empty read-only file system over ``directory``, except ``keep`` (paths inside it, kept read-only)."""
+    holders = []
+    for k, path in enumerate(keep):
+        holder = workdir / f".holder-{k}"
+        holder.mkdir()
+        _mount("--rbind", str(path), str(holder))
+        holders.append((holder, path))
+    _mount("-t", "tmpfs", "-o", "size=1m,mode=755", "tmpfs", str(directory))
+    for holder, path in holders:
+        path.mkdir(parents=True, exist_ok=True)
+        _mount("--move", str(holder), str(path))
+        _mount("-o", "remount,bind,ro", str(path))
+        holder.rmdir()
+    _mount("-o", "remount,ro", str(directory))
+
+
+def isolate(config):
+    """As root in a private mount namespace: data read-only into the copy, the repository hidden, then drop root.
+
+    The repository (the grader, its checks, the solved files) is covered, except the virtual environment when it
+    lives there; so is any directory on the interpreter's path that others may not enter (e.g. a root-only home
+    holding the Python installation), except the installation itself, which the submission's process must read.
+    """
+    workdir, repo = Path(config["workdir"]), Path(config["repo"]).resolve()
+    _mount("--make-rprivate", "/")
+    _mount("--bind", config["data"], str(workdir / "data"))
+    _mount("-o", "remount,bind,ro", str(workdir / "data"))
+    needed = sorted({Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()})
+    _cover(repo, [p for p in needed if repo in p.parents], workdir)
+    for path in needed:
+        if repo in path.parents or path == repo:
+            continue
+        closed = next((p for p in [*reversed(path.parents), path] if not os.stat(p).st_mode & 0o001), None)
+        if closed is not None and closed != path:
+            _cover(closed, [path], workdir)
+    uid = config["uid"]
+    os.setgroups([])
+    os.setgid(uid)
+    os.setuid(uid)
+
+
+def _split_top_level(source):
+    """Top-level chunks (a statement with its decorators and body) of a file that does not compile as a whole."""
+    lines = source.splitlines(keepends=True)
+    chunks, start = [], 0
+    for i, line in enumerate(lines):
+        starts_statement = line[:1] not in ("", " ", "\t", "\n", "\r", "#", ")", "]", "}")
+        if i > start and starts_statement:
+            previous = [l for l in lines[start:i] if l.strip() and not l.startswith("#")]
+            if previous and not all(l.startswith("@") for l in previous):
+                chunks.append((start, "".join(lines[start:i])))
+                start = i
+    chunks.append((start, "".join(lines[start:])))
+    return chunks
+
+
+def load_student_module(path, problems, limit):
+    """Import the submission's hw2_models.py as module ``hw2_models``, keeping every definition that works."""
+    module = types.ModuleType("hw2_models")
+    module.__file__ = str(path)
+    sys.modules["hw2_models"] = module
+    if not path.is_file():
+        problems.append("no hw2_models.py")
+        return module
+    source = path.read_text(errors="replace")
+    try:
+        codes = [compile(source, str(path), "exec")]
+    except SyntaxError as error:
+        problems.append(f"hw2_models.py does not compile (line {error.lineno}: {error.msg}); "
+                        "its other top-level definitions are graded")
+        codes = []
+        for first_line, chunk in _split_top_level(source):
+            try:
+                codes.append(compile("\n" * first_line + chunk, str(path), "exec"))
+            except SyntaxError:
+                pass
+    for code in codes:
+        signal.setitimer(signal.ITIMER_REAL, limit)
+        try:
+            exec(code, module.__dict__)
+        except CellTimeout:
+            problems.append(f"hw2_models.py ran past {limit:g} s at import")
+        except Exception as error:
+            problems.append(f"hw2_models.py raised {type(error).__name__} at import: {_first_line(error)}")
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    return module
+
+
+def _first_line(error):
+    text = str(error).strip().splitlines()
+    return text[0][:160] if text else ""
+
+
+def _assigned(tree):
+    """Names a cell assigns at its top level (functions' and classes' bodies left out)."""
+    names, stack = set(), list(tree.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            if not isinstance(node, ast.Lambda):
+                names.add(node.name)
+            continue
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        stack.extend(ast.iter_child_nodes(node))
+    return names
+
+
+def _imports(tree):
+    return any(isinstance(node, (ast.Import, ast.ImportFrom)) for node in tree.body)
+
+
+def _stand_in(name):
+    import torch
+    import torch.nn as nn
+
+    class StandIn(nn.Module):
+        _grading_stand_in = name
+
+        def __init__(self, latent_dimensionality=2, *args, **kwargs):
+            super().__init__()
+            self.latent_dimensionality = latent_dimensionality
+            self.placeholder = nn.Parameter(torch.zeros(1))
+
+        def forward(self, x):
+            raise RuntimeError(f"the grader's stand-in for {name} does not compute")
+
+    StandIn.__name__ = StandIn.__qualname__ = name
+    return StandIn
+
+
+def _builds(cls):
+    try:
+        cls() if cls.__name__ == "LeNet_5" else cls(2)
+        return True
+    except Exception:
+        return False
+
+
+class Grader:
+    def __init__(self, config):
+        self.config = config
+        self.result = open(config["result"], "a", buffering=1)
+        self.tests = {}
+        self.done = set()
+
+    def record(self, **entry):
+        self.result.write(json.dumps(entry, sort_keys=True) + "\n")
+
+    def load_checks(self):
+        from otter.test_files import ExceptionTestFile
+
+        for path in sorted(CHECKS.glob("*.py")):
+            self.tests[path.stem] = ExceptionTestFile.from_file(str(path))
+
+    def check(self, name, env):
+        if name in self.done:
+            return
+        self.done.add(name)
+        test = self.tests[name]
+        signal.setitimer(signal.ITIMER_REAL, self.config["cell_limit"])
+        started = time.perf_counter()
+        try:
+            test.run(env)
+        except CellTimeout:
+            for case in test.test_cases:
+                self.record(part=name, case=case.name, points=case.points, passed=False,
+                            message=f"the check ran past {self.config['cell_limit']:g} s")
+            return
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            print(f"check {name}: {time.perf_counter() - started:.2f} s", file=sys.stderr, flush=True)
+        for outcome in test.test_case_results:
+            message = "" if outcome.passed else outcome.message.strip().splitlines()[-1][:300]
+            self.record(part=name, case=outcome.test_case.name, points=outcome.test_case.points,
+                        passed=bool(outcome.passed), message=message)
+
+    def run_cell(self, index, source, namespace):
+        from IPython.core.inputtransformer2 import TransformerManager
+
+        try:
+            code = compile(TransformerManager().transform_cell(source), f"<cell {index}>", "exec")
+        except SyntaxError as error:
+            return f"SyntaxError: {error.msg}"
+        writer, saved = BoundedWriter(), (sys.stdout, sys.stderr)
+        sys.stdout = sys.stderr = writer
+        signal.setitimer(signal.ITIMER_REAL, self.config["cell_limit"])
+        try:
+            exec(code, namespace)
+            return None
+        except CellTimeout:
+            return f"ran past {self.config['cell_limit']:g} s"
+        except Exception as error:
+            return f"{type(error).__name__}: {_first_line(error)}"
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            sys.stdout, sys.stderr = saved
+            if writer.total > OUTPUT_LIMIT:
+                self.record(event="output", cell=index, characters=writer.total)
+            try:
+                import matplotlib.pyplot as plt
+
+                plt.close("all")
+            except Exception:
+                pass
+
+    def run_notebook(self, module):
+        import nbformat
+        import torch
+
+        path = Path(self.config["workdir"]) / "hw2.ipynb"
+        try:
+            if path.stat().st_size > 20 * 1024 * 1024:
+                raise ValueError("larger than 20 MB")
+            nb = nbformat.read(str(path), as_version=4)
+        except Exception as error:
+            self.record(event="problem", message=f"hw2.ipynb could not be read ({type(error).__name__})")
+            return {}
+        import matplotlib.pyplot as plt
+        import numpy as np
+        import torch.nn as nn
+        import torch.nn.functional as F
+        import torchvision
+        import torchvision.transforms as transforms
+        from IPython.display import display
+
+        namespace = {"__name__": "__main__", "get_ipython": _Shell, "display": display, "np": np, "torch": torch,
+                     "nn": nn, "F": F, "torchvision": torchvision, "transforms": transforms, "plt": plt}
+        cells = []
+        for index, cell in enumerate(nb.cells):
+            if cell.get("cell_type") != "code":
+                continue
+            source = cell.source if isinstance(cell.source, str) else "".join(cell.source)
+            try:
+                from IPython.core.inputtransformer2 import TransformerManager
+
+                tree = ast.parse(TransformerManager().transform_cell(source))
+            except SyntaxError:
+                tree = None
+            names = _assigned(tree) if tree is not None else set(  # a cell that does not compile: by its text
+                name for name in CELL_CHECKS if re.search(rf"(?m)^\s*{name}\s*=", source))
+            cells.append((index, source, tree, names))
+        last = max([i for i, (_, _, _, names) in enumerate(cells) if "vae_model" in names], default=len(cells) - 1)
+        for position, (index, source, tree, names) in enumerate(cells[:last + 1]):
+            if not (names & NEEDED or (tree is not None and _imports(tree))):
+                continue
+            if "training_dataloader" in names:
+                self._fill_datasets(namespace)
+            restore = self._stand_ins(namespace, names)
+            started = time.perf_counter()
+            error = self.run_cell(index, source, namespace)
+            print(f"cell {index}: {time.perf_counter() - started:.2f} s", file=sys.stderr, flush=True)
+            for name, original in restore.items():
+                if original is None:
+                    namespace.pop(name, None)
+                else:
+                    namespace[name] = original
+            graded = sorted(name for name in names & set(CELL_CHECKS) if CELL_CHECKS[name] not in self.done)
+            if error:
+                self.record(event="cell", cell=index, message=error, graded=graded)
+            for name in sorted(names & set(CELL_CHECKS)):
+                self.check(CELL_CHECKS[name], dict(namespace, hw2_models=module))
+        return namespace
+
+    def _fill_datasets(self, namespace):
+        """If the transform's cell failed, give the loaders' cell reference datasets, so only the transform's point is lost."""
+        import torch
+
+        from grading import checkhelpers as H
+
+        namespace.setdefault("loader_generator", torch.Generator().manual_seed(0))
+        for name, train in [("mnist_training_set", True), ("mnist_validation_set", False)]:
+            if name not in namespace:
+                images = H.real_batch(2048 if train else 512, train)
+                labels = H.mnist(train).targets[:len(images)]
+                namespace[name] = torch.utils.data.TensorDataset((images - H.MEAN) / H.STD, labels)
+                self.record(event="note", message=f"{name} was not defined; the loaders' cell got the grader's")
+
+    def _stand_ins(self, namespace, names):
+        restore = {}
+        for target, classes in STAND_INS.items():
+            if target not in names:
+                continue
+            for class_name in classes:
+                cls = namespace.get(class_name)
+                if not isinstance(cls, type) or not _builds(cls):
+                    restore[class_name] = cls
+                    namespace[class_name] = _stand_in(class_name)
+                    self.record(event="note", message=f"{class_name} could not be built; the cell defining {target} "
+                                                      "was run with the grader's stand-in for it")
+        return restore
+
+
+STARTED = time.perf_counter()
+
+
+def main():
+    config = json.loads(sys.argv[1])
+    signal.signal(signal.SIGALRM, _alarm)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the size limit fails instead of killing us
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_FSIZE, (config["output_limit"], config["output_limit"]))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot  # noqa: F401
+    import nbformat  # noqa: F401
+    import torch
+    import torchvision  # noqa: F401
+    from IPython.core.inputtransformer2 import TransformerManager  # noqa: F401
+    from IPython.display import display  # noqa: F401
+
+    import grading.checkhelpers  # noqa: F401
+
+    torch.set_num_threads(config["threads"])
+    print(f"imports: {time.perf_counter() - STARTED:.2f} s", file=sys.stderr, flush=True)
+    grader = Grader(config)
+    grader.load_checks()
+    if config["isolate"]:
+        isolate(config)
+    workdir = config["workdir"]
+    os.chdir(workdir)
+    sys.path.insert(0, workdir)
+    os.environ["HOME"] = str(Path(workdir) / "home")
+    problems = []
+    module = load_student_module(Path(workdir) / "hw2_models.py", problems, config["cell_limit"])
+    for message in problems:
+        grader.record(event="problem", message=message)
+    for name in MODULE_CHECKS:
+        grader.check(name, {"hw2_models": module})
+    namespace = grader.run_notebook(module)
+    for name in sorted(set(grader.tests) - grader.done):
+        grader.check(name, dict(namespace, hw2_models=module))
+    grader.record(event="finished")
+    sys.stdout.flush()
+    os._exit(0)  # no interpreter teardown: a submission's atexit hooks and finalizers do not run
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except BaseException:
+        traceback.print_exc()
+        sys.stderr.flush()
+        os._exit(3)
