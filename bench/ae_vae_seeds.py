@@ -108,7 +108,7 @@ def main():
         return
 
     lenet = judge(device, args.quick)
-    _, validation_set = datasets(transforms.ToTensor(), args.quick)
+    training_set, validation_set = datasets(transforms.ToTensor(), args.quick)
     rows = []
     for seed in args.seeds:
         models = {}
@@ -117,7 +117,8 @@ def main():
             model = helpers.load_weights(model.to(device), RESULTS / f"seed{seed}_{name}{suffix}.pth")
             history = json.loads((RESULTS / f"seed{seed}_{name}{suffix}.json").read_text())
             models[name] = (model, history)
-        row = helpers.seed_row(seed, models["ae"], models["vae"], lenet, LENET_TRANSFORM, validation_set, device)
+        row = helpers.seed_row(seed, models["ae"], models["vae"], lenet, LENET_TRANSFORM, training_set, validation_set,
+                               device)
         rows.append(row)
         print(json.dumps(row), flush=True)
     table = Path(str(TABLE).replace(".csv", f"{suffix}.csv"))

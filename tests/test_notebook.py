@@ -225,6 +225,12 @@ def test_quick_run_from_another_directory_draws_every_figure(quick_runs):
         assert images(tagged(first_pass, tag)) == 1, tag
 
 
+def test_quick_run_prints_the_generation_table(quick_runs):
+    (_, first_pass, _), _ = quick_runs
+    rows = generation_rows("\n".join(stdout(c) for c in code_cells(first_pass)))
+    assert len(rows) == 5 and rows["AE grid"]["n"] == 400 and rows["VAE, prior N(0, I)"]["n"] == 10_000
+
+
 def test_part_two_reruns_in_the_same_kernel(quick_runs):
     (rerun, first_pass, _), _ = quick_runs
     for tag in PART_TWO_TAGS:
@@ -319,17 +325,73 @@ def test_answers_and_conclusions_quote_only_printed_numbers(committed):
         assert not missing, f"quoted but never printed: {missing} in {text[:60]}"
 
 
-def test_digit_likeness_is_measured_and_quoted(committed):
+GENERATION_ROW = re.compile(r"^(Real validation digits|AE grid|VAE PPF grid|AE, fitted Gaussian|VAE, prior N\(0, I\)) +([\d,]+) +"
+                            r"([\d.]+) +(\d+) of 10 +((?:\d+ +){10})([\d.]+) +([\d.]+) +(\d+)%$", re.M)
+
+
+def generation_rows(text):
+    return {m.group(1): dict(n=int(m.group(2).replace(",", "")), inception=float(m.group(3)), present=int(m.group(4)),
+                             counts=[int(c) for c in m.group(5).split()], fid=float(m.group(6)), floor=float(m.group(7)),
+                             confident=int(m.group(8))) for m in GENERATION_ROW.finditer(text)}
+
+
+def test_generation_is_measured_with_scores_that_see_collapse(committed):
     printed = "\n".join(stdout(c) for c in code_cells(committed))
-    shares = dict(re.findall(r"^(AE grid|VAE PPF grid) +\d+ / 400 = (\d+%) +\d+ of 10", printed, re.M))
-    assert set(shares) == {"AE grid", "VAE PPF grid"}
-    paths = re.search(r"Mean confidence over the 3 paths: AE ([\d.]+), VAE ([\d.]+)", printed)
-    assert paths
-    vae_answer = [c for c in markdown(committed) if c.startswith("**Answer.** I would use a VAE")][0]
-    for quoted in [shares["AE grid"], shares["VAE PPF grid"], paths.group(1), paths.group(2)]:
-        assert quoted in vae_answer, quoted
-    interpolation = tagged(committed, "figure-interpolation")
-    assert len(re.findall(r"^Pair \d .*mean confidence along the path", stdout(interpolation), re.M)) == 6
+    rows = generation_rows(printed)
+    assert list(rows) == ["Real validation digits", "AE grid", "VAE PPF grid", "AE, fitted Gaussian", "VAE, prior N(0, I)"]
+    assert [r["n"] for r in rows.values()] == [10_000, 400, 400, 10_000, 10_000]
+    assert all(sum(r["counts"]) == r["n"] and r["present"] == sum(c > 0 for c in r["counts"]) for r in rows.values())
+    assert rows["Real validation digits"]["inception"] > 9.5  # a 98.5% classifier on real digits
+    assert rows["Real validation digits"]["fid"] == rows["Real validation digits"]["floor"]
+    assert all(r["fid"] > r["floor"] for name, r in rows.items() if name != "Real validation digits")
+    assert rows["VAE PPF grid"]["inception"] > 5
+    # the appendix: the collapsed model (kl_weight 0.1) reads an IS near 1, whatever its confidence share
+    appendix = stdout(next(c for c in code_cells(committed) if "kl_weights = [" in source(c)))
+    scores = dict(re.findall(r"^ *(\d\.\d{5}) +[\d.]+ +[\d.]+ +([\d.]+) +\d+ of 10 +[\d.]+$", appendix, re.M))
+    assert list(scores) == ["0.00000", "0.00255", "0.01000", "0.10000"], appendix
+    assert float(scores["0.10000"]) < 1.5 and float(scores["0.01000"]) > 5
+
+
+def test_the_elbo_is_printed_for_every_vae_and_held_against_the_public_reference(committed):
+    printed = "\n".join(stdout(c) for c in code_cells(committed))
+    own = re.search(r"its own objective \(beta = 3\.92\): ([\d.]+) = ([\d.]+) reconstruction \+ 3\.92 x ([\d.]+) KL", printed)
+    plain = re.search(r"the plain negative ELBO \(beta = 1\): +([\d.]+) = ([\d.]+) \+ ([\d.]+)", printed)
+    assert own and plain
+    assert float(plain.group(1)) == pytest.approx(float(plain.group(2)) + float(plain.group(3)), abs=0.011)
+    assert float(own.group(1)) == pytest.approx(float(own.group(2)) + 3.92 * float(own.group(3)), abs=0.02)
+    appendix = stdout(next(c for c in code_cells(committed) if "kl_weights = [" in source(c)))
+    elbos = re.findall(r"^ *(\d\.\d{5}) +([\d.]+) +([\d.]+) +[\d.]+ +\d+ of 10", appendix, re.M)
+    assert len(elbos) == 4 and elbos[1][1] == elbos[1][2]  # at kl_weight 1/392 the objective is the ELBO
+    text = "\n".join(markdown(committed))
+    assert "146.95 = 140.15 reconstruction + 6.80 KL" in text and "Loaiza-Ganem" in text
+
+
+def seed_comparisons(committed):
+    cell = next(c for c in code_cells(committed) if "format_seed_table" in source(c))
+    text = stdout(cell)
+    return text, dict(re.findall(r"^(.+): \d+ of \d+ seeds, (holds in every seed|does NOT hold in every seed)$", text, re.M))
+
+
+def test_the_vae_answer_states_only_what_holds_in_every_seed(committed):
+    text, verdicts = seed_comparisons(committed)
+    seeds = re.findall(r"seed (\d+)", text.splitlines()[2])
+    assert len(set(seeds)) >= 3, text[:300]
+    assert "quick mode" not in text
+    answer = next(c for c in markdown(committed) if c.startswith("**Answer.** I would use a VAE"))
+    named = [name for name in verdicts if name in answer]
+    assert len(named) >= 2, "name the comparisons the answer rests on as the seed table prints them"
+    for name in named:
+        assert verdicts[name] == "holds in every seed", name
+    paths = re.search(r"Mean confidence along the paths of all (\d+) pairs", stdout(tagged(committed, "figure-interpolation")))
+    assert paths and int(paths.group(1)) >= 101
+    assert len(re.findall(r"^Pair \d .*mean confidence along the path", stdout(tagged(committed, "figure-interpolation")), re.M)) == 6
+
+
+def test_every_scatter_plot_labels_its_clusters_with_their_digits(committed):
+    scatters = [c for c in code_cells(committed) if ".scatter(" in source(c) and "labels" in source(c)]
+    assert len(scatters) >= 2
+    for cell in scatters:
+        assert source(cell).count(".scatter(") == source(cell).count("hw2.label_centroids("), source(cell)[:80]
 
 
 def test_part_one_figures_come_between_the_confusion_matrices_and_the_answer(committed):
