@@ -122,6 +122,8 @@ def width_of(part, role):
 
 def works(cls, latent, role):
     """Whether ``cls(latent)`` builds and maps shapes as the tables say (so training a model made of it makes sense)."""
+    if not isinstance(cls, type):
+        return False
     try:
         part = cls(latent).eval()
         with torch.no_grad():

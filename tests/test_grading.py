@@ -130,3 +130,196 @@ def test_every_blank_of_the_assignment_is_in_the_student_version_at_its_place(st
         assert line in reading[position:], f"{line!r} missing or out of order"
         position = reading.index(line, position) + 1
         assert anchor in anchors[position - 1], f"{line!r} is not under the assignment's text {anchor!r}"
+
+
+# ------------------------------------------------------------------------------------------------
+# Submissions built from the student version, graded in one batch
+# ------------------------------------------------------------------------------------------------
+def _replace_once(text, old, new, what):
+    assert text.count(old) == 1, f"{what}: {old!r} occurs {text.count(old)} times"
+    return text.replace(old, new)
+
+
+def _write(folder, cells, module, zipped=False):
+    nb = nbformat.v4.new_notebook(cells=cells)
+    if zipped:
+        with zipfile.ZipFile(f"{folder}.zip", "w") as archive:
+            archive.writestr("hw2/hw2.ipynb", nbformat.writes(nb))
+            archive.writestr("hw2/hw2_models.py", module)
+            archive.writestr("hw2/notes.txt", "not graded")
+    else:
+        folder.mkdir()
+        nbformat.write(nb, folder / "hw2.ipynb")
+        (folder / "hw2_models.py").write_text(module)
+
+
+HANG = ("\nwhile True:  # a hang that swallows the cell's time limit: only the submission's time limit stops it\n"
+        "    try:\n        while True:\n            pass\n    except BaseException:\n        pass\n")
+TAMPER = '''
+import os, pathlib
+for target in [{targets}]:
+    for attempt in (lambda p: p.write_text("hacked"), lambda p: os.remove(p)):
+        try:
+            attempt(pathlib.Path(target))
+        except Exception:
+            pass
+try:
+    if "Answer" in pathlib.Path({solved!r}).read_text():  # read the reference: it would cost this point
+        model = None
+except Exception:
+    pass
+'''
+
+# submission -> (notebook changes {cell text: new}, module changes, expected points of each automatic part)
+MUTANTS = {
+    "no_normalize": ({"    transforms.Normalize((0.1307,), (0.3081,)),\n": ""}, {}, dict(FULL, transform=0)),
+    "shuffle_off": ({"mnist_training_set, batch_size=batch_size, shuffle=True": "mnist_training_set, batch_size=batch_size, shuffle=False"},
+                    {}, dict(FULL, dataloaders=0)),
+    "c1_kernel_3": ({}, {"nn.Conv2d(1, 6, kernel_size=5, stride=1)": "nn.Conv2d(1, 6, kernel_size=3, stride=1)"},
+                    dict(FULL, lenet_layers=2)),
+    "c5_wrong_input": ({}, {"nn.Conv2d(16, 120, kernel_size=5": "nn.Conv2d(6, 120, kernel_size=5"},
+                       dict(FULL, lenet_layers=1)),
+    "vae_encoder_width_2": ({"Encoder(latent_dimensionality=4), Decoder": "Encoder(latent_dimensionality=2), Decoder"}, {},
+                            dict(FULL, vae_built=0)),
+    "decoder_no_first_upsampling": ({}, {"self.upsample_1 = nn.UpsamplingNearest2d(scale_factor=(2, 2))":
+                                         "self.upsample_1 = nn.Identity()"}, dict(FULL, decoder=0)),
+    "ae_latent_4": ({"AutoEncoder(Encoder(), Decoder())": "AutoEncoder(Encoder(4), Decoder(4))"}, {}, dict(FULL, ae_built=0)),
+    "encoder_syntax_error": ({}, {"self.fc_2 = nn.Linear(32, latent_dimensionality)": "self.fc_2 = nn.Linear(32, latent_dimensionality"},
+                             dict(FULL, encoder=0)),  # the class does not compile: the AE and VAE are judged with a stand-in
+    "hangs": ({"ae_model = AutoEncoder(Encoder(), Decoder()).to(device, memory_format=hw2.memory_format(device))":
+               "ae_model = AutoEncoder(Encoder(), Decoder()).to(device, memory_format=hw2.memory_format(device))" + HANG},
+              {}, dict(FULL, ae_built=0, vae_built=0)),
+    "raises_at_import": ({}, {"\nclass DeviceError(RuntimeError):": "\nraise RuntimeError('boom')\n\n\nclass DeviceError(RuntimeError):"},
+                         dict(ZERO, transform=1, dataloaders=1)),  # the notebook's own parts are still graded
+    "prints_forever": ({"device, device_reason = device_choice()": "device, device_reason = device_choice()\nwhile True:\n    print('spam' * 1000)"},
+                       {}, FULL),
+}
+PROTECTED = [REPO / "hw2_models.py", REPO / "hw2.ipynb", REPO / "grading" / "checks" / "transform.py",
+             REPO / "grading" / "grade.py"]
+
+
+def _digest(paths):
+    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
+
+
+@pytest.fixture(scope="module")
+def graded(student, solved, tmp_path_factory):
+    _, nb, module = student
+    sources, filled = ms.fill_back(nb, module, solved)
+    kept = [c for c in nb.cells if ms.STUDENT_NOTE_TAG not in _tags(c)]
+    folder = tmp_path_factory.mktemp("submissions")
+
+    def cells_with(changes):
+        cells = []
+        for cell, text in zip(kept, sources):
+            cell = nbformat.from_dict(dict(cell))
+            cell.source = text
+            cells.append(cell)
+        for old, new in changes.items():
+            hits = [c for c in cells if old in c.source]
+            assert len(hits) == 1, old
+            hits[0].source = _replace_once(hits[0].source, old, new, old)
+        return cells
+
+    answers = {c.source: "My own answer about LeNet-5." if k == 0 else "My own answer about a VAE."
+               for k, c in enumerate(c for c in solved.cells if "answer" in _tags(c))}
+    full_cells = cells_with({})
+    for cell in full_cells:
+        if cell.source in answers:
+            cell.source = answers[cell.source]
+    _write(folder / "full", full_cells, filled)
+    _write(folder / "full_zipped", full_cells, filled, zipped=True)
+    _write(folder / "untouched", [nbformat.from_dict(dict(c)) for c in nb.cells], module)
+    for name, (notebook_changes, module_changes, _) in MUTANTS.items():
+        text = filled
+        for old, new in module_changes.items():
+            text = _replace_once(text, old, new, name)
+        _write(folder / name, cells_with(notebook_changes), text)
+    targets = ", ".join(repr(str(p)) for p in PROTECTED)
+    _write(folder / "tampers", cells_with({"model = LeNet_5().to(device, memory_format=hw2.memory_format(device))":
+                                           "model = LeNet_5().to(device, memory_format=hw2.memory_format(device))"
+                                           + TAMPER.format(targets=targets, solved=str(REPO / "hw2.ipynb"))}), filled)
+    before = _digest(PROTECTED)
+    out = tmp_path_factory.mktemp("results")
+    rows, records = grading.grade(folder, out, jobs=2, timeout=75, cell_limit=20, quiet=True)
+    return {"rows": {row["submission"]: row for row in rows}, "records": records, "out": out, "folder": folder,
+            "before": before, "after": _digest(PROTECTED)}
+
+
+def _points(row):
+    return {part: float(row[part]) for part in AUTO}
+
+
+def test_solution_filled_back_earns_every_automatic_point(graded):
+    for name in ["full", "full_zipped"]:
+        row = graded["rows"][name]
+        assert _points(row) == FULL, row["status"]
+        assert row["automatic"] == "12" and row["total"] == "12"
+        assert row["hw1_comparison"] == row["vae_use_case"] == ""
+        assert row["status"] == "written parts not scored yet"
+
+
+def test_untouched_student_version_earns_nothing_and_is_graded(graded):
+    row = graded["rows"]["untouched"]
+    assert _points(row) == ZERO
+    assert "hw2_models.py does not compile" in row["status"] and "stopped" not in row["status"]
+
+
+@pytest.mark.parametrize("name", sorted(MUTANTS))
+def test_each_mistake_costs_its_own_part_only(graded, name):
+    row = graded["rows"][name]
+    assert _points(row) == MUTANTS[name][2], row["status"]
+    assert row["automatic"] == f"{sum(MUTANTS[name][2].values()):g}"
+
+
+def test_misbehaving_submissions_say_why(graded):
+    rows = graded["rows"]
+    assert "stopped at the time limit (75 s)" in rows["hangs"]["status"]
+    assert "raised RuntimeError at import: boom" in rows["raises_at_import"]["status"]
+    assert re.search(r"cell \d+ printed [\d,]+ characters", rows["prints_forever"]["status"])
+    assert "encoder: " in rows["encoder_syntax_error"]["status"]
+    assert "shuffle=True" in rows["shuffle_off"]["status"]
+    assert "conv1" in rows["c1_kernel_3"]["status"]
+
+
+def test_a_submission_cannot_alter_or_read_the_grader_and_the_solution(graded):
+    assert graded["after"] == graded["before"]
+    row = graded["rows"]["tampers"]
+    if grading.can_isolate():  # run as root: the repository is hidden, so reading the reference fails too
+        assert _points(row) == FULL, row["status"]
+    else:  # without isolation the grader detects a change of its own files (there was none here)
+        assert "ALTERED" not in row["status"]
+
+
+def test_written_answer_pages_and_scores(graded, tmp_path):
+    out, rows = graded["out"], graded["rows"]
+    page = (out / "written_hw1_comparison.html").read_text()
+    assert "My own answer about LeNet-5." in page and "(no answer)" in page
+    assert "**Answer.** LeNet-5 makes about half the mistakes" in page  # the reference answer, beside them
+    assert "My own answer about a VAE." in (out / "written_vae_use_case.html").read_text()
+    with open(out / "written_scores_template.csv") as handle:
+        template = list(csv.DictReader(handle))
+    assert [r["submission"] for r in template] == sorted(rows)
+    scores = tmp_path / "written_scores.csv"
+    scores.write_text("submission,hw1_comparison,vae_use_case\nfull,1,1.5\n")
+    written = grading.read_written_scores(scores)
+    record = next(r for r in graded["records"] if r["name"] == "full")
+    options = {"timeout": 75}
+    row = grading.row_for(record, written, options)
+    assert (row["hw1_comparison"], row["vae_use_case"], row["written"], row["total"], row["status"]) == (
+        "1", "1.5", "2.5", "14.5", "ok")
+    scores.write_text("submission,hw1_comparison,vae_use_case\nfull,2,0\n")
+    with pytest.raises(ValueError, match="outside 0..1"):
+        grading.read_written_scores(scores)
+
+
+def test_grades_csv_is_sorted_and_the_same_when_run_again(graded, tmp_path):
+    with open(graded["out"] / "grades.csv") as handle:
+        first = list(csv.DictReader(handle))
+    assert [r["submission"] for r in first] == sorted(r["submission"] for r in first)
+    again = tmp_path / "again"
+    again.mkdir()
+    for name in ["c1_kernel_3", "decoder_no_first_upsampling", "full", "raises_at_import"]:
+        (graded["folder"] / name).rename(again / name)
+    rows, _ = grading.grade(again, tmp_path / "results", jobs=2, timeout=75, cell_limit=20, quiet=True)
+    assert rows == [r for r in first if r["submission"] in {row["submission"] for row in rows}]

@@ -35,7 +35,7 @@ def vae_built(env, vae_model):
     assert widths == (4, 2, 2), (
         f"vae_model's encoder width, decoder width and latent_dimensionality are {widths}, expected (4, 2, 2)")
     module = env["hw2_models"]
-    if H.works(module.Encoder, 4, "encoder") and H.works(module.Decoder, 2, "decoder"):
+    if H.works(getattr(module, "Encoder", None), 4, "encoder") and H.works(getattr(module, "Decoder", None), 2, "decoder"):
         torch.manual_seed(0)
         out = H.run(vae_model.cpu(), H.real_batch(4))
         assert isinstance(out, tuple) and len(out) == 3, "vae_model's forward should return (reconstruction, mu, log_variance)"
