@@ -521,18 +521,31 @@ def elbo_nats(validation_bce, validation_kl, kl_weight=1.0, pixels=784, latent_d
     return pixels * validation_bce + beta * validation_kl
 
 
-SEED_COLUMNS = ["seed", "ae_bce", "vae_bce", "vae_kl", "vae_elbo"] + [
+SEED_COLUMNS = ["seed", "ae_bce", "vae_bce", "vae_kl", "vae_elbo", "ae_occupied", "vae_occupied"] + [
     f"{kind}_{key}" for kind in ["ae_grid", "vae_grid", "ae_samples", "vae_prior"] for key in ["is", "digits", "fid", "confident"]
 ] + ["floor_400", "floor_samples", "path_ae", "path_vae", "path_difference", "path_difference_low", "path_difference_high"]
 SET_KEYS = {"ae_grid": "AE grid", "vae_grid": "VAE PPF grid", "ae_samples": "AE, fitted Gaussian",
             "vae_prior": "VAE, prior N(0, I)"}
 
 
-def summary_row(seed, ae_history, vae_history, rows, paths):
+def grid_occupancy(ae_codes, vae_mu, n=20):
+    """How much of each mosaic's sampling region the validation codes reach: ((AE share, VAE share), (AE edges, PPF edges)).
+
+    AE: n equal cells per axis over the bounding box of its codes (M, 2). VAE: n cells of equal probability per axis
+    under N(0, 1), the cells the PPF grid samples, one point in each; its codes are the means ``vae_mu`` (M, 2)."""
+    import scipy.stats
+
+    ae_edges = [np.linspace(ae_codes[:, k].min(), ae_codes[:, k].max(), n + 1) for k in range(2)]
+    ppf_edges = scipy.stats.norm.ppf(np.linspace(0, 1, n + 1))
+    return (occupied_share(ae_codes, *ae_edges), occupied_share(vae_mu, ppf_edges, ppf_edges)), (ae_edges, ppf_edges)
+
+
+def summary_row(seed, ae_history, vae_history, rows, paths, occupancy):
     """One seed's line of the seed table (a dict with ``SEED_COLUMNS``) from what the notebook computes: the training
-    histories, ``generation_table``'s rows and ``path_confidence``'s per-pair means."""
+    histories, ``generation_table``'s rows, ``path_confidence``'s per-pair means and ``grid_occupancy``'s shares."""
     row = dict(seed=seed, ae_bce=ae_history[-1][1], vae_bce=vae_history[-1][1], vae_kl=vae_history[-1][2],
-               vae_elbo=elbo_nats(vae_history[-1][1], vae_history[-1][2], None))
+               vae_elbo=elbo_nats(vae_history[-1][1], vae_history[-1][2], None),
+               ae_occupied=float(occupancy[0]), vae_occupied=float(occupancy[1]))
     for kind, name in SET_KEYS.items():
         measures = rows[name]
         row.update({f"{kind}_is": measures["inception"], f"{kind}_digits": measures["present"],
@@ -558,11 +571,14 @@ def seed_row(seed, ae, vae, classifier, transform, training_set, validation_set,
     rows = generation_table(classifier, transform, sets, images, device)
     pairs = interpolation_pairs(ae_validation_codes, labels, n_pairs)
     paths = path_confidence({"AE": ae, "VAE": vae}, images, pairs, classifier, transform, device)
-    return summary_row(seed, ae_history, vae_history, rows, paths)
+    vae_mu, _ = get_all_encodings(vae, ordered, device)
+    occupancy, _ = grid_occupancy(ae_validation_codes, vae_mu[:, :2])
+    return summary_row(seed, ae_history, vae_history, rows, paths, occupancy)
 
 
 SEED_TABLE_COLUMNS = [  # (column of the CSV, heading, format)
     ("ae_bce", "AE BCE", ".4f"), ("vae_bce", "VAE BCE", ".4f"), ("vae_elbo", "VAE -ELBO", ".1f"),
+    ("ae_occupied", "AE cells hit", ".0%"), ("vae_occupied", "VAE cells hit", ".0%"),
     ("ae_grid_is", "IS AE grid", ".2f"), ("vae_grid_is", "IS VAE grid", ".2f"),
     ("ae_samples_is", "IS AE draws", ".2f"), ("vae_prior_is", "IS VAE prior", ".2f"),
     ("ae_grid_fid", "FD AE grid", ".2f"), ("vae_grid_fid", "FD VAE grid", ".2f"), ("floor_400", "floor 400", ".2f"),
@@ -575,6 +591,7 @@ SEED_TABLE_COLUMNS = [  # (column of the CSV, heading, format)
 # which is better: "lower" or "higher").
 SEED_COMPARISONS = [
     ("reconstruction: AE BCE below VAE BCE", "ae_bce", "vae_bce", "lower"),
+    ("coverage: VAE PPF cells hit above AE grid cells hit", "vae_occupied", "ae_occupied", "higher"),
     ("IS: VAE PPF grid above AE grid", "vae_grid_is", "ae_grid_is", "higher"),
     ("IS: VAE prior draws above AE's fitted-Gaussian draws", "vae_prior_is", "ae_samples_is", "higher"),
     ("FD: VAE PPF grid below AE grid", "vae_grid_fid", "ae_grid_fid", "lower"),

@@ -147,3 +147,13 @@ def test_seed_table_states_which_comparisons_hold_in_every_seed():
     assert "path confidence: VAE above AE: 1 of 2 seeds, does NOT hold in every seed" in text
     assert "IS: VAE PPF grid above AE grid: 0 of 2 seeds, does NOT hold in every seed" in text  # ties do not hold
     assert "seed 0" in text.splitlines()[0] and "seed 1" in text.splitlines()[0]
+
+
+def test_grid_occupancy_sees_a_collapsed_code_and_a_spread_one():
+    generator = np.random.default_rng(0)
+    spread = generator.standard_normal((20_000, 2))
+    (ae_share, vae_share), (ae_edges, ppf_edges) = helpers.grid_occupancy(spread, spread)
+    assert vae_share > 0.95 and ae_share < 0.6  # a bounding box's far cells are empty; N(0, 1)'s quantile cells are not
+    assert len(ppf_edges) == 21 and np.isinf(ppf_edges[[0, -1]]).all() and len(ae_edges) == 2
+    (_, collapsed), _ = helpers.grid_occupancy(spread, np.zeros((1000, 2)))
+    assert collapsed == 1 / 400
