@@ -581,9 +581,9 @@ SEED_TABLE_COLUMNS = [  # (column of the CSV, heading, format)
     ("ae_occupied", "AE cells hit", ".0%"), ("vae_occupied", "VAE cells hit", ".0%"),
     ("ae_grid_is", "IS AE grid", ".2f"), ("vae_grid_is", "IS VAE grid", ".2f"),
     ("ae_samples_is", "IS AE draws", ".2f"), ("vae_prior_is", "IS VAE prior", ".2f"),
-    ("ae_grid_fid", "FD AE grid", ".2f"), ("vae_grid_fid", "FD VAE grid", ".2f"), ("floor_400", "floor 400", ".2f"),
+    ("ae_grid_fid", "FD AE grid", ".2f"), ("vae_grid_fid", "FD VAE grid", ".2f"), ("floor_400", "floor grids", ".2f"),
     ("ae_samples_fid", "FD AE draws", ".2f"), ("vae_prior_fid", "FD VAE prior", ".2f"),
-    ("floor_samples", "floor 5000", ".2f"),
+    ("floor_samples", "floor draws", ".2f"),
     ("ae_grid_confident", "AE grid >= 0.9", ".0%"), ("vae_grid_confident", "VAE grid >= 0.9", ".0%"),
     ("path_ae", "path AE", ".3f"), ("path_vae", "path VAE", ".3f"), ("path_difference", "VAE - AE", "+.3f"),
 ]

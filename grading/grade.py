@@ -133,6 +133,9 @@ def fingerprint():
     for path in paths:
         digest.update(str(path).encode())
         digest.update(path.read_bytes() if path.exists() else b"<missing>")
+    for path in sorted((REPO / "data" / "MNIST" / "raw").iterdir()):  # the shared data: size and time suffice
+        info = path.stat()
+        digest.update(f"{path.name} {info.st_size} {info.st_mtime_ns}".encode())
     return digest.hexdigest()
 
 
@@ -298,6 +301,7 @@ def _number(value):
 
 def _clean(text, record):
     text = re.sub(r"0x[0-9a-fA-F]+", "0x…", str(text))
+    text = re.sub(r"^AssertionError: ", "", text.strip())
     return " ".join(text.split())
 
 
@@ -315,9 +319,9 @@ def row_for(record, written, options):
         if event.get("event") == "problem":
             status.append(_clean(event["message"], record))
         elif event.get("event") == "output":
-            status.append(f"cell {event['cell']} printed {event['characters']:,} characters (kept the first 64 KiB)")
+            status.append(f"cell {event['cell'] + 1} printed {event['characters']:,} characters (kept the first 64 KiB)")
         elif event.get("event") == "cell" and event.get("graded"):
-            status.append(f"cell {event['cell']} ({', '.join(event['graded'])}) failed: {_clean(event['message'], record)}")
+            status.append(f"cell {event['cell'] + 1} ({', '.join(event['graded'])}) failed: {_clean(event['message'], record)}")
     finished = any(e.get("event") == "finished" for e in record["events"])
     if record["timed_out"]:
         status.append(f"stopped at the time limit ({options['timeout']:g} s)")
