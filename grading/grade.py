@@ -410,7 +410,8 @@ def main(argv=None):
     parser.add_argument("--out", default="results", help="folder for grades.csv and the answer pages (default: results)")
     parser.add_argument("--written-scores", help="the instructor's CSV of written scores (submission, hw1_comparison, "
                                                  "vae_use_case) to merge into grades.csv")
-    parser.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default 1)")
+    parser.add_argument("--jobs", type=int, default=min(4, os.cpu_count() or 1),
+                        help="submissions graded at once, each with its share of the cores (default: the cores, at most 4)")
     parser.add_argument("--timeout", type=float, default=120, help="seconds per submission (default 120)")
     parser.add_argument("--cell-timeout", type=float, default=60, help="seconds per notebook cell (default 60)")
     args = parser.parse_args(argv)
