@@ -415,6 +415,12 @@ def main(argv=None):
     parser.add_argument("--timeout", type=float, default=120, help="seconds per submission (default 120)")
     parser.add_argument("--cell-timeout", type=float, default=60, help="seconds per notebook cell (default 60)")
     args = parser.parse_args(argv)
+    try:
+        import otter  # noqa: F401
+    except ImportError:
+        parser.error("the grading engine is not installed: pip install -r requirements-grading.txt")
+    if not Path(args.submissions).is_dir():
+        parser.error(f"{args.submissions} is not a folder of submissions")
     started = time.monotonic()
     rows, _ = grade(args.submissions, args.out, args.written_scores, args.jobs, args.timeout, args.cell_timeout)
     print(f"Graded {len(rows)} submissions in {time.monotonic() - started:.0f} s: {Path(args.out) / 'grades.csv'}")
