@@ -236,9 +236,10 @@ def graded(student, solved, tmp_path_factory):
             text = _replace_once(text, old, new, name)
         _write(folder / name, cells_with(notebook_changes), text)
     targets = ", ".join(repr(str(p)) for p in PROTECTED)
-    _write(folder / "tampers", cells_with({"model = LeNet_5().to(device, memory_format=hw2.memory_format(device))":
-                                           "model = LeNet_5().to(device, memory_format=hw2.memory_format(device))"
-                                           + TAMPER.format(targets=targets, solved=str(REPO / "hw2.ipynb"))}), filled)
+    model_line = "model = LeNet_5().to(device, memory_format=hw2.memory_format(device))"
+    if grading.can_isolate():  # without isolation nothing would stop it: never aim it at the real files then
+        tamper = TAMPER.format(targets=targets, solved=str(REPO / "hw2.ipynb"))
+        _write(folder / "tampers", cells_with({model_line: model_line + tamper}), filled)
     before = _digest(PROTECTED)
     out = tmp_path_factory.mktemp("results")
     rows, records = grading.grade(folder, out, jobs=2, timeout=75, cell_limit=20, quiet=True)
@@ -284,11 +285,10 @@ def test_misbehaving_submissions_say_why(graded):
 
 def test_a_submission_cannot_alter_or_read_the_grader_and_the_solution(graded):
     assert graded["after"] == graded["before"]
-    row = graded["rows"]["tampers"]
-    if grading.can_isolate():  # run as root: the repository is hidden, so reading the reference fails too
-        assert _points(row) == FULL, row["status"]
-    else:  # without isolation the grader detects a change of its own files (there was none here)
-        assert "ALTERED" not in row["status"]
+    if not grading.can_isolate():
+        pytest.skip("not run as root: submissions run unisolated (the grader only detects changes of its files)")
+    row = graded["rows"]["tampers"]  # the repository is hidden: writing, deleting and reading the reference all fail
+    assert _points(row) == FULL, row["status"]
 
 
 def test_written_answer_pages_and_scores(graded, tmp_path):
