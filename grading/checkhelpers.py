@@ -109,6 +109,12 @@ def run(model, x):
         raise AssertionError(f"{type(model).__name__} on input {tuple(x.shape)} raised {type(error).__name__}: {error}")
 
 
+def is_part(part, env, class_name):
+    """Whether ``part`` is an instance of the submission's ``class_name`` (or the stand-in the sandbox built for it)."""
+    cls = getattr(env.get("hw2_models"), class_name, None)
+    return (isinstance(cls, type) and isinstance(part, cls)) or getattr(part, "_grading_stand_in", None) == class_name
+
+
 def width_of(part, role):
     """The latent width an Encoder (``role='encoder'``: its output) or a Decoder (its input) was built with."""
     width = getattr(part, "latent_dimensionality", None)

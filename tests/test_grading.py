@@ -8,6 +8,7 @@ the exact points of every part.
 
 import csv
 import hashlib
+import html
 import re
 import zipfile
 from pathlib import Path
@@ -95,6 +96,8 @@ def test_round_trip_gives_the_solved_sources(student, solved):
 
 def _assignment_blanks():
     """(blank line, prose line before its code block) for every blank line of the assignment, in order."""
+    if not ASSIGNMENT.exists():
+        pytest.skip(f"the assignment text is not beside this checkout ({ASSIGNMENT})")
     lines = ASSIGNMENT.read_text().splitlines()
     found, anchor = [], None
     for i, line in enumerate(lines):
@@ -295,7 +298,8 @@ def test_written_answer_pages_and_scores(graded, tmp_path):
     out, rows = graded["out"], graded["rows"]
     page = (out / "written_hw1_comparison.html").read_text()
     assert "My own answer about LeNet-5." in page and "(no answer)" in page
-    assert "**Answer.** LeNet-5 makes about half the mistakes" in page  # the reference answer, beside them
+    reference = next(c.source for c in nbformat.read(REPO / "hw2.ipynb", as_version=4).cells if "answer" in c.metadata.get("tags", []))
+    assert html.escape(reference.splitlines()[0]) in page  # the solved notebook's reference answer, beside them
     assert "My own answer about a VAE." in (out / "written_vae_use_case.html").read_text()
     with open(out / "written_scores_template.csv") as handle:
         template = list(csv.DictReader(handle))

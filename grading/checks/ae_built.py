@@ -11,13 +11,6 @@ OK_FORMAT = False
 name = "ae_built"
 
 
-def _is(part, env, class_name):
-    from grading import checkhelpers as H
-
-    cls = getattr(env.get("hw2_models"), class_name, None)
-    return (isinstance(cls, type) and isinstance(part, cls)) or getattr(part, "_grading_stand_in", None) == class_name
-
-
 @test_case(name="AutoEncoder built: Encoder and Decoder of latent width 2; a few Adam steps lower the BCE", points=1,
            hidden=True)
 def ae_built(env, ae_model):
@@ -28,8 +21,8 @@ def ae_built(env, ae_model):
     assert ae_model is not None, "no variable ae_model"
     assert isinstance(ae_model, H.module_class(env, "AutoEncoder")), f"ae_model is a {type(ae_model).__name__}"
     encoder, decoder = getattr(ae_model, "encoder", None), getattr(ae_model, "decoder", None)
-    assert _is(encoder, env, "Encoder"), f"ae_model.encoder is a {type(encoder).__name__}, not an Encoder"
-    assert _is(decoder, env, "Decoder"), f"ae_model.decoder is a {type(decoder).__name__}, not a Decoder"
+    assert H.is_part(encoder, env, "Encoder"), f"ae_model.encoder is a {type(encoder).__name__}, not an Encoder"
+    assert H.is_part(decoder, env, "Decoder"), f"ae_model.decoder is a {type(decoder).__name__}, not a Decoder"
     widths = (H.width_of(encoder, "encoder"), H.width_of(decoder, "decoder"))
     assert widths == (2, 2), f"ae_model's encoder and decoder have latent widths {widths}, expected (2, 2)"
     module = env["hw2_models"]

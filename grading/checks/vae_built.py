@@ -12,11 +12,6 @@ OK_FORMAT = False
 name = "vae_built"
 
 
-def _is(part, env, class_name):
-    cls = getattr(env.get("hw2_models"), class_name, None)
-    return (isinstance(cls, type) and isinstance(part, cls)) or getattr(part, "_grading_stand_in", None) == class_name
-
-
 @test_case(name="VAE built: encoder width 4, decoder width 2, latent_dimensionality 2; (recon, mu, logvar)", points=1,
            hidden=True)
 def vae_built(env, vae_model):
@@ -29,8 +24,8 @@ def vae_built(env, vae_model):
     cls = H.module_class(env, "VariationalAutoEncoder")
     assert isinstance(vae_model, cls), f"vae_model is a {type(vae_model).__name__}, not a VariationalAutoEncoder"
     encoder, decoder = getattr(vae_model, "encoder", None), getattr(vae_model, "decoder", None)
-    assert _is(encoder, env, "Encoder"), f"vae_model.encoder is a {type(encoder).__name__}, not an Encoder"
-    assert _is(decoder, env, "Decoder"), f"vae_model.decoder is a {type(decoder).__name__}, not a Decoder"
+    assert H.is_part(encoder, env, "Encoder"), f"vae_model.encoder is a {type(encoder).__name__}, not an Encoder"
+    assert H.is_part(decoder, env, "Decoder"), f"vae_model.decoder is a {type(decoder).__name__}, not a Decoder"
     widths = (H.width_of(encoder, "encoder"), H.width_of(decoder, "decoder"), getattr(vae_model, "latent_dimensionality", None))
     assert widths == (4, 2, 2), (
         f"vae_model's encoder width, decoder width and latent_dimensionality are {widths}, expected (4, 2, 2)")
