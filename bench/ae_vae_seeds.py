@@ -26,12 +26,10 @@ import torchvision.transforms as transforms
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import hw2_models as hw2  # noqa: E402
 import hw2_helpers as helpers  # noqa: E402
+from lenet_seeds import TRANSFORM as LENET_TRANSFORM, final_accuracy  # noqa: E402  (bench/ is the script's folder)
 
 RESULTS = Path(__file__).resolve().parent / "results" / "seeds"
 TABLE = Path(__file__).resolve().parent / "ae_vae_seeds.csv"
-LENET_TRANSFORM = transforms.Compose([
-    transforms.Resize((32, 32)), transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,)),
-])
 
 
 def datasets(transform, quick):
@@ -66,17 +64,10 @@ def train(seed, device, training_set, validation_set, n_epochs):
 def judge(device, quick):
     """LeNet-5 trained as Part 1 trains it (seed 0, 10 epochs), cached in bench/results/seeds/."""
     path = RESULTS / ("lenet_seed0_quick.pth" if quick else "lenet_seed0.pth")
-    model = hw2.LeNet_5().to(device, memory_format=helpers.memory_format(device))
     if path.exists():
-        return helpers.load_weights(model, path)
+        return helpers.load_weights(hw2.LeNet_5().to(device, memory_format=helpers.memory_format(device)), path)
     training_set, validation_set = datasets(LENET_TRANSFORM, quick)
-    generator = helpers.seed_everything(0)
-    training = torch.utils.data.DataLoader(training_set, batch_size=64, shuffle=True, generator=generator)
-    validation = torch.utils.data.DataLoader(validation_set, batch_size=64, shuffle=True, generator=generator)
-    loss_fn, optimizer = nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), lr=0.001)
-    for _ in range(1 if quick else 10):
-        helpers.classifier_epoch(model, validation, loss_fn, device)
-        helpers.classifier_epoch(model, training, loss_fn, device, optimizer)
+    *_, model = final_accuracy(0, device, training_set, validation_set, n_epochs=1 if quick else 10)
     RESULTS.mkdir(parents=True, exist_ok=True)
     helpers.save_weights(model, path)
     return model.eval()

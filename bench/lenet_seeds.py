@@ -37,7 +37,7 @@ def final_accuracy(seed, device, train_set, validation_set, n_epochs=10):
         history.append(helpers.classifier_epoch(model, validation, loss_fn, device)[1])  # at epoch start
         helpers.classifier_epoch(model, training, loss_fn, device, optimizer)
     _, correct, total = helpers.classifier_epoch(model, validation, loss_fn, device)
-    return correct, total, history
+    return correct, total, history, model
 
 
 def main():
@@ -51,7 +51,7 @@ def main():
     finals = []
     for seed in args.seeds:
         start = time.perf_counter()
-        correct, total, history = final_accuracy(seed, device, *datasets)
+        correct, total, history, _ = final_accuracy(seed, device, *datasets)
         finals.append(correct / total)
         print(f"| {seed} | {correct}/{total} = {correct / total:.2%} | {max(history) / total:.2%} | "
               f"{time.perf_counter() - start:.0f} |", flush=True)
