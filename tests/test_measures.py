@@ -69,9 +69,9 @@ def test_set_measures_count_digits_and_floor():
 
 def test_elbo_in_nats_per_image():
     # BCE 0.18 per pixel over 784 pixels + KL 5 nats: plain ELBO 146.12; the assignment's weight 0.01 is beta 3.92
-    assert helpers.elbo_nats(0.18, 5.0, None) == pytest.approx(0.18 * 784 + 5.0)
-    assert helpers.elbo_nats(0.18, 5.0, 0.01) == pytest.approx(0.18 * 784 + 3.92 * 5.0)
-    assert helpers.elbo_nats(0.18, 5.0, 1 / 392) == pytest.approx(helpers.elbo_nats(0.18, 5.0, None))
+    assert helpers.elbo_nats(0.18, 5.0, None, 2) == pytest.approx(0.18 * 784 + 5.0)
+    assert helpers.elbo_nats(0.18, 5.0, 0.01, 2) == pytest.approx(0.18 * 784 + 3.92 * 5.0)
+    assert helpers.elbo_nats(0.18, 5.0, 1 / 392, 2) == pytest.approx(helpers.elbo_nats(0.18, 5.0, None, 2))
 
 
 def test_interpolation_pairs_are_seeded_of_different_digits_and_start_with_the_far_pair():

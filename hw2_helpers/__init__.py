@@ -1,0 +1,39 @@
+"""Helpers for HW2's notebook, imported as ``hw2``; the graded classes are in ``hw2_models.py``.
+
+Each room holds one kind of thing: ``data`` (MNIST checked, transformed once), ``training`` (seeds, memory layout,
+the training and evaluation loops), ``latent`` (encodings, decoding, the mosaics' grids), ``measures`` (LeNet-5's
+readings of generated digits: inception score, Frechet distance, paths, ELBO), ``seed_study`` (the seed table),
+``figures`` (scatter labels, mosaics, progress bars, rendered source) and ``weights``. ``models_import`` lets the
+notebook import ``hw2_models`` while Part 2's blanks are still open. Every public name is available here as well.
+"""
+
+import os
+
+# Before torch is imported: an op without an MPS kernel then runs on the CPU instead of raising
+# NotImplementedError. A value the user already set is respected.
+os.environ.setdefault("PYTORCH_ENABLE_MPS_FALLBACK", "1")
+
+from . import models_import  # noqa: E402
+
+models_import.install()  # before anything imports hw2_models
+
+from .data import DATA_ROOT, MNIST_MD5, REPO_ROOT, MNISTIntegrityError, apply_transform, in_memory, subset, verify_mnist  # noqa: E402,F401
+from .figures import GRADING_MARKER, label_centroids, progress, show_mosaic, show_source  # noqa: E402,F401
+from .latent import (  # noqa: E402,F401
+    active_dimensions, box_axes, decode, get_all_encodings, grid_occupancy, latent_grid, latent_width, means,
+    occupied_share, ppf_axis,
+)
+from .measures import (  # noqa: E402,F401
+    classifier_readings, elbo_nats, fid_reference, format_generation_table, frechet_distance, generated_sets,
+    generation_table, inception_score, interpolation_pairs, mean_interval, path_confidence, random_pairs, read_digits,
+    set_measures,
+)
+from .seed_study import (  # noqa: E402,F401
+    SEED_COLUMNS, SEED_COMPARISONS, SEED_TABLE_COLUMNS, SET_KEYS, format_seed_table, read_seed_table, seed_row,
+    summary_row,
+)
+from .training import (  # noqa: E402,F401
+    DEFAULT_KL_WEIGHT, autoencoder_epoch, classifier_epoch, confusion_counts, is_variational, memory_format,
+    most_confused, predict_all, seed_everything, train_autoencoder, vae_loss,
+)
+from .weights import architecture_of, load_weights, save_weights  # noqa: E402,F401
