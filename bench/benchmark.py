@@ -15,6 +15,7 @@ each. It reports; it asserts nothing. Timings on a shared machine wander by 10-2
 --repeats times, interleaved, and the best is kept.
 """
 import argparse
+import functools
 import io
 import itertools
 import platform
@@ -182,7 +183,8 @@ def autoencoder_cases(device, steps, vae):
                  else hw2.AutoEncoder(hw2.Encoder(), hw2.Decoder()))
         return model.to(device, memory_format=layout)
 
-    return pipeline_cases(device, build, helpers.autoencoder_epoch, nn.BCELoss(), naive_pass, raw, memory, steps), {}
+    epoch = functools.partial(helpers.autoencoder_epoch, kl_weight=helpers.DEFAULT_KL_WEIGHT if vae else None)
+    return pipeline_cases(device, build, epoch, nn.BCELoss(), naive_pass, raw, memory, steps), {}
 
 
 # ------------------------------------------------------------------ figure cells

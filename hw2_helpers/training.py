@@ -100,6 +100,10 @@ def autoencoder_epoch(model, dataloader, reconstruction_loss, device, optimizer=
         for images, _ in dataloader:
             images = images.to(device)
             output = model(images)
+            if isinstance(output, tuple) != (kl_weight is not None):
+                raise ValueError(f"autoencoder_epoch() needs kl_weight for a VAE (its output is (reconstruction, mu, "
+                                 f"log_variance)) and none for an AE; received kl_weight={kl_weight} for a model that "
+                                 f"returns a {type(output).__name__}. Use train_autoencoder(), which decides it.")
             if kl_weight is not None:
                 reconstructed, mu, log_variance = output
                 loss, reconstruction, kl = vae_loss(reconstructed, images, mu, log_variance, reconstruction_loss, kl_weight)
