@@ -18,7 +18,7 @@ from . import models_import  # noqa: E402
 models_import.install()  # before anything imports hw2_models
 
 from .data import DATA_ROOT, MNIST_MD5, REPO_ROOT, MNISTIntegrityError, apply_transform, in_memory, subset, verify_mnist  # noqa: E402,F401
-from .figures import GRADING_MARKER, label_centroids, progress, show_mosaic, show_source  # noqa: E402,F401
+from .figures import GRADING_MARKER, draw_path, label_centroids, progress, show_mosaic, show_source  # noqa: E402,F401
 from .latent import (  # noqa: E402,F401
     active_dimensions, box_axes, decode, get_all_encodings, grid_occupancy, latent_grid, latent_width, means,
     occupied_share, ppf_axis,

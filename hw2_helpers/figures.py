@@ -99,6 +99,27 @@ def show_mosaic(images, z1, z2, title=None, ax=None, size=7):
     return ax.figure
 
 
+def draw_path(axes, start, decoded, end, digits, confidence, labels):
+    """One row of the interpolation figure on ``axes`` (len(decoded) + 2 of them): the original image ``start`` (1, H, W),
+    the decoded steps (S, 1, H, W) titled with the classifier's reading and confidence (red below 0.9), the original
+    ``end``. ``labels``: the true digits of the two originals. The originals are framed in blue."""
+    if len(axes) != len(decoded) + 2:
+        raise ValueError(f"draw_path() draws the two originals and {len(decoded)} steps: it needs {len(decoded) + 2} axes, "
+                         f"received {len(axes)}.")
+    tiles = [(start, f"original {labels[0]}", "black")]
+    tiles += [(image, f"{int(digit)} ({c:.2f})", "black" if c >= 0.9 else "crimson")
+              for image, digit, c in zip(decoded, digits, confidence)]
+    tiles += [(end, f"original {labels[1]}", "black")]
+    for k, (ax, (image, title, colour)) in enumerate(zip(axes, tiles)):
+        ax.imshow(torch.as_tensor(image)[0], cmap="gray", vmin=0, vmax=1)
+        original = k in (0, len(tiles) - 1)
+        ax.set_title(title, fontsize=9, color=colour, fontweight="bold" if original else "normal")
+        ax.set_xticks([]), ax.set_yticks([])
+        if original:
+            for spine in ax.spines.values():
+                spine.set(color="royalblue", linewidth=2)
+
+
 def progress(iterable, desc):
     """A ``tqdm.auto`` progress bar over ``iterable``: a live widget in Jupyter, a text bar in a terminal.
 

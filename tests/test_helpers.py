@@ -174,3 +174,17 @@ def test_a_broken_line_outside_a_definition_still_says_where(tmp_path):
                             text=True, timeout=300)
     assert result.returncode != 0 and re.search(r"hw2_models.py line \d+ does not compile .*`x = ### YOUR CODE HERE ###`",
                                                 result.stderr), result.stderr
+
+
+def test_an_interpolation_row_shows_the_two_originals_at_its_ends():
+    start, end = torch.zeros(1, 28, 28), torch.ones(1, 28, 28)
+    decoded = torch.full((9, 1, 28, 28), 0.5)
+    fig, axes = plt.subplots(1, 11)
+    hw2_helpers.draw_path(axes, start, decoded, end, torch.arange(9), torch.linspace(0.5, 1, 9), [3, 8])
+    shown = [np.asarray(ax.images[0].get_array()) for ax in axes]
+    assert np.array_equal(shown[0], start[0].numpy()) and np.array_equal(shown[-1], end[0].numpy())
+    assert all(np.array_equal(s, decoded[0, 0].numpy()) for s in shown[1:-1])
+    assert [axes[0].get_title(), axes[-1].get_title()] == ["original 3", "original 8"]
+    with pytest.raises(ValueError, match="needs 11 axes"):
+        hw2_helpers.draw_path(axes[:10], start, decoded, end, torch.arange(9), torch.ones(9), [3, 8])
+    plt.close(fig)

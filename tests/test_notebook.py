@@ -482,6 +482,8 @@ def test_appendix_trains_every_weight_alike_after_the_assignment(committed):
     assert [r[1] for r in rows] == ["0.00", "1.00", "3.92", "39.20"]
     assert all(np.isfinite(float(r[2])) for r in rows)
     assert images(tagged(committed, "figure-kl-appendix")) == 1
+    tile = re.search(r"Each mosaic tile is (\d+) pixels wide", stdout(tagged(committed, "figure-kl-appendix")))
+    assert tile and int(tile.group(1)) >= 28  # a 28 x 28 digit drawn at least pixel for pixel
     printed = "\n".join(stdout(c) for c in code_cells(committed))
     assignment = re.search(r"The assignment's part took ([\d.]+) minutes", printed)
     timing = re.search(r"The appendices took ([\d.]+) minutes and the assignment's part ([\d.]+): ([\d.]+) in all", printed)
