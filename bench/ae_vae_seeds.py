@@ -8,7 +8,7 @@ torch and the loaders' shuffling generator), build the AE, build the loaders ove
 the one batch the notebook shows, train 20 epochs (Adam 0.001, BCE, batch 64); then reseed, build the VAE,
 train 20 epochs at kl_weight 0.01. The weights go to bench/results/seeds/ (not committed). ``measure`` trains
 the judge (LeNet-5, seed 0, exactly as Part 1 does; cached), reads each seed's models with the notebook's
-measures (``hw2_helpers.generation_measures`` and ``path_confidence``) and writes bench/ae_vae_seeds.csv, which
+measures (``hw2_helpers.seed_row``: ``generation_table``, ``path_confidence``, ``grid_occupancy``) and writes bench/ae_vae_seeds.csv, which
 the notebook prints beside its own run (seed 0) and bench/README.md tabulates.
 """
 import argparse
