@@ -33,24 +33,17 @@ import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from grading import parts
+
 REPO = Path(__file__).resolve().parents[1]
 GRADING = REPO / "grading"
 FILES = ("hw2.ipynb", "hw2_models.py")
 FILE_LIMIT = 20 * 1024 * 1024
-# (column, points, what) in the assignment's order; written parts are scored by a person.
-PARTS = [
-    ("transform", 1, "auto"), ("dataloaders", 1, "auto"), ("lenet_layers", 3, "auto"),
-    ("lenet_instantiated", 1, "auto"), ("hw1_comparison", 1, "written"), ("encoder", 2, "auto"),
-    ("decoder", 2, "auto"), ("ae_built", 1, "auto"), ("vae_built", 1, "auto"), ("vae_use_case", 2, "written"),
-]
-AUTOMATIC = sum(points for _, points, kind in PARTS if kind == "auto")
-WRITTEN = {name: points for name, points, kind in PARTS if kind == "written"}
-QUESTIONS = {  # written part -> (a phrase of its question cell, its title)
-    "hw1_comparison": ("How does this compare to the confusion matrix you generated for your model in HW1?",
-                       "How does this compare to the confusion matrix you generated for your model in HW1? (1 pt)"),
-    "vae_use_case": ("What is one use case you can imagine in your own design work for a VAE?",
-                     "What is one use case you can imagine in your own design work for a VAE? (2 points)"),
-}
+# (column, points, what) in the assignment's order, from the one table of parts; written parts are scored by a person.
+PARTS = [(part.name, part.points, "auto" if part.kind == parts.AUTOMATIC else "written") for part in parts.PARTS]
+AUTOMATIC = parts.AUTOMATIC_POINTS
+WRITTEN = {part.name: part.points for part in parts.written()}
+QUESTIONS = {part.name: (part.follows, parts.heading(part)) for part in parts.written()}  # (phrase, title)
 EMPTY_ANSWER = "*Your answer here.*"
 UID_BASE = 61000
 
@@ -126,10 +119,26 @@ def can_isolate():
     return probe.returncode == 0
 
 
+def copy_helpers(workdir):
+    """The provided helpers (a module file or a package folder) into the copy, read-only; returns the copy's path."""
+    package = REPO / "hw2_helpers"
+    if package.is_dir():
+        target = workdir / "hw2_helpers"
+        shutil.copytree(package, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        for path in [*target.rglob("*"), target]:
+            os.chmod(path, 0o555 if path.is_dir() else 0o444)
+        return target
+    target = workdir / "hw2_helpers.py"
+    shutil.copyfile(REPO / "hw2_helpers.py", target)
+    os.chmod(target, 0o444)
+    return target
+
+
 def fingerprint():
     """A hash of the grader and the solved files: a submission run without isolation must not change it."""
     digest = hashlib.sha256()
-    paths = sorted(GRADING.rglob("*.py")) + [REPO / "hw2.ipynb", REPO / "hw2_models.py", REPO / "hw2_helpers.py"]
+    paths = (sorted(GRADING.rglob("*.py")) + [REPO / "hw2.ipynb", REPO / "hw2_models.py", REPO / "hw2_helpers.py"]
+             + sorted((REPO / "hw2_helpers").rglob("*.py")))
     for path in paths:
         digest.update(str(path).encode())
         digest.update(path.read_bytes() if path.exists() else b"<missing>")
@@ -145,14 +154,13 @@ def run_one(index, name, entry, scratch, options, data):
     workdir.mkdir()
     (workdir / "home").mkdir()
     record = {"name": name, "problems": extract(entry, workdir), "results": [], "events": []}
-    shutil.copyfile(REPO / "hw2_helpers.py", workdir / "hw2_helpers.py")
-    os.chmod(workdir / "hw2_helpers.py", 0o444)
+    helpers = copy_helpers(workdir)
     isolate = options["isolate"]
     if isolate:
         (workdir / "data").mkdir()
         uid = UID_BASE + index
         for path in [workdir, *workdir.rglob("*")]:
-            if path.name != "hw2_helpers.py":
+            if path != helpers and helpers not in path.parents:
                 os.chown(path, uid, uid, follow_symlinks=False)
         os.chmod(workdir, 0o700)
     else:

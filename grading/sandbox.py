@@ -30,12 +30,12 @@ import traceback
 import types
 from pathlib import Path
 
+from grading import parts
+
 GRADING = Path(__file__).resolve().parent
 CHECKS = GRADING / "checks"
-MODULE_CHECKS = ["lenet_layers", "encoder", "decoder"]
-# the name whose defining cell a check follows
-CELL_CHECKS = {"transform": "transform", "training_dataloader": "dataloaders", "model": "lenet_instantiated",
-               "ae_model": "ae_built", "vae_model": "vae_built"}
+MODULE_CHECKS = [part.name for part in parts.module_parts()]
+CELL_CHECKS = {part.follows: part.name for part in parts.cell_parts()}  # the name whose defining cell a check follows
 NEEDED = set(CELL_CHECKS) | {"device", "validation_dataloader", "loader_generator", "batch_size", "mnist_training_set",
                              "mnist_validation_set", "data_root", "SEED", "QUICK"}
 STAND_INS = {"model": ["LeNet_5"], "ae_model": ["Encoder", "Decoder"], "vae_model": ["Encoder", "Decoder"]}
@@ -238,8 +238,13 @@ class Grader:
     def load_checks(self):
         from otter.test_files import ExceptionTestFile
 
-        for path in sorted(CHECKS.glob("*.py")):
-            self.tests[path.stem] = ExceptionTestFile.from_file(str(path))
+        for part in parts.automatic():
+            path = CHECKS / f"{part.name}.py"
+            test = ExceptionTestFile.from_file(str(path))
+            points = sum(case.points for case in test.test_cases)
+            if points != part.points:  # never grade with a check that disagrees with the table of parts
+                raise RuntimeError(f"{path} awards {points:g} points; grading/parts.py gives {part.name} {part.points:g}")
+            self.tests[part.name] = test
 
     def check(self, name, env):
         if name in self.done:

@@ -16,6 +16,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from grading import annotate, parts, sandbox
 from grading import grade as grading
 from grading import make_student as ms
 
@@ -35,22 +36,33 @@ def _tags(cell):
 # The student version
 # ------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def student(tmp_path_factory):
-    out = ms.make_student(tmp_path_factory.mktemp("dist") / "student")
+def solved_path(tmp_path_factory):
+    """The solved notebook with the graded cells' marks: the repository's, or a marked copy while it has none."""
+    if not annotate.annotate(nbformat.read(REPO / "hw2.ipynb", as_version=4)):
+        return REPO / "hw2.ipynb"
+    copy = tmp_path_factory.mktemp("solved") / "hw2.ipynb"
+    copy.write_bytes((REPO / "hw2.ipynb").read_bytes())
+    assert annotate.main([str(copy)]) == 0
+    return copy
+
+
+@pytest.fixture(scope="module")
+def student(tmp_path_factory, solved_path):
+    out = ms.make_student(tmp_path_factory.mktemp("dist") / "student", notebook=solved_path)
     return out, nbformat.read(out / "hw2.ipynb", as_version=4), (out / "hw2_models.py").read_text()
 
 
 @pytest.fixture(scope="module")
-def solved():
-    return nbformat.read(REPO / "hw2.ipynb", as_version=4)
+def solved(solved_path):
+    return nbformat.read(solved_path, as_version=4)
 
 
-def test_every_rule_matches_exactly_once(solved):
-    module = (REPO / "hw2_models.py").read_text()
-    for rule in ms.MODULE_RULES:
+def test_every_text_rule_matches_exactly_once(solved):
+    module = ms.solved_module()
+    for rule in ms.MODULE_TEXT_RULES:
         assert len(ms.whole_line_matches(module, rule[1])) == 1, rule[0]
     cells = [c.source for c in ms.kept_cells(solved)]
-    for rule in ms.NOTEBOOK_RULES:
+    for rule in ms.NOTEBOOK_TEXT_RULES:
         assert sum(len(ms.whole_line_matches(text, rule[1])) for text in cells) == 1, rule[0]
     with pytest.raises(ms.RuleError, match="matches 2 times"):
         ms.apply_rules(["a\nb\na"], [("twice", "a", "x")])
@@ -58,14 +70,106 @@ def test_every_rule_matches_exactly_once(solved):
         ms.apply_rules(["ab"], [("not a whole line", "a", "x")])
 
 
+def test_module_markers_delete_to_the_solved_lines_and_give_nothing_away(student):
+    _, _, module = student
+    text = (REPO / "hw2_models.py").read_text()
+    markers = re.findall(r"(?m)# blank\b.*$", text)
+    assert len(markers) == 5 + 7 + 7 + 7  # LeNet-5's layers and shape comments, Encoder's and Decoder's layers
+    for marker in markers:  # what a repo hook flags as an unfilled blank never appears in a marker
+        assert "### YOUR CODE HERE ###" not in marker and not re.search(r"[(,]\s*_\s*[,)]", marker), marker
+    solved, blanks = ms.module_blanks(text)
+    assert solved == ms.solved_module() == re.sub(r"[ \t]+# blank\b[^\n]*", "", text)  # show_source's regex
+    compile(solved, "hw2_models.py", "exec")
+    assert "# blank" not in module
+    student_lines = {student for _, _, student in blanks}
+    assert "        self.conv1 = nn.Conv2d(_, _, kernel_size=_, stride=1)" in student_lines
+    assert "        self.fc1 = nn.Linear(_, _)" in student_lines
+    assert "        self.upsample_2 = ### YOUR CODE HERE ###" in student_lines
+    assert "        x = self.conv1(x)" in student_lines
+
+
+@pytest.mark.parametrize("line, message", [
+    ("    x = f(1)  # blank: args, kernel_size", "names kernel_size=, which the call lacks"),
+    ("    f(1)  # blank: line", "marks an assignment"),
+    ("    x = 1  # blank: everything", "must be the last text of its line, one of"),
+    ("    x = 1  # blank: line  # why", "must be the last text of its line"),
+    ("    x = (1,  # blank: line", "must be a whole statement"),
+])
+def test_a_bad_marker_stops_the_generator(line, message):
+    with pytest.raises(ms.RuleError, match=re.escape(message)):
+        ms.module_blanks(f"def f():\n{line}\n")
+
+
+def test_annotate_marks_the_graded_cells_by_content_idempotently(tmp_path):
+    path = tmp_path / "hw2.ipynb"
+    nb = nbformat.read(REPO / "hw2.ipynb", as_version=4)
+    for cell in nb.cells:
+        cell.metadata.pop(annotate.KEY, None)
+    nb.cells.insert(3, nbformat.v4.new_code_cell("x = 1", metadata={annotate.KEY: {"part": "stale", "blank": ["x"]}}))
+    nbformat.write(nb, path)
+    assert annotate.main([str(path), "--check"]) == 1
+    assert annotate.main([str(path)]) == 0
+    once = path.read_bytes()
+    assert annotate.main([str(path)]) == 0 and path.read_bytes() == once  # a second run changes nothing
+    assert annotate.main([str(path), "--check"]) == 0
+    marked = nbformat.read(path, as_version=4)
+    found = {cell.metadata[annotate.KEY]["part"]: (annotate.blanks_of(cell), cell.source)
+             for cell in marked.cells if annotate.KEY in cell.metadata}
+    assert sorted(found) == sorted(p.name for p in parts.cell_parts())
+    for part in parts.cell_parts():
+        names, source = found[part.name]
+        assert names == list(part.fills)
+        assert all(re.search(rf"(?m)^{name} = ", source) for name in names), (part.name, source)
+    nb = nbformat.read(path, as_version=4)
+    nb.cells = [c for c in nb.cells if annotate.KEY not in c.metadata or c.metadata[annotate.KEY]["part"] != "ae_built"]
+    with pytest.raises(ValueError, match="no code cell assigns 'ae_model'"):
+        annotate.annotate(nb)
+
+
+def test_make_student_refuses_a_notebook_without_marks(tmp_path):
+    nb = nbformat.read(REPO / "hw2.ipynb", as_version=4)
+    for cell in nb.cells:
+        cell.metadata.pop(annotate.KEY, None)
+    nbformat.write(nb, tmp_path / "hw2.ipynb")
+    with pytest.raises(ms.RuleError, match="run python -m grading.annotate"):
+        ms.student_notebook(tmp_path / "hw2.ipynb")
+
+
+def test_one_table_of_parts_agrees_with_every_check_and_the_grader():
+    checks = sorted(p.stem for p in (REPO / "grading" / "checks").glob("*.py"))
+    assert checks == sorted(p.name for p in parts.automatic())
+    for part in parts.automatic():
+        assert parts.check_points(REPO / "grading" / "checks" / f"{part.name}.py") == part.points, part.name
+    assert (parts.AUTOMATIC_POINTS, parts.WRITTEN_POINTS) == (12, 3)
+    assert [name for name, _, _ in grading.PARTS] == [p.name for p in parts.PARTS]
+    assert sandbox.MODULE_CHECKS == ["lenet_layers", "encoder", "decoder"]
+    assert sandbox.CELL_CHECKS["training_dataloader"] == "dataloaders"
+    assert grading.QUESTIONS["vae_use_case"][1].endswith("VAE? (2 points)")
+
+
+def test_the_sandbox_refuses_a_check_that_disagrees_with_the_table(tmp_path, monkeypatch):
+    table = tuple(p._replace(points=2) if p.name == "transform" else p for p in parts.PARTS)
+    monkeypatch.setattr(parts, "PARTS", table)
+    grader = sandbox.Grader({"result": str(tmp_path / "result.jsonl")})
+    with pytest.raises(RuntimeError, match=r"transform.py awards 1 points; grading/parts.py gives transform 2"):
+        grader.load_checks()
+
+
 def test_student_version_files(student):
     out, nb, module = student
     files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    if (REPO / "hw2_helpers").is_dir():  # the helpers as a package: every file of it, as it is, nothing compiled
+        shipped = [p for p in files if p.startswith("hw2_helpers/")]
+        assert shipped and all((out / p).read_bytes() == (REPO / p).read_bytes() for p in shipped)
+        assert not any(p.endswith(".pyc") for p in shipped)
+        files = sorted([f for f in files if f not in shipped] + ["hw2_helpers"])
+    else:
+        assert (out / "hw2_helpers.py").read_bytes() == (REPO / "hw2_helpers.py").read_bytes()
+        files = [f if f != "hw2_helpers.py" else "hw2_helpers" for f in files]
     assert files == ["data/MNIST/raw/t10k-images-idx3-ubyte.gz", "data/MNIST/raw/t10k-labels-idx1-ubyte.gz",
                      "data/MNIST/raw/train-images-idx3-ubyte.gz", "data/MNIST/raw/train-labels-idx1-ubyte.gz",
-                     "data/README.md", "hw2.ipynb", "hw2_helpers.py", "hw2_models.py", "imgs/lenet-5.png",
+                     "data/README.md", "hw2.ipynb", "hw2_helpers", "hw2_models.py", "imgs/lenet-5.png",
                      "requirements.txt"]
-    assert (out / "hw2_helpers.py").read_bytes() == (REPO / "hw2_helpers.py").read_bytes()
     assert (out / "requirements.txt").read_bytes() == (REPO / "requirements.txt").read_bytes()
     assert not any(p.name.startswith("grading") or p.name == "checks" for p in out.rglob("*"))
 
@@ -90,7 +194,7 @@ def test_student_notebook_has_no_solution(student, solved):
 def test_round_trip_gives_the_solved_sources(student, solved):
     _, nb, module = student
     sources, filled_module = ms.fill_back(nb, module, solved)
-    assert filled_module == (REPO / "hw2_models.py").read_text()
+    assert filled_module == ms.solved_module()
     assert sources == [c.source for c in ms.kept_cells(solved)]
 
 
