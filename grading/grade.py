@@ -33,7 +33,7 @@ import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from grading import parts
+from grading import assignment_format, parts
 
 REPO = Path(__file__).resolve().parents[1]
 GRADING = REPO / "grading"
@@ -154,6 +154,8 @@ def run_one(index, name, entry, scratch, options, data):
     workdir.mkdir()
     (workdir / "home").mkdir()
     record = {"name": name, "problems": extract(entry, workdir), "results": [], "events": []}
+    record["format"], record["problems"], note = assignment_format.decide(workdir, record["problems"])
+    record["notes"] = [note] if note else []
     helpers = copy_helpers(workdir)
     isolate = options["isolate"]
     if isolate:
@@ -172,7 +174,7 @@ def run_one(index, name, entry, scratch, options, data):
         os.chown(result, uid, uid)
     config = {"workdir": str(workdir), "result": str(result), "repo": str(REPO), "data": str(data), "uid": uid,
               "isolate": isolate, "cell_limit": options["cell_limit"], "threads": options["threads"],
-              "output_limit": options["output_limit"]}
+              "output_limit": options["output_limit"], "format": record["format"]}
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(workdir / "home"), "LANG": "C.UTF-8",
            "HW2_QUICK": "1", "HW2_DEVICE": "cpu", "CUDA_VISIBLE_DEVICES": "", "MPLBACKEND": "Agg",
            "HW2_GRADING_DATA": str(workdir / "data"), "PYTHONDONTWRITEBYTECODE": "1",
@@ -315,7 +317,7 @@ def _clean(text, record):
 
 def row_for(record, written, options):
     earned = {name: 0.0 for name, _, kind in PARTS if kind == "auto"}
-    status = list(record["problems"])
+    status = list(record.get("notes", [])) + list(record["problems"])
     checked = set()
     for result in sorted(record["results"], key=lambda r: (r["part"], r["case"])):
         checked.add(result["part"])
@@ -405,7 +407,7 @@ def grade(submissions, out, written_scores=None, jobs=1, timeout=120.0, cell_lim
     write_answer_pages(out, records)
     for record in records:
         safe = re.sub(r"[^\w.-]", "_", record["name"])
-        details = {"submission": record["name"], "checks": sorted(record["results"], key=lambda r: (r["part"], r["case"])),
+        details = {"submission": record["name"], "format": record.get("format"), "checks": sorted(record["results"], key=lambda r: (r["part"], r["case"])),
                    "events": record["events"], "problems": record["problems"]}
         (out / "details" / f"{safe}.json").write_text(json.dumps(details, indent=1, sort_keys=True) + "\n")
         (out / "logs" / f"{safe}.txt").write_text(record["log"])

@@ -30,7 +30,7 @@ import traceback
 import types
 from pathlib import Path
 
-from grading import parts
+from grading import assignment_format, parts
 
 GRADING = Path(__file__).resolve().parent
 CHECKS = GRADING / "checks"
@@ -174,6 +174,19 @@ def load_student_module(path, problems, limit):
     return module
 
 
+def _execute(code, module, problems, limit, where):
+    """Run ``code`` in ``module`` under the time limit; what goes wrong becomes a problem naming ``where``."""
+    signal.setitimer(signal.ITIMER_REAL, limit)
+    try:
+        exec(code, module.__dict__)
+    except CellTimeout:
+        problems.append(f"{where} ran past {limit:g} s")
+    except Exception as error:
+        problems.append(f"{where} raised {type(error).__name__}: {_first_line(error)}")
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
 def _first_line(error):
     text = str(error).strip().splitlines()
     return text[0][:160] if text else ""
@@ -231,6 +244,7 @@ class Grader:
         self.result = open(config["result"], "a", buffering=1)
         self.tests = {}
         self.done = set()
+        self.ran = set()  # cells already run into the module (the assignment's format): the notebook's run skips them
 
     def record(self, **entry):
         self.result.write(json.dumps(entry, sort_keys=True) + "\n")
@@ -319,6 +333,8 @@ class Grader:
 
         namespace = {"__name__": "__main__", "get_ipython": _Shell, "display": display, "np": np, "torch": torch,
                      "nn": nn, "F": F, "torchvision": torchvision, "transforms": transforms, "plt": plt}
+        if self.config.get("format") == assignment_format.ASSIGNMENT:
+            namespace.update(assignment_format.classes_of(module))
         cells = []
         for index, cell in enumerate(nb.cells):
             if cell.get("cell_type") != "code":
@@ -335,7 +351,7 @@ class Grader:
             cells.append((index, source, tree, names))
         last = max([i for i, (_, _, _, names) in enumerate(cells) if "vae_model" in names], default=len(cells) - 1)
         for position, (index, source, tree, names) in enumerate(cells[:last + 1]):
-            if not (names & NEEDED or (tree is not None and _imports(tree))):
+            if index in self.ran or not (names & NEEDED or (tree is not None and _imports(tree))):
                 continue
             if "training_dataloader" in names:
                 self._fill_datasets(namespace)
@@ -418,7 +434,12 @@ def main():
     sys.path.insert(0, workdir)
     os.environ["HOME"] = str(Path(workdir) / "home")
     problems = []
-    module = load_student_module(Path(workdir) / "hw2_models.py", problems, config["cell_limit"])
+    if config.get("format") == assignment_format.ASSIGNMENT:
+        module, grader.ran = assignment_format.load_module(
+            Path(workdir) / "hw2.ipynb", problems,
+            lambda code, module, where: _execute(code, module, problems, config["cell_limit"], where))
+    else:
+        module = load_student_module(Path(workdir) / "hw2_models.py", problems, config["cell_limit"])
     for message in problems:
         grader.record(event="problem", message=message)
     for name in MODULE_CHECKS:

@@ -310,7 +310,7 @@ def _digest(paths):
 
 
 @pytest.fixture(scope="module")
-def graded(student, solved, tmp_path_factory):
+def graded(student, solved, solved_path, tmp_path_factory):
     _, nb, module = student
     sources, filled = ms.fill_back(nb, module, solved)
     kept = [c for c in nb.cells if ms.STUDENT_NOTE_TAG not in _tags(c)]
@@ -347,6 +347,8 @@ def graded(student, solved, tmp_path_factory):
     if grading.can_isolate():  # without isolation nothing would stop it: never aim it at the real files then
         tamper = TAMPER.format(targets=targets, solved=str(REPO / "hw2.ipynb"))
         _write(folder / "tampers", cells_with({model_line: model_line + tamper}), filled)
+    if ASSIGNMENT.exists():
+        _write_assignment_submissions(folder, solved_path)
     before = _digest(PROTECTED)
     out = tmp_path_factory.mktemp("results")
     rows, records = grading.grade(folder, out, jobs=2, timeout=75, cell_limit=20, quiet=True)
@@ -371,6 +373,122 @@ def test_untouched_student_version_earns_nothing_and_is_graded(graded):
     row = graded["rows"]["untouched"]
     assert _points(row) == ZERO
     assert "hw2_models.py does not compile" in row["status"] and "stopped" not in row["status"]
+
+
+# The assignment's own format: one notebook with the classes in its cells, rebuilt from the assignment's text
+# (tests/assignment_notebooks.py) and filled from the solved files; graded in the same batch.
+# submission -> (changes {text: new} to the filled notebook, expected points of each automatic part)
+ASSIGNMENT_MUTANTS = {
+    "asg_f6_64": ({"nn.Linear(120, 84)": "nn.Linear(120, 64)", "nn.Linear(84, 10)": "nn.Linear(64, 10)"},
+                  dict(FULL, lenet_layers=2)),
+    "asg_no_resize": ({"    transforms.Resize((32, 32)),\n": ""}, dict(FULL, transform=0)),
+    "asg_decoder_one_upsampling": ({"self.upsample_2 = nn.UpsamplingNearest2d(scale_factor=(2, 2))":
+                                    "self.upsample_2 = nn.Identity()"}, dict(FULL, decoder=0)),
+    "asg_encoder_fc1_16": ({"self.fc_1 = nn.Linear(64 * 5 * 5, 32)": "self.fc_1 = nn.Linear(64 * 5 * 5, 16)",
+                            "nn.Linear(32, latent_dimensionality)": "nn.Linear(16, latent_dimensionality)"},
+                           dict(FULL, encoder=0)),
+    "asg_ae_latent_4": ({"AutoEncoder(Encoder(), Decoder())": "AutoEncoder(Encoder(4), Decoder(4))"}, dict(FULL, ae_built=0)),
+    "asg_encoder_cell_broken": ({"nn.Linear(32, latent_dimensionality)": "nn.Linear(32, latent_dimensionality"},
+                                dict(FULL, encoder=0)),  # the cell does not compile: LeNet-5, Decoder, AE, VAE keep theirs
+}
+IGNORED_MODULE = "raise SystemExit('this hw2_models.py must not run')\n"
+
+
+def _write_assignment_submissions(folder, solved_path):
+    import assignment_notebooks as an
+
+    blank = an.assignment_notebook()
+    full = an.fill(blank, an.solution_fills(solved_path))
+
+    def changed(changes):
+        nb = nbformat.v4.new_notebook(cells=[nbformat.from_dict(dict(c)) for c in full.cells])
+        for old, new in changes.items():
+            hits = [c for c in nb.cells if old in c.source]
+            assert len(hits) == 1, old
+            hits[0].source = _replace_once(hits[0].source, old, new, old)
+        return nb
+
+    for name, book, module in [("asg_full", full, None), ("asg_untouched", blank, None),
+                               ("asg_with_module", full, IGNORED_MODULE),
+                               *((name, changed(changes), None) for name, (changes, _) in ASSIGNMENT_MUTANTS.items())]:
+        (folder / name).mkdir()
+        nbformat.write(book, folder / name / "hw2.ipynb")
+        if module is not None:
+            (folder / name / "hw2_models.py").write_text(module)
+
+
+def _assignment_row(graded, name):
+    if not ASSIGNMENT.exists():
+        pytest.skip(f"the assignment text is not beside this checkout ({ASSIGNMENT})")
+    return graded["rows"][name]
+
+
+def test_assignment_format_solution_earns_every_point(graded):
+    row = _assignment_row(graded, "asg_full")
+    assert _points(row) == FULL and row["automatic"] == "12", row["status"]
+    assert row["status"] == "written parts not scored yet"  # no training ran: nothing timed out, nothing failed
+    record = next(r for r in graded["records"] if r["name"] == "asg_full")
+    assert record["format"] == "assignment"
+    assert record["answers"] == dict.fromkeys(grading.WRITTEN, ms.EMPTY_ANSWER)  # the cells under the questions
+
+
+def test_assignment_format_with_a_module_too_is_graded_from_its_cells_and_says_so(graded):
+    row = _assignment_row(graded, "asg_with_module")
+    assert _points(row) == FULL, row["status"]
+    assert "graded as the assignment's notebook" in row["status"] and "hw2_models.py ignored" in row["status"]
+    record = next(r for r in graded["records"] if r["name"] == "asg_with_module")
+    assert "must not run" not in record["log"] + row["status"]
+
+
+def test_untouched_assignment_notebook_earns_nothing_and_says_why(graded):
+    row = _assignment_row(graded, "asg_untouched")
+    assert _points(row) == ZERO
+    assert "cell 27 (Encoder) does not compile" in row["status"], row["status"]
+    assert "(transform) failed: SyntaxError" in row["status"] and "LeNet_5() raised NameError" in row["status"]
+    assert "stopped" not in row["status"] and "no hw2_models.py" not in row["status"]
+
+
+@pytest.mark.parametrize("name", sorted(ASSIGNMENT_MUTANTS))
+def test_each_assignment_format_mistake_costs_its_own_part_only(graded, name):
+    row = _assignment_row(graded, name)
+    assert _points(row) == ASSIGNMENT_MUTANTS[name][1], row["status"]
+
+
+def test_which_format_a_submission_is_in(tmp_path):
+    from grading import assignment_format as af
+
+    def notebook(*sources):
+        path = tmp_path / "hw2.ipynb"
+        nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources]), path)
+        return path
+
+    assert af.detect(notebook("class Encoder(nn.Module):\n    x = ### YOUR CODE HERE ###")) == af.ASSIGNMENT
+    assert af.detect(notebook("from hw2_models import Encoder", "class Encoder:\n    pass")) == af.KIT
+    assert af.detect(notebook("import hw2_helpers as hw2", "model = LeNet_5()")) == af.KIT
+    assert af.detect(tmp_path / "missing.ipynb") == af.KIT
+    notebook("class LeNet_5:\n    pass")
+    (tmp_path / "hw2_models.py").write_text("x = 1\n")
+    found, problems, note = af.decide(tmp_path, ["no hw2.ipynb in the submission", "other"])
+    assert (found, problems) == (af.ASSIGNMENT, ["no hw2.ipynb in the submission", "other"])
+    assert "hw2_models.py ignored" in note and not (tmp_path / "hw2_models.py").exists()
+    found, problems, note = af.decide(tmp_path, ["no hw2_models.py in the submission"])
+    assert (found, problems, note) == (af.ASSIGNMENT, [], None)
+
+
+def test_the_assignment_text_rebuilds_into_its_notebook():
+    import assignment_notebooks as an
+
+    if not ASSIGNMENT.exists():
+        pytest.skip(f"the assignment text is not beside this checkout ({ASSIGNMENT})")
+    nb = an.assignment_notebook()
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    assert len(code) == len(re.findall(r"(?m)^In \[[^\]]*\]:", ASSIGNMENT.read_text())) == 39
+    training = next(c for c in code if c.startswith("n_epochs = 20\n\nfor i in tqdm"))  # a loop header apart from its body
+    assert "np.mean(validation_losses)" in training
+    assert sum(c.count(ms.YOUR_CODE) for c in code) == 20
+    assert [c.cell_type for c in nb.cells].count("markdown") == 22
+    assert nb.cells[[c.source for c in nb.cells].index(next(s for s in code if s.startswith("del model"))) - 1].source \
+        == ms.EMPTY_ANSWER  # the answer cell under "How does this compare ...", as the assignment says
 
 
 @pytest.mark.parametrize("name", sorted(MUTANTS))
