@@ -43,7 +43,7 @@ def defined_classes(source):
     try:
         tree = ast.parse(_python(source))
         return [node.name for node in tree.body if isinstance(node, ast.ClassDef) and node.name in CLASSES]
-    except SyntaxError:
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # the grader's process reads it: nothing may escape
         return [name for name in CLASSES if re.search(rf"(?m)^class\s+{name}\b", source)]
 
 
@@ -122,7 +122,7 @@ def load_module(notebook_path, problems, execute):
     for index, source in cells:  # the import statements only: an imports cell may hold anything else too
         try:
             tree = ast.parse(_python(source))
-        except SyntaxError:
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
             continue
         imports = [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
         if imports:
@@ -139,6 +139,9 @@ def load_module(notebook_path, problems, execute):
             code = compile(_python(source), f"<cell {index + 1}>", "exec")
         except SyntaxError as error:
             problems.append(f"{where} does not compile (line {error.lineno}: {error.msg})")
+            continue
+        except (ValueError, RecursionError, MemoryError) as error:
+            problems.append(f"{where} does not compile ({type(error).__name__})")
             continue
         execute(code, module, where)
     return module, ran

@@ -549,3 +549,14 @@ def test_grades_csv_is_sorted_and_the_same_when_run_again(graded, tmp_path):
         (graded["folder"] / name).rename(again / name)
     rows, _ = grading.grade(again, tmp_path / "results", jobs=2, timeout=75, cell_limit=20, quiet=True)
     assert rows == [r for r in first if r["submission"] in {row["submission"] for row in rows}]
+
+
+def test_readme_is_a_landing_page_and_the_manual_points_agree_with_the_table():
+    readme = (REPO / "README.md").read_text()
+    assert len(readme) <= 14_000, f"README.md is {len(readme):,} characters; the landing page keeps to 14,000"
+    assert "python -m grading.make_student" in readme and "python -m grading.grade" in readme
+    assert "(grading/README.md)" in readme
+    manual = (REPO / "grading" / "README.md").read_text()
+    rows = dict(re.findall(r"(?m)^\| (\w+) \| (\d+) \|", manual))
+    assert rows == {part.name: str(part.points) for part in parts.PARTS}
+    assert "python -m grading.annotate hw2.ipynb" in manual and ms.MARKER.pattern in manual
