@@ -69,6 +69,7 @@ def make_submissions(folder, n):
     annotate.main([str(solved)])
     student = ms.make_student(folder / "student", notebook=solved)
     nb = nbformat.read(student / "hw2.ipynb", as_version=4)
+    untouched = nbformat.read(student / "hw2.ipynb", as_version=4)  # nb's cells are filled in below
     student_module = (student / "hw2_models.py").read_text()
     sources, module = ms.fill_back(nb, student_module, nbformat.read(solved, as_version=4))
     cells = [c for c in nb.cells if ms.STUDENT_NOTE_TAG not in c.metadata.get("tags", [])]
@@ -83,7 +84,7 @@ def make_submissions(folder, n):
         target = submissions / name
         target.mkdir(parents=True)
         if form == "kit":
-            book = nb if notebook_changes is None else _changed(cells, notebook_changes)
+            book = untouched if notebook_changes is None else _changed(cells, notebook_changes)
             text = student_module if module_changes is None else module
             for old, new in (module_changes or {}).items():
                 text = text.replace(old, new)

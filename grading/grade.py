@@ -407,8 +407,8 @@ def grade(submissions, out, written_scores=None, jobs=1, timeout=120.0, cell_lim
     write_answer_pages(out, records)
     for record in records:
         safe = re.sub(r"[^\w.-]", "_", record["name"])
-        details = {"submission": record["name"], "format": record.get("format"), "checks": sorted(record["results"], key=lambda r: (r["part"], r["case"])),
-                   "events": record["events"], "problems": record["problems"]}
+        details = {"submission": record["name"], "format": record.get("format"),
+                   "checks": sorted(record["results"], key=lambda r: (r["part"], r["case"])), "events": record["events"], "problems": record["problems"]}
         (out / "details" / f"{safe}.json").write_text(json.dumps(details, indent=1, sort_keys=True) + "\n")
         (out / "logs" / f"{safe}.txt").write_text(record["log"])
     return rows, records

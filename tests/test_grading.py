@@ -1,9 +1,10 @@
 """The instructor's kit: the generated student version and the autograder, proven on submissions built from it.
 
-Every submission below starts from the GENERATED student version: the solution filled back in, the untouched
+Submissions in the kit's format start from the GENERATED student version: the solution filled back in, the untouched
 version, one per typical mistake, and a few that misbehave (hang, raise at import, print without end, try to
-overwrite or read the grader's files). They are graded in one batch (module-scoped fixture), and each test asserts
-the exact points of every part.
+overwrite or read the grader's files). Submissions in the assignment's own format are rebuilt from the assignment's
+text and filled from the solved files (tests/assignment_notebooks.py). All are graded in one batch (module-scoped
+fixture), and each test asserts the exact points of every part.
 """
 
 import csv
