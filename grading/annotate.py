@@ -43,7 +43,7 @@ def blanks_of(cell):
 
 
 def marks(nb):
-    """{cell index: the metadata the cell should carry} for every graded cell of ``nb``; ValueError if one is not found."""
+    """{cell index: the metadata it should carry} for every graded cell of ``nb``; ValueError if one is not found."""
     wanted = {}
     for part in parts.cell_parts():
         found = next((i for i, cell in enumerate(nb.cells) if cell.cell_type == "code"
@@ -77,7 +77,8 @@ def annotate(nb):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("notebook", nargs="?", default=str(REPO / "hw2.ipynb"), help="the solved notebook (default: hw2.ipynb)")
+    parser.add_argument("notebook", nargs="?", default=str(REPO / "hw2.ipynb"),
+                        help="the solved notebook (default: hw2.ipynb)")
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if the marks are missing or stale")
     args = parser.parse_args(argv)
     nb = nbformat.read(args.notebook, as_version=4)
@@ -86,7 +87,8 @@ def main(argv=None):
     except ValueError as error:
         print(f"error: {args.notebook}: {error}", file=sys.stderr)
         return 1
-    graded = ", ".join(f"cell {i}: {cell.metadata[KEY]['part']}" for i, cell in enumerate(nb.cells) if KEY in cell.metadata)
+    graded = ", ".join(f"cell {i}: {cell.metadata[KEY]['part']}"
+                       for i, cell in enumerate(nb.cells) if KEY in cell.metadata)
     if args.check:
         print(f"{args.notebook}: {'marks missing or stale' if changed else 'marks up to date'} ({graded})")
         return 1 if changed else 0
