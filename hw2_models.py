@@ -101,28 +101,28 @@ class LeNet_5(torch.nn.Module):
 
     def __init__(self):
         super(LeNet_5, self).__init__()
-        self.conv1 = nn.Conv2d(1, 6, kernel_size=5, stride=1)  # C1
+        self.conv1 = nn.Conv2d(1, 6, kernel_size=5, stride=1)  # C1  # blank: args, kernel_size
         self.pool1 = nn.MaxPool2d(kernel_size=2, stride=2)  # S2
-        self.conv2 = nn.Conv2d(6, 16, kernel_size=5, stride=1)  # C3
+        self.conv2 = nn.Conv2d(6, 16, kernel_size=5, stride=1)  # C3  # blank: args, kernel_size
         self.pool2 = nn.MaxPool2d(kernel_size=2, stride=2)  # S4
-        self.conv3 = nn.Conv2d(16, 120, kernel_size=5, stride=1)  # C5
-        self.fc1 = nn.Linear(120, 84)  # F6
-        self.fc2 = nn.Linear(84, 10)  # OUTPUT
+        self.conv3 = nn.Conv2d(16, 120, kernel_size=5, stride=1)  # C5  # blank: args, kernel_size
+        self.fc1 = nn.Linear(120, 84)  # F6  # blank: args
+        self.fc2 = nn.Linear(84, 10)  # OUTPUT  # blank: args
 
     def forward(self, x):
         _check_images(x, "LeNet_5", 1, 32)
-        x = self.conv1(x)  # 1x32x32 -> 6x28x28
-        x = self.pool1(x)  # 6x28x28 -> 6x14x14
+        x = self.conv1(x)  # 1x32x32 -> 6x28x28  # blank: comment
+        x = self.pool1(x)  # 6x28x28 -> 6x14x14  # blank: comment
         x = F.tanh(x)
-        x = self.conv2(x)  # 6x14x14 -> 16x10x10
-        x = self.pool2(x)  # 16x10x10 -> 16x5x5
+        x = self.conv2(x)  # 6x14x14 -> 16x10x10  # blank: comment
+        x = self.pool2(x)  # 16x10x10 -> 16x5x5  # blank: comment
         x = F.tanh(x)
-        x = self.conv3(x)  # 16x5x5 -> 120x1x1
+        x = self.conv3(x)  # 16x5x5 -> 120x1x1  # blank: comment
         x = F.tanh(x)
         x = x.view(-1, 120)
-        x = self.fc1(x)  # 120 -> 84
+        x = self.fc1(x)  # 120 -> 84  # blank: comment
         x = F.tanh(x)
-        x = self.fc2(x)  # 84 -> 10
+        x = self.fc2(x)  # 84 -> 10  # blank: comment
 
         return x
 
@@ -151,13 +151,13 @@ class Encoder(torch.nn.Module):
         super(Encoder, self).__init__()
         self.latent_dimensionality = latent_dimensionality
 
-        self.conv_1 = nn.Conv2d(1, 16, kernel_size=(3, 3), stride=(1, 1))
-        self.conv_2 = nn.Conv2d(16, 32, kernel_size=(3, 3), stride=(1, 1))
-        self.pool_1 = nn.MaxPool2d(kernel_size=(2, 2), stride=(2, 2))
-        self.conv_3 = nn.Conv2d(32, 64, kernel_size=(3, 3), stride=(1, 1))
-        self.pool_2 = nn.MaxPool2d(kernel_size=(2, 2), stride=(2, 2))
-        self.fc_1 = nn.Linear(64 * 5 * 5, 32)
-        self.fc_2 = nn.Linear(32, latent_dimensionality)
+        self.conv_1 = nn.Conv2d(1, 16, kernel_size=(3, 3), stride=(1, 1))  # blank: line
+        self.conv_2 = nn.Conv2d(16, 32, kernel_size=(3, 3), stride=(1, 1))  # blank: line
+        self.pool_1 = nn.MaxPool2d(kernel_size=(2, 2), stride=(2, 2))  # blank: line
+        self.conv_3 = nn.Conv2d(32, 64, kernel_size=(3, 3), stride=(1, 1))  # blank: line
+        self.pool_2 = nn.MaxPool2d(kernel_size=(2, 2), stride=(2, 2))  # blank: line
+        self.fc_1 = nn.Linear(64 * 5 * 5, 32)  # blank: line
+        self.fc_2 = nn.Linear(32, latent_dimensionality)  # blank: line
 
     def forward(self, x):
         _check_images(x, "Encoder", 1, 28)
@@ -185,13 +185,13 @@ class Decoder(torch.nn.Module):
         super(Decoder, self).__init__()
         self.latent_dimensionality = latent_dimensionality
 
-        self.fc_1 = nn.Linear(latent_dimensionality, 32)
-        self.fc_2 = nn.Linear(32, 64 * 5 * 5)
-        self.upsample_1 = nn.UpsamplingNearest2d(scale_factor=(2, 2))
-        self.conv_1 = nn.Conv2d(64, 32, kernel_size=(3, 3), stride=(1, 1), padding=(2, 2))
-        self.upsample_2 = nn.UpsamplingNearest2d(scale_factor=(2, 2))
-        self.conv_2 = nn.Conv2d(32, 16, kernel_size=(3, 3), stride=(1, 1), padding=(2, 2))
-        self.conv_3 = nn.Conv2d(16, 1, kernel_size=(3, 3), stride=(1, 1), padding=(2, 2))
+        self.fc_1 = nn.Linear(latent_dimensionality, 32)  # blank: line
+        self.fc_2 = nn.Linear(32, 64 * 5 * 5)  # blank: line
+        self.upsample_1 = nn.UpsamplingNearest2d(scale_factor=(2, 2))  # blank: line
+        self.conv_1 = nn.Conv2d(64, 32, kernel_size=(3, 3), stride=(1, 1), padding=(2, 2))  # blank: line
+        self.upsample_2 = nn.UpsamplingNearest2d(scale_factor=(2, 2))  # blank: line
+        self.conv_2 = nn.Conv2d(32, 16, kernel_size=(3, 3), stride=(1, 1), padding=(2, 2))  # blank: line
+        self.conv_3 = nn.Conv2d(16, 1, kernel_size=(3, 3), stride=(1, 1), padding=(2, 2))  # blank: line
 
     def forward(self, x):
         if x.dim() < 1 or x.shape[-1] != self.latent_dimensionality:

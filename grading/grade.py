@@ -33,24 +33,17 @@ import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from grading import assignment_format, parts
+
 REPO = Path(__file__).resolve().parents[1]
 GRADING = REPO / "grading"
 FILES = ("hw2.ipynb", "hw2_models.py")
 FILE_LIMIT = 20 * 1024 * 1024
-# (column, points, what) in the assignment's order; written parts are scored by a person.
-PARTS = [
-    ("transform", 1, "auto"), ("dataloaders", 1, "auto"), ("lenet_layers", 3, "auto"),
-    ("lenet_instantiated", 1, "auto"), ("hw1_comparison", 1, "written"), ("encoder", 2, "auto"),
-    ("decoder", 2, "auto"), ("ae_built", 1, "auto"), ("vae_built", 1, "auto"), ("vae_use_case", 2, "written"),
-]
-AUTOMATIC = sum(points for _, points, kind in PARTS if kind == "auto")
-WRITTEN = {name: points for name, points, kind in PARTS if kind == "written"}
-QUESTIONS = {  # written part -> (a phrase of its question cell, its title)
-    "hw1_comparison": ("How does this compare to the confusion matrix you generated for your model in HW1?",
-                       "How does this compare to the confusion matrix you generated for your model in HW1? (1 pt)"),
-    "vae_use_case": ("What is one use case you can imagine in your own design work for a VAE?",
-                     "What is one use case you can imagine in your own design work for a VAE? (2 points)"),
-}
+# (column, points, what) in the assignment's order, from the one table of parts; written parts are scored by a person.
+PARTS = [(part.name, part.points, "auto" if part.kind == parts.AUTOMATIC else "written") for part in parts.PARTS]
+AUTOMATIC = parts.AUTOMATIC_POINTS
+WRITTEN = {part.name: part.points for part in parts.written()}
+QUESTIONS = {part.name: (part.follows, parts.heading(part)) for part in parts.written()}  # (phrase, title)
 EMPTY_ANSWER = "*Your answer here.*"
 UID_BASE = 61000
 
@@ -126,10 +119,26 @@ def can_isolate():
     return probe.returncode == 0
 
 
+def copy_helpers(workdir):
+    """The provided helpers (a module file or a package folder) into the copy, read-only; returns the copy's path."""
+    package = REPO / "hw2_helpers"
+    if package.is_dir():
+        target = workdir / "hw2_helpers"
+        shutil.copytree(package, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        for path in [*target.rglob("*"), target]:
+            os.chmod(path, 0o555 if path.is_dir() else 0o444)
+        return target
+    target = workdir / "hw2_helpers.py"
+    shutil.copyfile(REPO / "hw2_helpers.py", target)
+    os.chmod(target, 0o444)
+    return target
+
+
 def fingerprint():
     """A hash of the grader and the solved files: a submission run without isolation must not change it."""
     digest = hashlib.sha256()
-    paths = sorted(GRADING.rglob("*.py")) + [REPO / "hw2.ipynb", REPO / "hw2_models.py", REPO / "hw2_helpers.py"]
+    paths = (sorted(GRADING.rglob("*.py")) + [REPO / "hw2.ipynb", REPO / "hw2_models.py", REPO / "hw2_helpers.py"]
+             + sorted((REPO / "hw2_helpers").rglob("*.py")))
     for path in paths:
         digest.update(str(path).encode())
         digest.update(path.read_bytes() if path.exists() else b"<missing>")
@@ -145,14 +154,15 @@ def run_one(index, name, entry, scratch, options, data):
     workdir.mkdir()
     (workdir / "home").mkdir()
     record = {"name": name, "problems": extract(entry, workdir), "results": [], "events": []}
-    shutil.copyfile(REPO / "hw2_helpers.py", workdir / "hw2_helpers.py")
-    os.chmod(workdir / "hw2_helpers.py", 0o444)
+    record["format"], record["problems"], note = assignment_format.decide(workdir, record["problems"])
+    record["notes"] = [note] if note else []
+    helpers = copy_helpers(workdir)
     isolate = options["isolate"]
     if isolate:
         (workdir / "data").mkdir()
         uid = UID_BASE + index
         for path in [workdir, *workdir.rglob("*")]:
-            if path.name != "hw2_helpers.py":
+            if path != helpers and helpers not in path.parents:
                 os.chown(path, uid, uid, follow_symlinks=False)
         os.chmod(workdir, 0o700)
     else:
@@ -164,7 +174,7 @@ def run_one(index, name, entry, scratch, options, data):
         os.chown(result, uid, uid)
     config = {"workdir": str(workdir), "result": str(result), "repo": str(REPO), "data": str(data), "uid": uid,
               "isolate": isolate, "cell_limit": options["cell_limit"], "threads": options["threads"],
-              "output_limit": options["output_limit"]}
+              "output_limit": options["output_limit"], "format": record["format"]}
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(workdir / "home"), "LANG": "C.UTF-8",
            "HW2_QUICK": "1", "HW2_DEVICE": "cpu", "CUDA_VISIBLE_DEVICES": "", "MPLBACKEND": "Agg",
            "HW2_GRADING_DATA": str(workdir / "data"), "PYTHONDONTWRITEBYTECODE": "1",
@@ -307,7 +317,7 @@ def _clean(text, record):
 
 def row_for(record, written, options):
     earned = {name: 0.0 for name, _, kind in PARTS if kind == "auto"}
-    status = list(record["problems"])
+    status = list(record.get("notes", [])) + list(record["problems"])
     checked = set()
     for result in sorted(record["results"], key=lambda r: (r["part"], r["case"])):
         checked.add(result["part"])
@@ -397,8 +407,8 @@ def grade(submissions, out, written_scores=None, jobs=1, timeout=120.0, cell_lim
     write_answer_pages(out, records)
     for record in records:
         safe = re.sub(r"[^\w.-]", "_", record["name"])
-        details = {"submission": record["name"], "checks": sorted(record["results"], key=lambda r: (r["part"], r["case"])),
-                   "events": record["events"], "problems": record["problems"]}
+        details = {"submission": record["name"], "format": record.get("format"),
+                   "checks": sorted(record["results"], key=lambda r: (r["part"], r["case"])), "events": record["events"], "problems": record["problems"]}
         (out / "details" / f"{safe}.json").write_text(json.dumps(details, indent=1, sort_keys=True) + "\n")
         (out / "logs" / f"{safe}.txt").write_text(record["log"])
     return rows, records

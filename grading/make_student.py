@@ -3,20 +3,24 @@
 What a student gets (every file generated from the solved sources on every run, never edited by hand):
 
 - ``hw2.ipynb``: the solved notebook without its ``solution-only`` cells, with outputs cleared, each
-  ``answer`` cell replaced by ``*Your answer here.*`` and every graded line blanked as the original assignment
-  blanks it (``NOTEBOOK_RULES``); one short note (tagged ``student-only``) says where the code goes.
-- ``hw2_models.py``: the solved module with the assignment's blanks (``MODULE_RULES``): the ``_`` of LeNet-5's
-  layers and the ``### YOUR CODE HERE ###`` layer lines of ``Encoder`` and ``Decoder``; text that would give
-  an answer away (LeNet-5's docstring and shape comments, the VAE's "Build it as ..." hint) is rewritten.
-- ``hw2_helpers.py`` as it is, ``imgs/`` (only the images the student notebook shows), ``data/`` (the four
-  MNIST ``.gz`` files and their README: source, attribution, licence) and ``requirements.txt``.
+  ``answer`` cell replaced by ``*Your answer here.*`` and, in each graded cell, the assignment of every variable its
+  metadata names (``grading.blank``, written by ``python -m grading.annotate``) made ``NAME = ### YOUR CODE HERE ###``;
+  one short note (tagged ``student-only``) says where the code goes.
+- ``hw2_models.py``: the solved module with a blank on every line that ends with a marker (``MARKER``: ``_`` for
+  LeNet-5's layer sizes, ``### YOUR CODE HERE ###`` for the layer lines of ``Encoder`` and ``Decoder``, LeNet-5's
+  shape comments dropped); the prose that would give an answer away (LeNet-5's docstring, the VAE's "Build it as
+  ..." hint) is rewritten by ``MODULE_TEXT_RULES``.
+- ``hw2_helpers`` as it is (a file or a package), ``imgs/`` (only the images the student notebook shows), ``data/``
+  (the four MNIST ``.gz`` files and their README: source, attribution, licence) and ``requirements.txt``.
 
-Each rule is (what, solved text, blank text), both made of whole lines, and must match exactly once in the solved
-file, so a change to the solution that breaks a rule stops the generator (and ``tests/test_grading.py``) instead of
-shipping the answer. ``fill_back`` applies the rules in reverse: the round trip gives the solved sources back.
+The blanks come from the solved files themselves, so no copy of the solution lives here. A text rule is (what,
+solved text, student text), made of whole lines, and must match exactly once, so a change to the solution that
+breaks one stops the generator (and ``tests/test_grading.py``) instead of shipping the answer. ``fill_back`` puts
+the solution back where each blank stands: the round trip gives the solved sources back.
 """
 
 import argparse
+import ast
 import copy
 import re
 import shutil
@@ -24,6 +28,8 @@ import sys
 from pathlib import Path
 
 import nbformat
+
+from grading import parts
 
 REPO = Path(__file__).resolve().parents[1]
 YOUR_CODE = "### YOUR CODE HERE ###"
@@ -41,34 +47,9 @@ STUDENT_NOTE = (
     "model) while you work; hand in the notebook and `hw2_models.py`."
 )
 
-# (what, solved text, student text): whole lines of a notebook cell, each matching exactly one place.
-NOTEBOOK_RULES = [
-    ("transform (1 pt)",
-     "transform = transforms.Compose([\n"
-     "    transforms.Resize((32, 32)),\n"
-     "    transforms.ToTensor(),\n"
-     "    transforms.Normalize((0.1307,), (0.3081,)),\n"
-     "])",
-     f"transform = {YOUR_CODE}"),
-    ("dataloaders (1 pt)",
-     "training_dataloader = torch.utils.data.DataLoader(\n"
-     "    mnist_training_set, batch_size=batch_size, shuffle=True, generator=loader_generator\n"
-     ")\n"
-     "validation_dataloader = torch.utils.data.DataLoader(\n"
-     "    mnist_validation_set, batch_size=batch_size, shuffle=True, generator=loader_generator\n"
-     ")",
-     f"training_dataloader = {YOUR_CODE}\nvalidation_dataloader = {YOUR_CODE}"),
-    ("LeNet-5 instantiated (1 pt)",
-     "model = LeNet_5().to(device, memory_format=hw2.memory_format(device))",
-     f"model = {YOUR_CODE}"),
-    ("AutoEncoder built (1 pt)",
-     "ae_model = AutoEncoder(Encoder(), Decoder()).to(device, memory_format=hw2.memory_format(device))",
-     f"ae_model = {YOUR_CODE}"),
-    ("VAE built (1 pt)",
-     "vae_model = VariationalAutoEncoder(\n"
-     "    Encoder(latent_dimensionality=4), Decoder(latent_dimensionality=2), latent_dimensionality=2\n"
-     ").to(device, memory_format=hw2.memory_format(device))",
-     f"vae_model = {YOUR_CODE}"),
+# Prose of the solved files that differs in the student version: no blank, so no marker can derive it; each is
+# (what, solved text, student text), whole lines that must match exactly once.
+NOTEBOOK_TEXT_RULES = [
     ("where LeNet-5 is filled in",
      "# The class lives in hw2_models.py (one source of truth); here is the filled-in code.",
      "# The class lives in hw2_models.py: replace its _ there, then restart the kernel. Here is the file's current code."),
@@ -76,41 +57,7 @@ NOTEBOOK_RULES = [
      "# Filled in hw2_models.py. Fix: the provided shape comment on conv_1 said 3x28x28; MNIST images have 1 channel.",
      "# Define the layers in hw2_models.py. Fix: the provided shape comment on conv_1 said 3x28x28; MNIST images have 1 channel."),
 ]
-
-_LENET_BLANKS = [
-    ("conv1", "nn.Conv2d(1, 6, kernel_size=5, stride=1)  # C1", "nn.Conv2d(_, _, kernel_size=_, stride=1)"),
-    ("conv2", "nn.Conv2d(6, 16, kernel_size=5, stride=1)  # C3", "nn.Conv2d(_, _, kernel_size=_, stride=1)"),
-    ("conv3", "nn.Conv2d(16, 120, kernel_size=5, stride=1)  # C5", "nn.Conv2d(_, _, kernel_size=_, stride=1)"),
-    ("fc1", "nn.Linear(120, 84)  # F6", "nn.Linear(_, _)"),
-    ("fc2", "nn.Linear(84, 10)  # OUTPUT", "nn.Linear(_, _)"),
-]
-_ENCODER_LINES = [
-    ("conv_1", "nn.Conv2d(1, 16, kernel_size=(3, 3), stride=(1, 1))"),
-    ("conv_2", "nn.Conv2d(16, 32, kernel_size=(3, 3), stride=(1, 1))"),
-    ("pool_1", "nn.MaxPool2d(kernel_size=(2, 2), stride=(2, 2))"),
-    ("conv_3", "nn.Conv2d(32, 64, kernel_size=(3, 3), stride=(1, 1))"),
-    ("pool_2", "nn.MaxPool2d(kernel_size=(2, 2), stride=(2, 2))"),
-    ("fc_1", "nn.Linear(64 * 5 * 5, 32)"),
-    ("fc_2", "nn.Linear(32, latent_dimensionality)"),
-]
-_DECODER_LINES = [
-    ("fc_1", "nn.Linear(latent_dimensionality, 32)"),
-    ("fc_2", "nn.Linear(32, 64 * 5 * 5)"),
-    ("upsample_1", "nn.UpsamplingNearest2d(scale_factor=(2, 2))"),
-    ("conv_1", "nn.Conv2d(64, 32, kernel_size=(3, 3), stride=(1, 1), padding=(2, 2))"),
-    ("upsample_2", "nn.UpsamplingNearest2d(scale_factor=(2, 2))"),
-    ("conv_2", "nn.Conv2d(32, 16, kernel_size=(3, 3), stride=(1, 1), padding=(2, 2))"),
-    ("conv_3", "nn.Conv2d(16, 1, kernel_size=(3, 3), stride=(1, 1), padding=(2, 2))"),
-]
-_I = " " * 8  # the indentation of a line in __init__
-
-
-def _layer_block(lines, blank):
-    return "\n".join(f"{_I}self.{name} = {blank if blank else solved}" for name, solved in lines)
-
-
-# (what, solved text, student text): whole lines of hw2_models.py, each matching exactly one place.
-MODULE_RULES = [
+MODULE_TEXT_RULES = [  # a docstring and a message continued over lines: text a trailing marker cannot carry
     ("LeNet-5 docstring (gives the layer sizes away)",
      '    C1: 6 maps from 5x5 neighbourhoods of the input, C3: 16 maps from 5x5 neighbourhoods of S2,\n'
      '    C5: 120 maps from 5x5 neighbourhoods of S4 (1x1 each, so C5 is fully connected), F6: 84 units,\n'
@@ -121,51 +68,23 @@ MODULE_RULES = [
      "    Replace every _ below with the sizes of the paper's C1, C3, C5, F6 and output layers (pp. 7-8 and the\n"
      "    architecture figure). As the assignment asks, each C3 map sees all the S2 maps, subsampling is max pooling,\n"
      "    and the output layer is a linear layer trained with cross-entropy."),
-] + [
-    (f"LeNet-5 {name} (part of 3 pts)",
-     f"{_I}self.{name} = {solved}", f"{_I}self.{name} = {blank}") for name, solved, blank in _LENET_BLANKS
-] + [
-    ("LeNet-5 forward's shape comments (give the layer sizes away)",
-     "        x = self.conv1(x)  # 1x32x32 -> 6x28x28\n"
-     "        x = self.pool1(x)  # 6x28x28 -> 6x14x14\n"
-     "        x = F.tanh(x)\n"
-     "        x = self.conv2(x)  # 6x14x14 -> 16x10x10\n"
-     "        x = self.pool2(x)  # 16x10x10 -> 16x5x5\n"
-     "        x = F.tanh(x)\n"
-     "        x = self.conv3(x)  # 16x5x5 -> 120x1x1\n"
-     "        x = F.tanh(x)\n"
-     "        x = x.view(-1, 120)\n"
-     "        x = self.fc1(x)  # 120 -> 84\n"
-     "        x = F.tanh(x)\n"
-     "        x = self.fc2(x)  # 84 -> 10",
-     "        x = self.conv1(x)\n"
-     "        x = self.pool1(x)\n"
-     "        x = F.tanh(x)\n"
-     "        x = self.conv2(x)\n"
-     "        x = self.pool2(x)\n"
-     "        x = F.tanh(x)\n"
-     "        x = self.conv3(x)\n"
-     "        x = F.tanh(x)\n"
-     "        x = x.view(-1, 120)\n"
-     "        x = self.fc1(x)\n"
-     "        x = F.tanh(x)\n"
-     "        x = self.fc2(x)"),
-    ("Encoder layers (2 pts)",
-     "        super(Encoder, self).__init__()\n        self.latent_dimensionality = latent_dimensionality\n\n"
-     + _layer_block(_ENCODER_LINES, None),
-     "        super(Encoder, self).__init__()\n        self.latent_dimensionality = latent_dimensionality\n\n"
-     + _layer_block(_ENCODER_LINES, YOUR_CODE)),
-    ("Decoder layers (2 pts)",
-     "        super(Decoder, self).__init__()\n        self.latent_dimensionality = latent_dimensionality\n\n"
-     + _layer_block(_DECODER_LINES, None),
-     "        super(Decoder, self).__init__()\n        self.latent_dimensionality = latent_dimensionality\n\n"
-     + _layer_block(_DECODER_LINES, YOUR_CODE)),
     ("the VAE's width check spells out the answer of the VAE cell",
      '                    f"latent width {expected}; received one of width {found}. Build it as "\n'
      '                    f"VariationalAutoEncoder(Encoder({2 * latent_dimensionality}), "\n'
      '                    f"Decoder({latent_dimensionality}), {latent_dimensionality})."',
      '                    f"latent width {expected}; received one of width {found}."'),
 ]
+
+# A line of hw2_models.py that a student fills ends with a marker, its last text; deleting every match of MARKER
+# gives back the solved line (the solved notebook's show_source deletes them so).
+#   # blank: line                 the right-hand side becomes ### YOUR CODE HERE ###
+#   # blank: args[, KEYWORD...]   the call's positional arguments and the named keywords' values become _
+#   # blank: comment              the line's comment goes (it gives the answer away)
+# Each drops the line's own comment. In hw2.ipynb, a graded cell's metadata ``grading.blank`` lists the variables
+# whose assignments become ``NAME = ### YOUR CODE HERE ###`` (written by ``python -m grading.annotate``).
+MARKER = re.compile(r"[ \t]+# blank\b[^\n]*")
+_MARKER_FORM = re.compile(r"[ \t]+# blank: (line|comment|args(?:, \w+)*)$")
+NOTEBOOK_KEY = "grading"
 
 
 class RuleError(ValueError):
@@ -222,6 +141,97 @@ def answer_rules(nb):
             for k, cell in enumerate(c for c in nb.cells if "answer" in _tags(c) and "solution-only" not in _tags(c))]
 
 
+def _statement(code, where):
+    """The one statement of ``code`` (a line of the module, stripped), parsed; RuleError if it is not one."""
+    try:
+        body = ast.parse(code).body
+    except SyntaxError as error:
+        raise RuleError(f"{where}: a marked line must be a whole statement ({error.msg}): {code}") from None
+    if len(body) != 1:
+        raise RuleError(f"{where}: a marked line must hold one statement: {code}")
+    return body[0]
+
+
+def blank_line(line, form, where="hw2_models.py"):
+    """The student's version of a solved ``line`` (its marker already deleted) under the marker's ``form``."""
+    indent = line[:len(line) - len(line.lstrip())]
+    code = line.strip()
+    node = _statement(code, where)
+    statement = code[:node.end_col_offset]  # the line without its comment
+    if form == "comment":
+        return indent + statement
+    if not isinstance(node, ast.Assign):
+        raise RuleError(f"{where}: '# blank: {form}' marks an assignment, not: {code}")
+    if form == "line":
+        return indent + code[:node.value.col_offset] + YOUR_CODE
+    keywords = form.split(", ")[1:]
+    call = node.value
+    if not isinstance(call, ast.Call):
+        raise RuleError(f"{where}: '# blank: {form}' marks an assignment of a call, not: {code}")
+    spans = [(arg.col_offset, arg.end_col_offset) for arg in call.args]
+    for keyword in keywords:
+        found = [k.value for k in call.keywords if k.arg == keyword]
+        if not found:
+            raise RuleError(f"{where}: '# blank: {form}' names {keyword}=, which the call lacks: {code}")
+        spans.append((found[0].col_offset, found[0].end_col_offset))
+    for begin, end in sorted(spans, reverse=True):
+        statement = statement[:begin] + "_" + statement[end:]
+    return indent + statement
+
+
+def module_blanks(text, where="hw2_models.py"):
+    """(the module with its markers deleted, [(line index, solved line, student line)] for every marked line)."""
+    lines, blanks = text.split("\n"), []
+    for index, line in enumerate(lines):
+        match = MARKER.search(line)
+        if match is None:
+            continue
+        form = _MARKER_FORM.search(line)
+        if form is None or form.start() != match.start():
+            raise RuleError(f"{where} line {index + 1}: a marker must be the last text of its line, one of "
+                            f"'# blank: line', '# blank: args[, KEYWORD...]', '# blank: comment': {line.strip()}")
+        solved = line[:match.start()]
+        lines[index] = solved
+        blanks.append((index, solved, blank_line(solved, form.group(1), f"{where} line {index + 1}")))
+    return "\n".join(lines), blanks
+
+
+def notebook_blanks(source, names, where):
+    """A cell's ``source`` with the top-level assignment of each of ``names`` made ``NAME = ### YOUR CODE HERE ###``."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as error:
+        raise RuleError(f"{where}: the cell does not parse ({error.msg})") from None
+    lines = source.split("\n")
+    spans = []
+    for name in names:
+        found = [node for node in tree.body if isinstance(node, ast.Assign) and len(node.targets) == 1
+                 and isinstance(node.targets[0], ast.Name) and node.targets[0].id == name]
+        if len(found) != 1:
+            raise RuleError(f"{where}: the cell's metadata blanks {name!r}, which the cell assigns {len(found)} times "
+                            "at its top level; run python -m grading.annotate on the solved notebook again")
+        node = found[0]
+        indent = lines[node.lineno - 1][:node.col_offset]
+        spans.append((node.lineno - 1, node.end_lineno, f"{indent}{name} = {YOUR_CODE}"))
+    for first, last, text in sorted(spans, reverse=True):
+        lines[first:last] = [text]
+    return "\n".join(lines)
+
+
+def _blanked_cells(cells):
+    """{index: the names to blank} of ``cells``, from the metadata annotate writes; RuleError when it is missing."""
+    from grading.annotate import blanks_of
+
+    found = {i: blanks_of(cell) for i, cell in enumerate(cells)}
+    found = {i: names for i, names in found.items() if names}
+    expected = {name for part in parts.cell_parts() for name in part.fills}
+    marked = {name for names in found.values() for name in names}
+    if marked != expected:
+        raise RuleError(f"hw2.ipynb: the graded cells' metadata blanks {sorted(marked)}, expected {sorted(expected)}: "
+                        "run python -m grading.annotate hw2.ipynb")
+    return found
+
+
 def student_notebook(solved_path=REPO / "hw2.ipynb"):
     """The student notebook (an nbformat node) made from the solved one."""
     nb = nbformat.read(solved_path, as_version=4)
@@ -232,7 +242,9 @@ def student_notebook(solved_path=REPO / "hw2.ipynb"):
     sources = [_source(cell) for cell in cells]
     for i in answers:  # whole cells: an answer cell's text is unique, and never shipped
         sources[i] = EMPTY_ANSWER
-    sources = apply_rules(sources, NOTEBOOK_RULES, where="hw2.ipynb")
+    for i, names in _blanked_cells(cells).items():
+        sources[i] = notebook_blanks(sources[i], names, f"hw2.ipynb cell {i}")
+    sources = apply_rules(sources, NOTEBOOK_TEXT_RULES, where="hw2.ipynb")
     for cell, text in zip(cells, sources):
         cell.source = text
         tags = ["answer"] if "answer" in _tags(cell) else []
@@ -249,26 +261,64 @@ def student_notebook(solved_path=REPO / "hw2.ipynb"):
     return student
 
 
+def solved_module(solved_path=REPO / "hw2_models.py"):
+    """The solved module as it runs and as the solved notebook shows it: its markers deleted."""
+    return MARKER.sub("", Path(solved_path).read_text())
+
+
 def student_module(solved_path=REPO / "hw2_models.py"):
     """The student ``hw2_models.py`` text made from the solved one."""
-    return apply_rules([Path(solved_path).read_text()], MODULE_RULES)[0]
+    text, blanks = module_blanks(Path(solved_path).read_text())
+    lines = text.split("\n")
+    for index, _, student in blanks:
+        lines[index] = student
+    return apply_rules(["\n".join(lines)], MODULE_TEXT_RULES)[0]
 
 
-def fill_back(student_nb, student_module_text, solved_nb):
+def fill_back(student_nb, student_module_text, solved_nb, solved_module_path=REPO / "hw2_models.py"):
     """Fill the student version's blanks with the solution: (notebook cell sources, module text).
 
-    The notebook's sources are those of the cells a student gets (the ``student-only`` note left out), in order.
+    The notebook's sources are those of the cells a student gets (the ``student-only`` note left out), in order;
+    the module is the solved one without its markers. Each blank is put back where it stands, and everything else
+    must be as the solved files make it (RuleError otherwise), so the round trip proves no solution text is left.
     """
     cells = [cell for cell in student_nb.cells if STUDENT_NOTE_TAG not in _tags(cell)]
-    sources = apply_rules([_source(cell) for cell in cells], NOTEBOOK_RULES, reverse=True, where="student hw2.ipynb")
+    sources = apply_rules([_source(cell) for cell in cells], NOTEBOOK_TEXT_RULES, reverse=True,
+                          where="student hw2.ipynb")
+    solved_cells = kept_cells(solved_nb)
+    if len(solved_cells) != len(cells):
+        raise RuleError(f"student hw2.ipynb has {len(cells)} cells, the solved one gives {len(solved_cells)}")
     answers = iter(solved for _, solved, _ in answer_rules(solved_nb))
     for i, cell in enumerate(cells):  # the answer cells, in order (each holds the same empty answer)
         if "answer" in _tags(cell):
             if sources[i] != EMPTY_ANSWER:
                 raise RuleError(f"student hw2.ipynb: answer cell {i} is not the empty answer")
             sources[i] = next(answers)
-    module = apply_rules([student_module_text], MODULE_RULES, reverse=True, where="student hw2_models.py")[0]
-    return sources, module
+    for i, names in _blanked_cells(solved_cells).items():
+        solved = _source(solved_cells[i])
+        if sources[i] != notebook_blanks(solved, names, f"hw2.ipynb cell {i}"):
+            raise RuleError(f"student hw2.ipynb: cell {i} is not the solved cell with {', '.join(names)} blanked")
+        sources[i] = solved
+    text, blanks = module_blanks(Path(solved_module_path).read_text())
+    lines = apply_rules([student_module_text], MODULE_TEXT_RULES, reverse=True, where="student hw2_models.py")[0]
+    lines = lines.split("\n")
+    if len(lines) != len(text.split("\n")):
+        raise RuleError("student hw2_models.py: its lines do not match the solved file's")
+    for index, solved, student in blanks:
+        if lines[index] != student:
+            raise RuleError(f"student hw2_models.py line {index + 1} is {lines[index]!r}, expected the blank {student!r}")
+        lines[index] = solved
+    return sources, "\n".join(lines)
+
+
+def copy_helpers(target):
+    """Copy hw2_helpers (a module file or a package folder) into the folder ``target``; returns what was written."""
+    package, module = REPO / "hw2_helpers", REPO / "hw2_helpers.py"
+    if package.is_dir():
+        shutil.copytree(package, target / "hw2_helpers", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        return target / "hw2_helpers"
+    shutil.copy2(module, target / "hw2_helpers.py")
+    return target / "hw2_helpers.py"
 
 
 def shown_images(nb):
@@ -280,17 +330,17 @@ def shown_images(nb):
     return sorted(found)
 
 
-def make_student(out=REPO / "dist" / "student"):
-    """Write the student version into ``out`` (replaced if it exists); return its path."""
+def make_student(out=REPO / "dist" / "student", notebook=REPO / "hw2.ipynb"):
+    """Write the student version into ``out`` (replaced if it exists) from the solved ``notebook``; return its path."""
     out = Path(out)
-    nb = student_notebook()
+    nb = student_notebook(notebook)
     module = student_module()
     if out.exists():
         shutil.rmtree(out)
     (out / "imgs").mkdir(parents=True)
     nbformat.write(nb, out / "hw2.ipynb")
     (out / "hw2_models.py").write_text(module)
-    shutil.copy2(REPO / "hw2_helpers.py", out / "hw2_helpers.py")
+    copy_helpers(out)
     shutil.copy2(REPO / "requirements.txt", out / "requirements.txt")
     for image in shown_images(nb):
         shutil.copy2(REPO / image, out / image)

@@ -30,12 +30,12 @@ import traceback
 import types
 from pathlib import Path
 
+from grading import assignment_format, parts
+
 GRADING = Path(__file__).resolve().parent
 CHECKS = GRADING / "checks"
-MODULE_CHECKS = ["lenet_layers", "encoder", "decoder"]
-# the name whose defining cell a check follows
-CELL_CHECKS = {"transform": "transform", "training_dataloader": "dataloaders", "model": "lenet_instantiated",
-               "ae_model": "ae_built", "vae_model": "vae_built"}
+MODULE_CHECKS = [part.name for part in parts.module_parts()]
+CELL_CHECKS = {part.follows: part.name for part in parts.cell_parts()}  # the name whose defining cell a check follows
 NEEDED = set(CELL_CHECKS) | {"device", "validation_dataloader", "loader_generator", "batch_size", "mnist_training_set",
                              "mnist_validation_set", "data_root", "SEED", "QUICK"}
 STAND_INS = {"model": ["LeNet_5"], "ae_model": ["Encoder", "Decoder"], "vae_model": ["Encoder", "Decoder"]}
@@ -174,6 +174,19 @@ def load_student_module(path, problems, limit):
     return module
 
 
+def _execute(code, module, problems, limit, where):
+    """Run ``code`` in ``module`` under the time limit; what goes wrong becomes a problem naming ``where``."""
+    signal.setitimer(signal.ITIMER_REAL, limit)
+    try:
+        exec(code, module.__dict__)
+    except CellTimeout:
+        problems.append(f"{where} ran past {limit:g} s")
+    except Exception as error:
+        problems.append(f"{where} raised {type(error).__name__}: {_first_line(error)}")
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
 def _first_line(error):
     text = str(error).strip().splitlines()
     return text[0][:160] if text else ""
@@ -231,6 +244,7 @@ class Grader:
         self.result = open(config["result"], "a", buffering=1)
         self.tests = {}
         self.done = set()
+        self.ran = set()  # cells already run into the module (the assignment's format): the notebook's run skips them
 
     def record(self, **entry):
         self.result.write(json.dumps(entry, sort_keys=True) + "\n")
@@ -238,8 +252,13 @@ class Grader:
     def load_checks(self):
         from otter.test_files import ExceptionTestFile
 
-        for path in sorted(CHECKS.glob("*.py")):
-            self.tests[path.stem] = ExceptionTestFile.from_file(str(path))
+        for part in parts.automatic():
+            path = CHECKS / f"{part.name}.py"
+            test = ExceptionTestFile.from_file(str(path))
+            points = sum(case.points for case in test.test_cases)
+            if points != part.points:  # never grade with a check that disagrees with the table of parts
+                raise RuntimeError(f"{path} awards {points:g} points; grading/parts.py gives {part.name} {part.points:g}")
+            self.tests[part.name] = test
 
     def check(self, name, env):
         if name in self.done:
@@ -314,6 +333,8 @@ class Grader:
 
         namespace = {"__name__": "__main__", "get_ipython": _Shell, "display": display, "np": np, "torch": torch,
                      "nn": nn, "F": F, "torchvision": torchvision, "transforms": transforms, "plt": plt}
+        if self.config.get("format") == assignment_format.ASSIGNMENT:
+            namespace.update(assignment_format.classes_of(module))
         cells = []
         for index, cell in enumerate(nb.cells):
             if cell.get("cell_type") != "code":
@@ -330,7 +351,7 @@ class Grader:
             cells.append((index, source, tree, names))
         last = max([i for i, (_, _, _, names) in enumerate(cells) if "vae_model" in names], default=len(cells) - 1)
         for position, (index, source, tree, names) in enumerate(cells[:last + 1]):
-            if not (names & NEEDED or (tree is not None and _imports(tree))):
+            if index in self.ran or not (names & NEEDED or (tree is not None and _imports(tree))):
                 continue
             if "training_dataloader" in names:
                 self._fill_datasets(namespace)
@@ -413,7 +434,12 @@ def main():
     sys.path.insert(0, workdir)
     os.environ["HOME"] = str(Path(workdir) / "home")
     problems = []
-    module = load_student_module(Path(workdir) / "hw2_models.py", problems, config["cell_limit"])
+    if config.get("format") == assignment_format.ASSIGNMENT:
+        module, grader.ran = assignment_format.load_module(
+            Path(workdir) / "hw2.ipynb", problems,
+            lambda code, module, where: _execute(code, module, problems, config["cell_limit"], where))
+    else:
+        module = load_student_module(Path(workdir) / "hw2_models.py", problems, config["cell_limit"])
     for message in problems:
         grader.record(event="problem", message=message)
     for name in MODULE_CHECKS:

@@ -1,9 +1,10 @@
 """The instructor's kit: the generated student version and the autograder, proven on submissions built from it.
 
-Every submission below starts from the GENERATED student version: the solution filled back in, the untouched
+Submissions in the kit's format start from the GENERATED student version: the solution filled back in, the untouched
 version, one per typical mistake, and a few that misbehave (hang, raise at import, print without end, try to
-overwrite or read the grader's files). They are graded in one batch (module-scoped fixture), and each test asserts
-the exact points of every part.
+overwrite or read the grader's files). Submissions in the assignment's own format are rebuilt from the assignment's
+text and filled from the solved files (tests/assignment_notebooks.py). All are graded in one batch (module-scoped
+fixture), and each test asserts the exact points of every part.
 """
 
 import csv
@@ -16,6 +17,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from grading import annotate, parts, sandbox
 from grading import grade as grading
 from grading import make_student as ms
 
@@ -35,22 +37,33 @@ def _tags(cell):
 # The student version
 # ------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def student(tmp_path_factory):
-    out = ms.make_student(tmp_path_factory.mktemp("dist") / "student")
+def solved_path(tmp_path_factory):
+    """The solved notebook with the graded cells' marks: the repository's, or a marked copy while it has none."""
+    if not annotate.annotate(nbformat.read(REPO / "hw2.ipynb", as_version=4)):
+        return REPO / "hw2.ipynb"
+    copy = tmp_path_factory.mktemp("solved") / "hw2.ipynb"
+    copy.write_bytes((REPO / "hw2.ipynb").read_bytes())
+    assert annotate.main([str(copy)]) == 0
+    return copy
+
+
+@pytest.fixture(scope="module")
+def student(tmp_path_factory, solved_path):
+    out = ms.make_student(tmp_path_factory.mktemp("dist") / "student", notebook=solved_path)
     return out, nbformat.read(out / "hw2.ipynb", as_version=4), (out / "hw2_models.py").read_text()
 
 
 @pytest.fixture(scope="module")
-def solved():
-    return nbformat.read(REPO / "hw2.ipynb", as_version=4)
+def solved(solved_path):
+    return nbformat.read(solved_path, as_version=4)
 
 
-def test_every_rule_matches_exactly_once(solved):
-    module = (REPO / "hw2_models.py").read_text()
-    for rule in ms.MODULE_RULES:
+def test_every_text_rule_matches_exactly_once(solved):
+    module = ms.solved_module()
+    for rule in ms.MODULE_TEXT_RULES:
         assert len(ms.whole_line_matches(module, rule[1])) == 1, rule[0]
     cells = [c.source for c in ms.kept_cells(solved)]
-    for rule in ms.NOTEBOOK_RULES:
+    for rule in ms.NOTEBOOK_TEXT_RULES:
         assert sum(len(ms.whole_line_matches(text, rule[1])) for text in cells) == 1, rule[0]
     with pytest.raises(ms.RuleError, match="matches 2 times"):
         ms.apply_rules(["a\nb\na"], [("twice", "a", "x")])
@@ -58,14 +71,106 @@ def test_every_rule_matches_exactly_once(solved):
         ms.apply_rules(["ab"], [("not a whole line", "a", "x")])
 
 
+def test_module_markers_delete_to_the_solved_lines_and_give_nothing_away(student):
+    _, _, module = student
+    text = (REPO / "hw2_models.py").read_text()
+    markers = re.findall(r"(?m)# blank\b.*$", text)
+    assert len(markers) == 5 + 7 + 7 + 7  # LeNet-5's layers and shape comments, Encoder's and Decoder's layers
+    for marker in markers:  # what a repo hook flags as an unfilled blank never appears in a marker
+        assert "### YOUR CODE HERE ###" not in marker and not re.search(r"[(,]\s*_\s*[,)]", marker), marker
+    solved, blanks = ms.module_blanks(text)
+    assert solved == ms.solved_module() == re.sub(r"[ \t]+# blank\b[^\n]*", "", text)  # show_source's regex
+    compile(solved, "hw2_models.py", "exec")
+    assert "# blank" not in module
+    student_lines = {student for _, _, student in blanks}
+    assert "        self.conv1 = nn.Conv2d(_, _, kernel_size=_, stride=1)" in student_lines
+    assert "        self.fc1 = nn.Linear(_, _)" in student_lines
+    assert "        self.upsample_2 = ### YOUR CODE HERE ###" in student_lines
+    assert "        x = self.conv1(x)" in student_lines
+
+
+@pytest.mark.parametrize("line, message", [
+    ("    x = f(1)  # blank: args, kernel_size", "names kernel_size=, which the call lacks"),
+    ("    f(1)  # blank: line", "marks an assignment"),
+    ("    x = 1  # blank: everything", "must be the last text of its line, one of"),
+    ("    x = 1  # blank: line  # why", "must be the last text of its line"),
+    ("    x = (1,  # blank: line", "must be a whole statement"),
+])
+def test_a_bad_marker_stops_the_generator(line, message):
+    with pytest.raises(ms.RuleError, match=re.escape(message)):
+        ms.module_blanks(f"def f():\n{line}\n")
+
+
+def test_annotate_marks_the_graded_cells_by_content_idempotently(tmp_path):
+    path = tmp_path / "hw2.ipynb"
+    nb = nbformat.read(REPO / "hw2.ipynb", as_version=4)
+    for cell in nb.cells:
+        cell.metadata.pop(annotate.KEY, None)
+    nb.cells.insert(3, nbformat.v4.new_code_cell("x = 1", metadata={annotate.KEY: {"part": "stale", "blank": ["x"]}}))
+    nbformat.write(nb, path)
+    assert annotate.main([str(path), "--check"]) == 1
+    assert annotate.main([str(path)]) == 0
+    once = path.read_bytes()
+    assert annotate.main([str(path)]) == 0 and path.read_bytes() == once  # a second run changes nothing
+    assert annotate.main([str(path), "--check"]) == 0
+    marked = nbformat.read(path, as_version=4)
+    found = {cell.metadata[annotate.KEY]["part"]: (annotate.blanks_of(cell), cell.source)
+             for cell in marked.cells if annotate.KEY in cell.metadata}
+    assert sorted(found) == sorted(p.name for p in parts.cell_parts())
+    for part in parts.cell_parts():
+        names, source = found[part.name]
+        assert names == list(part.fills)
+        assert all(re.search(rf"(?m)^{name} = ", source) for name in names), (part.name, source)
+    nb = nbformat.read(path, as_version=4)
+    nb.cells = [c for c in nb.cells if annotate.KEY not in c.metadata or c.metadata[annotate.KEY]["part"] != "ae_built"]
+    with pytest.raises(ValueError, match="no code cell assigns 'ae_model'"):
+        annotate.annotate(nb)
+
+
+def test_make_student_refuses_a_notebook_without_marks(tmp_path):
+    nb = nbformat.read(REPO / "hw2.ipynb", as_version=4)
+    for cell in nb.cells:
+        cell.metadata.pop(annotate.KEY, None)
+    nbformat.write(nb, tmp_path / "hw2.ipynb")
+    with pytest.raises(ms.RuleError, match="run python -m grading.annotate"):
+        ms.student_notebook(tmp_path / "hw2.ipynb")
+
+
+def test_one_table_of_parts_agrees_with_every_check_and_the_grader():
+    checks = sorted(p.stem for p in (REPO / "grading" / "checks").glob("*.py"))
+    assert checks == sorted(p.name for p in parts.automatic())
+    for part in parts.automatic():
+        assert parts.check_points(REPO / "grading" / "checks" / f"{part.name}.py") == part.points, part.name
+    assert (parts.AUTOMATIC_POINTS, parts.WRITTEN_POINTS) == (12, 3)
+    assert [name for name, _, _ in grading.PARTS] == [p.name for p in parts.PARTS]
+    assert sandbox.MODULE_CHECKS == ["lenet_layers", "encoder", "decoder"]
+    assert sandbox.CELL_CHECKS["training_dataloader"] == "dataloaders"
+    assert grading.QUESTIONS["vae_use_case"][1].endswith("VAE? (2 points)")
+
+
+def test_the_sandbox_refuses_a_check_that_disagrees_with_the_table(tmp_path, monkeypatch):
+    table = tuple(p._replace(points=2) if p.name == "transform" else p for p in parts.PARTS)
+    monkeypatch.setattr(parts, "PARTS", table)
+    grader = sandbox.Grader({"result": str(tmp_path / "result.jsonl")})
+    with pytest.raises(RuntimeError, match=r"transform.py awards 1 points; grading/parts.py gives transform 2"):
+        grader.load_checks()
+
+
 def test_student_version_files(student):
     out, nb, module = student
     files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    if (REPO / "hw2_helpers").is_dir():  # the helpers as a package: every file of it, as it is, nothing compiled
+        shipped = [p for p in files if p.startswith("hw2_helpers/")]
+        assert shipped and all((out / p).read_bytes() == (REPO / p).read_bytes() for p in shipped)
+        assert not any(p.endswith(".pyc") for p in shipped)
+        files = sorted([f for f in files if f not in shipped] + ["hw2_helpers"])
+    else:
+        assert (out / "hw2_helpers.py").read_bytes() == (REPO / "hw2_helpers.py").read_bytes()
+        files = [f if f != "hw2_helpers.py" else "hw2_helpers" for f in files]
     assert files == ["data/MNIST/raw/t10k-images-idx3-ubyte.gz", "data/MNIST/raw/t10k-labels-idx1-ubyte.gz",
                      "data/MNIST/raw/train-images-idx3-ubyte.gz", "data/MNIST/raw/train-labels-idx1-ubyte.gz",
-                     "data/README.md", "hw2.ipynb", "hw2_helpers.py", "hw2_models.py", "imgs/lenet-5.png",
+                     "data/README.md", "hw2.ipynb", "hw2_helpers", "hw2_models.py", "imgs/lenet-5.png",
                      "requirements.txt"]
-    assert (out / "hw2_helpers.py").read_bytes() == (REPO / "hw2_helpers.py").read_bytes()
     assert (out / "requirements.txt").read_bytes() == (REPO / "requirements.txt").read_bytes()
     assert not any(p.name.startswith("grading") or p.name == "checks" for p in out.rglob("*"))
 
@@ -90,7 +195,7 @@ def test_student_notebook_has_no_solution(student, solved):
 def test_round_trip_gives_the_solved_sources(student, solved):
     _, nb, module = student
     sources, filled_module = ms.fill_back(nb, module, solved)
-    assert filled_module == (REPO / "hw2_models.py").read_text()
+    assert filled_module == ms.solved_module()
     assert sources == [c.source for c in ms.kept_cells(solved)]
 
 
@@ -206,7 +311,7 @@ def _digest(paths):
 
 
 @pytest.fixture(scope="module")
-def graded(student, solved, tmp_path_factory):
+def graded(student, solved, solved_path, tmp_path_factory):
     _, nb, module = student
     sources, filled = ms.fill_back(nb, module, solved)
     kept = [c for c in nb.cells if ms.STUDENT_NOTE_TAG not in _tags(c)]
@@ -243,6 +348,8 @@ def graded(student, solved, tmp_path_factory):
     if grading.can_isolate():  # without isolation nothing would stop it: never aim it at the real files then
         tamper = TAMPER.format(targets=targets, solved=str(REPO / "hw2.ipynb"))
         _write(folder / "tampers", cells_with({model_line: model_line + tamper}), filled)
+    if ASSIGNMENT.exists():
+        _write_assignment_submissions(folder, solved_path)
     before = _digest(PROTECTED)
     out = tmp_path_factory.mktemp("results")
     rows, records = grading.grade(folder, out, jobs=2, timeout=75, cell_limit=20, quiet=True)
@@ -267,6 +374,122 @@ def test_untouched_student_version_earns_nothing_and_is_graded(graded):
     row = graded["rows"]["untouched"]
     assert _points(row) == ZERO
     assert "hw2_models.py does not compile" in row["status"] and "stopped" not in row["status"]
+
+
+# The assignment's own format: one notebook with the classes in its cells, rebuilt from the assignment's text
+# (tests/assignment_notebooks.py) and filled from the solved files; graded in the same batch.
+# submission -> (changes {text: new} to the filled notebook, expected points of each automatic part)
+ASSIGNMENT_MUTANTS = {
+    "asg_f6_64": ({"nn.Linear(120, 84)": "nn.Linear(120, 64)", "nn.Linear(84, 10)": "nn.Linear(64, 10)"},
+                  dict(FULL, lenet_layers=2)),
+    "asg_no_resize": ({"    transforms.Resize((32, 32)),\n": ""}, dict(FULL, transform=0)),
+    "asg_decoder_one_upsampling": ({"self.upsample_2 = nn.UpsamplingNearest2d(scale_factor=(2, 2))":
+                                    "self.upsample_2 = nn.Identity()"}, dict(FULL, decoder=0)),
+    "asg_encoder_fc1_16": ({"self.fc_1 = nn.Linear(64 * 5 * 5, 32)": "self.fc_1 = nn.Linear(64 * 5 * 5, 16)",
+                            "nn.Linear(32, latent_dimensionality)": "nn.Linear(16, latent_dimensionality)"},
+                           dict(FULL, encoder=0)),
+    "asg_ae_latent_4": ({"AutoEncoder(Encoder(), Decoder())": "AutoEncoder(Encoder(4), Decoder(4))"}, dict(FULL, ae_built=0)),
+    "asg_encoder_cell_broken": ({"nn.Linear(32, latent_dimensionality)": "nn.Linear(32, latent_dimensionality"},
+                                dict(FULL, encoder=0)),  # the cell does not compile: LeNet-5, Decoder, AE, VAE keep theirs
+}
+IGNORED_MODULE = "raise SystemExit('this hw2_models.py must not run')\n"
+
+
+def _write_assignment_submissions(folder, solved_path):
+    import assignment_notebooks as an
+
+    blank = an.assignment_notebook()
+    full = an.fill(blank, an.solution_fills(solved_path))
+
+    def changed(changes):
+        nb = nbformat.v4.new_notebook(cells=[nbformat.from_dict(dict(c)) for c in full.cells])
+        for old, new in changes.items():
+            hits = [c for c in nb.cells if old in c.source]
+            assert len(hits) == 1, old
+            hits[0].source = _replace_once(hits[0].source, old, new, old)
+        return nb
+
+    for name, book, module in [("asg_full", full, None), ("asg_untouched", blank, None),
+                               ("asg_with_module", full, IGNORED_MODULE),
+                               *((name, changed(changes), None) for name, (changes, _) in ASSIGNMENT_MUTANTS.items())]:
+        (folder / name).mkdir()
+        nbformat.write(book, folder / name / "hw2.ipynb")
+        if module is not None:
+            (folder / name / "hw2_models.py").write_text(module)
+
+
+def _assignment_row(graded, name):
+    if not ASSIGNMENT.exists():
+        pytest.skip(f"the assignment text is not beside this checkout ({ASSIGNMENT})")
+    return graded["rows"][name]
+
+
+def test_assignment_format_solution_earns_every_point(graded):
+    row = _assignment_row(graded, "asg_full")
+    assert _points(row) == FULL and row["automatic"] == "12", row["status"]
+    assert row["status"] == "written parts not scored yet"  # no training ran: nothing timed out, nothing failed
+    record = next(r for r in graded["records"] if r["name"] == "asg_full")
+    assert record["format"] == "assignment"
+    assert record["answers"] == dict.fromkeys(grading.WRITTEN, ms.EMPTY_ANSWER)  # the cells under the questions
+
+
+def test_assignment_format_with_a_module_too_is_graded_from_its_cells_and_says_so(graded):
+    row = _assignment_row(graded, "asg_with_module")
+    assert _points(row) == FULL, row["status"]
+    assert "graded as the assignment's notebook" in row["status"] and "hw2_models.py ignored" in row["status"]
+    record = next(r for r in graded["records"] if r["name"] == "asg_with_module")
+    assert "must not run" not in record["log"] + row["status"]
+
+
+def test_untouched_assignment_notebook_earns_nothing_and_says_why(graded):
+    row = _assignment_row(graded, "asg_untouched")
+    assert _points(row) == ZERO
+    assert "cell 27 (Encoder) does not compile" in row["status"], row["status"]
+    assert "(transform) failed: SyntaxError" in row["status"] and "LeNet_5() raised NameError" in row["status"]
+    assert "stopped" not in row["status"] and "no hw2_models.py" not in row["status"]
+
+
+@pytest.mark.parametrize("name", sorted(ASSIGNMENT_MUTANTS))
+def test_each_assignment_format_mistake_costs_its_own_part_only(graded, name):
+    row = _assignment_row(graded, name)
+    assert _points(row) == ASSIGNMENT_MUTANTS[name][1], row["status"]
+
+
+def test_which_format_a_submission_is_in(tmp_path):
+    from grading import assignment_format as af
+
+    def notebook(*sources):
+        path = tmp_path / "hw2.ipynb"
+        nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources]), path)
+        return path
+
+    assert af.detect(notebook("class Encoder(nn.Module):\n    x = ### YOUR CODE HERE ###")) == af.ASSIGNMENT
+    assert af.detect(notebook("from hw2_models import Encoder", "class Encoder:\n    pass")) == af.KIT
+    assert af.detect(notebook("import hw2_helpers as hw2", "model = LeNet_5()")) == af.KIT
+    assert af.detect(tmp_path / "missing.ipynb") == af.KIT
+    notebook("class LeNet_5:\n    pass")
+    (tmp_path / "hw2_models.py").write_text("x = 1\n")
+    found, problems, note = af.decide(tmp_path, ["no hw2.ipynb in the submission", "other"])
+    assert (found, problems) == (af.ASSIGNMENT, ["no hw2.ipynb in the submission", "other"])
+    assert "hw2_models.py ignored" in note and not (tmp_path / "hw2_models.py").exists()
+    found, problems, note = af.decide(tmp_path, ["no hw2_models.py in the submission"])
+    assert (found, problems, note) == (af.ASSIGNMENT, [], None)
+
+
+def test_the_assignment_text_rebuilds_into_its_notebook():
+    import assignment_notebooks as an
+
+    if not ASSIGNMENT.exists():
+        pytest.skip(f"the assignment text is not beside this checkout ({ASSIGNMENT})")
+    nb = an.assignment_notebook()
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    assert len(code) == len(re.findall(r"(?m)^In \[[^\]]*\]:", ASSIGNMENT.read_text())) == 39
+    training = next(c for c in code if c.startswith("n_epochs = 20\n\nfor i in tqdm"))  # a loop header apart from its body
+    assert "np.mean(validation_losses)" in training
+    assert sum(c.count(ms.YOUR_CODE) for c in code) == 20
+    assert [c.cell_type for c in nb.cells].count("markdown") == 22
+    assert nb.cells[[c.source for c in nb.cells].index(next(s for s in code if s.startswith("del model"))) - 1].source \
+        == ms.EMPTY_ANSWER  # the answer cell under "How does this compare ...", as the assignment says
 
 
 @pytest.mark.parametrize("name", sorted(MUTANTS))
@@ -327,3 +550,14 @@ def test_grades_csv_is_sorted_and_the_same_when_run_again(graded, tmp_path):
         (graded["folder"] / name).rename(again / name)
     rows, _ = grading.grade(again, tmp_path / "results", jobs=2, timeout=75, cell_limit=20, quiet=True)
     assert rows == [r for r in first if r["submission"] in {row["submission"] for row in rows}]
+
+
+def test_readme_is_a_landing_page_and_the_manual_points_agree_with_the_table():
+    readme = (REPO / "README.md").read_text()
+    assert len(readme) <= 14_000, f"README.md is {len(readme):,} characters; the landing page keeps to 14,000"
+    assert "python -m grading.make_student" in readme and "python -m grading.grade" in readme
+    assert "(grading/README.md)" in readme
+    manual = (REPO / "grading" / "README.md").read_text()
+    rows = dict(re.findall(r"(?m)^\| ([a-z]\w*) \| (\d+) \|", manual))  # the points table: parts by name
+    assert rows == {part.name: str(part.points) for part in parts.PARTS}
+    assert "python -m grading.annotate hw2.ipynb" in manual and ms.MARKER.pattern in manual
