@@ -40,9 +40,8 @@ STUDENT_NOTE = (
     "fill in its blanks there (the `_` of `LeNet_5` and the `### YOUR CODE HERE ###` lines of `Encoder` and `Decoder`); "
     "the notebook imports them and shows the file's current code. The other blanks are in the notebook's cells. "
     "`hw2_helpers.py` holds provided helpers: leave it as it is. After editing `hw2_models.py`, restart the kernel. "
-    "Python cannot import `hw2_models.py` while one of its `### YOUR CODE HERE ###` lines is still empty, and the "
-    "notebook's first cell imports it: to run Part 1 before you reach Part 2, write `None` in front of each of those "
-    "`###` (`self.conv_1 = None  ### YOUR CODE HERE ###`) until you fill it in. "
+    "You can run Part 1 while Part 2's `### YOUR CODE HERE ###` lines are still open: the notebook imports the rest "
+    "of the file, and a cell that uses an unfinished class stops with a message naming it and its line. "
     "Set the environment variable `HW2_QUICK=1` before starting Jupyter for a quick run (small subsets, one epoch per "
     "model) while you work; hand in the notebook and `hw2_models.py`."
 )
