@@ -24,7 +24,7 @@ import os
 import re
 import signal
 import time
-import subprocess
+import shutil
 import sys
 import traceback
 import types
@@ -75,57 +75,6 @@ class _Shell:
         return lambda *args, **kwargs: None
 
 
-def _mount(*args):
-    subprocess.run(["mount", *args], check=True, capture_output=True)
-
-
-def _traversable(path):
-    """Whether any user may reach ``path`` (every directory on the way has o+x)."""
-    return all(os.stat(p).st_mode & 0o001 for p in [*reversed(path.parents), path])
-
-
-def _cover(directory, keep, workdir):
-    """Mount an empty read-only file system over ``directory``, except ``keep`` (paths inside it, kept read-only)."""
-    holders = []
-    for k, path in enumerate(keep):
-        holder = workdir / f".holder-{k}"
-        holder.mkdir()
-        _mount("--rbind", str(path), str(holder))
-        holders.append((holder, path))
-    _mount("-t", "tmpfs", "-o", "size=1m,mode=755", "tmpfs", str(directory))
-    for holder, path in holders:
-        path.mkdir(parents=True, exist_ok=True)
-        _mount("--move", str(holder), str(path))
-        _mount("-o", "remount,bind,ro", str(path))
-        holder.rmdir()
-    _mount("-o", "remount,ro", str(directory))
-
-
-def isolate(config):
-    """As root in a private mount namespace: data read-only into the copy, the repository hidden, then drop root.
-
-    The repository (the grader, its checks, the solved files) is covered, except the virtual environment when it
-    lives there; so is any directory on the interpreter's path that others may not enter (e.g. a root-only home
-    holding the Python installation), except the installation itself, which the submission's process must read.
-    """
-    workdir, repo = Path(config["workdir"]), Path(config["repo"]).resolve()
-    _mount("--make-rprivate", "/")
-    _mount("--bind", config["data"], str(workdir / "data"))
-    _mount("-o", "remount,bind,ro", str(workdir / "data"))
-    needed = sorted({Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()})
-    _cover(repo, [p for p in needed if repo in p.parents], workdir)
-    for path in needed:
-        if repo in path.parents or path == repo:
-            continue
-        closed = next((p for p in [*reversed(path.parents), path] if not os.stat(p).st_mode & 0o001), None)
-        if closed is not None and closed != path:
-            _cover(closed, [path], workdir)
-    uid = config["uid"]
-    os.setgroups([])
-    os.setgid(uid)
-    os.setuid(uid)
-
-
 def _split_top_level(source):
     """Top-level chunks (a statement with its decorators and body) of a file that does not compile as a whole."""
     lines = source.splitlines(keepends=True)
@@ -161,6 +110,18 @@ def load_student_module(path, problems, limit):
                 codes.append(compile("\n" * first_line + chunk, str(path), "exec"))
             except SyntaxError:
                 pass
+    writer, saved = BoundedWriter(), (sys.stdout, sys.stderr)
+    sys.stdout = sys.stderr = writer
+    try:
+        _run_chunks(codes, module, problems, limit)
+    finally:
+        sys.stdout, sys.stderr = saved
+    if writer.total > OUTPUT_LIMIT:
+        problems.append(f"hw2_models.py printed {writer.total:,} characters at import (kept the first 64 KiB)")
+    return module
+
+
+def _run_chunks(codes, module, problems, limit):
     for code in codes:
         signal.setitimer(signal.ITIMER_REAL, limit)
         try:
@@ -171,7 +132,6 @@ def load_student_module(path, problems, limit):
             problems.append(f"hw2_models.py raised {type(error).__name__} at import: {_first_line(error)}")
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
-    return module
 
 
 def _first_line(error):
@@ -217,12 +177,19 @@ def _stand_in(name):
     return StandIn
 
 
-def _builds(cls):
+def _builds(cls, limit):
+    """Whether the class builds within ``limit`` seconds (a hang in __init__ costs its own parts, not the batch's)."""
+    writer, saved = BoundedWriter(), (sys.stdout, sys.stderr)
+    sys.stdout = sys.stderr = writer
+    signal.setitimer(signal.ITIMER_REAL, limit)
     try:
         cls() if cls.__name__ == "LeNet_5" else cls(2)
         return True
-    except Exception:
+    except (Exception, CellTimeout):
         return False
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        sys.stdout, sys.stderr = saved
 
 
 class Grader:
@@ -246,6 +213,8 @@ class Grader:
             return
         self.done.add(name)
         test = self.tests[name]
+        writer, saved = BoundedWriter(), (sys.stdout, sys.stderr)
+        sys.stdout = sys.stderr = writer  # the submission's printing during a check is capped like a cell's
         signal.setitimer(signal.ITIMER_REAL, self.config["cell_limit"])
         started = time.perf_counter()
         try:
@@ -257,6 +226,7 @@ class Grader:
             return
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
+            sys.stdout, sys.stderr = saved
             print(f"check {name}: {time.perf_counter() - started:.2f} s", file=sys.stderr, flush=True)
         for outcome in test.test_case_results:
             message = "" if outcome.passed else outcome.message.strip().splitlines()[-1][:300]
@@ -371,7 +341,7 @@ class Grader:
                 continue
             for class_name in classes:
                 cls = namespace.get(class_name)
-                if not isinstance(cls, type) or not _builds(cls):
+                if not isinstance(cls, type) or not _builds(cls, self.config["cell_limit"]):
                     restore[class_name] = cls
                     namespace[class_name] = _stand_in(class_name)
                     self.record(event="note", message=f"{class_name} could not be built; the cell defining {target} "
@@ -406,9 +376,11 @@ def main():
     print(f"imports: {time.perf_counter() - STARTED:.2f} s", file=sys.stderr, flush=True)
     grader = Grader(config)
     grader.load_checks()
-    if config["isolate"]:
-        isolate(config)
     workdir = config["workdir"]
+    for name in os.listdir(config["pristine"]):  # the code runs on a copy; the grader reads the pristine files
+        shutil.copyfile(os.path.join(config["pristine"], name), os.path.join(workdir, name))
+    os.makedirs(os.path.join(workdir, "home"), exist_ok=True)
+    os.symlink(config["data"], os.path.join(workdir, "data"))
     os.chdir(workdir)
     sys.path.insert(0, workdir)
     os.environ["HOME"] = str(Path(workdir) / "home")
