@@ -279,6 +279,41 @@ def sandbox_command(binary, fds, options):
     return args
 
 
+def run_sandboxed(command, sources, workdir, env, uid, options, log_path):
+    """Run ``command`` in bubblewrap with ``sources`` [(host path, path inside, writable)] as the only files it sees,
+    as ``uid`` (None: the caller's own), under the limits; kill everything it started when it ends or times out.
+    Returns (exit status, timed out, seconds)."""
+    staged = []
+    if uid is not None:
+        sources = list(sources)
+        for k, (path, destination, writable) in enumerate(sources):
+            if not _traversable(path):
+                stand_in = workdir / f"stage-{k}"
+                stand_in.mkdir() if path.is_dir() else stand_in.touch()
+                staged.append((str(path), str(stand_in)))
+                sources[k] = (stand_in, destination, writable)
+    command = sandbox_command(options["bwrap"], sources, options) + ["--", *command]
+    started = time.monotonic()
+    timed_out = False
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(command, cwd="/", env=env, stdout=log, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, start_new_session=True,
+                                   preexec_fn=lambda: _child_setup(uid, staged))
+        try:
+            process.wait(timeout=options["timeout"])
+        except subprocess.TimeoutExpired:
+            timed_out = True
+        finally:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)  # bwrap's PID namespace dies with it, and all inside
+            except ProcessLookupError:
+                pass
+            process.wait()
+            if uid is not None:
+                kill_uid(uid)  # belt and braces: the uid is fresh, so every process of it is this submission's
+    return process.returncode, timed_out, time.monotonic() - started
+
+
 SUB = "/submission"  # where the submission's copy lies inside the sandbox (a tmpfs the child copies it into)
 
 
@@ -310,38 +345,12 @@ def run_one(index, name, entry, scratch, options, data):
                (result, "/result.jsonl", True)]
     for path in sorted({Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()}):
         sources.append((path, str(path), False))
-    staged = []
-    if uid is not None:
-        for k, (path, destination, writable) in enumerate(sources):
-            if not _traversable(path):
-                stand_in = workdir / f"stage-{k}"
-                stand_in.mkdir() if path.is_dir() else stand_in.touch()
-                staged.append((str(path), str(stand_in)))
-                sources[k] = (stand_in, destination, writable)
-    command = sandbox_command(options["bwrap"], sources, options) + [
-        "--", sys.executable, "-m", "grading.sandbox", json.dumps(config)]
     log_path = workdir / "log.txt"
-    started = time.monotonic()
-    timed_out = False
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, cwd="/", env=env, stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True,
-                                   preexec_fn=lambda: _child_setup(uid, staged))
-        try:
-            process.wait(timeout=options["timeout"])
-        except subprocess.TimeoutExpired:
-            timed_out = True
-        finally:
-            try:
-                os.killpg(process.pid, signal.SIGKILL)  # bwrap's PID namespace dies with it, and all inside
-            except ProcessLookupError:
-                pass
-            process.wait()
-            if uid is not None:
-                kill_uid(uid)
-    record["seconds"] = time.monotonic() - started
+    command = [sys.executable, "-m", "grading.sandbox", json.dumps(config)]
+    returncode, timed_out, seconds = run_sandboxed(command, sources, workdir, env, uid, options, log_path)
+    record["seconds"] = seconds
     record["timed_out"] = timed_out
-    record["returncode"] = process.returncode
+    record["returncode"] = returncode
     record["results"], record["events"], record["rejected"] = read_results(result)
     record["log"] = _read_regular(log_path, 64 * 1024).decode(errors="replace")
     record["answers"] = written_answers(pristine / "hw2.ipynb")
