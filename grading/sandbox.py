@@ -1,9 +1,8 @@
 """Grade one submission inside its own process: ``python -m grading.sandbox CONFIG_JSON`` (started by grading.grade).
 
-The process loads what it needs (torch, the hidden checks) first; then, when started as root inside its own mount
-and network namespaces (``unshare``), it mounts the MNIST files read-only into the submission's temporary copy,
-covers the repository (grader, solved files, hidden checks) with an empty read-only file system, and drops to an
-unprivileged user id of its own, before running any submitted code. It then:
+The process is already inside bubblewrap (grading.grade builds the sandbox: a whitelist of read-only mounts, its own
+namespaces, a fresh user id and limits; see grading/README.md, "Threat model"). It loads what it needs (torch, the
+hidden checks), copies the pristine submission (/pristine, read-only) into its tmpfs, and then:
 
 1. loads the submission's ``hw2_models.py`` (top-level definition by definition when the file does not compile,
    so a syntax error in one class costs that class's points only) and runs the module checks (LeNet-5's layers,
@@ -12,7 +11,7 @@ unprivileged user id of its own, before running any submitted code. It then:
    plotting and summary cells are skipped), each under a time limit, with printing capped; right after the cell
    that defines ``transform``, the loaders, ``model``, ``ae_model`` or ``vae_model``, it runs that part's check.
 
-Each check's result is appended to the result file (JSON lines) as soon as it is known, so a submission that hangs
+Each check's result is appended to the result file (JSON lines; grading.grade validates every line outside the sandbox) as soon as it is known, so a submission that hangs
 later keeps the points it earned before. The checks are otter-grader exception-based test files run by otter's
 ``ExceptionTestFile``.
 """
