@@ -77,6 +77,27 @@ if os.fork() == 0:
         os.execvp("sleep", ["sleep", "{MARK}"])
     os._exit(0)
 '''
+FORGE_OTTER = '''
+from otter.test_files import ExceptionTestFile as _Checks, TestCaseResult as _Result
+
+
+def _every_case_passes(self, env):  # otter's runner, replaced in the submission's own process
+    self.test_case_results = [_Result(test_case=case, message="", passed=True) for case in self.test_cases]
+
+
+_Checks.run = _every_case_passes
+'''
+FORGE_FRAMES = '''
+import inspect
+for _info in inspect.stack():  # the grader that imports this file is on the stack: take its recorder
+    _grader = _info.frame.f_locals.get("grader") or _info.frame.f_locals.get("self")
+    if _grader is not None and hasattr(_grader, "record") and hasattr(_grader, "tests"):
+        def _forged(_original=_grader.record, **entry):
+            _original(**dict(entry, passed=True, points=1000))
+            _original(part="bonus", case="x", points=5, passed=True)
+        _grader.record = _forged
+        break
+'''
 HANG_INIT = "        super().__init__()\n        while True:\n            pass\n"
 PRINTS = '\nprint("x" * 50_000_000)\n'
 
@@ -149,6 +170,8 @@ def hostile(tmp_path_factory):
     _write(folder / "reads_results", full_cells(), READS.format(out=out, repo=REPO, folder=folder) + filled)
     _write(folder / "forges_result_file", untouched, FORGE_FILE.format(case=case) + module)
     _write(folder / "leaves_survivors", full_cells(), SURVIVE + filled)
+    _write(folder / "forges_through_otter", untouched, FORGE_OTTER + module)
+    _write(folder / "forges_through_frames", untouched, FORGE_FRAMES + module)
     init = "        super(LeNet_5, self).__init__()\n" if "super(LeNet_5, self).__init__()" in filled else None
     lenet_init = filled.index("class LeNet_5")
     head, tail = filled[:lenet_init], filled[lenet_init:]
@@ -213,6 +236,19 @@ def test_forging_through_the_result_file_is_rejected_and_capped(hostile):
     assert _points(row) == ZERO, row["status"]  # 1000 points capped, and the case then reported twice fails
     assert "REJECTED result lines" in row["status"] and "'bonus' is not a part of the table" in row["status"]
     assert "not a JSON object" in " ".join(hostile["records"]["forges_result_file"]["rejected"])
+
+
+def test_forging_through_otter_or_the_graders_frames_reaches_only_its_own_row_and_the_parts_values(hostile):
+    # The known limit of the threat model (grading/README.md): the checks run beside the submission's code, so it can
+    # make them pass. What the grader outside the sandbox still guarantees: no part above its value, no part that is
+    # not in the table, and no other row changed.
+    for name in ["forges_through_otter", "forges_through_frames"]:
+        row = hostile["rows"][name]
+        assert _points(row) == FULL, (name, row["status"])  # every case "passed", each at its own points
+    frames = hostile["rows"]["forges_through_frames"]["status"]
+    assert "REJECTED result lines" in frames and "'bonus' is not a part of the table" in frames
+    assert _points(hostile["rows"]["full"]) == FULL
+    assert _points(hostile["rows"]["forges_result_file"]) == ZERO
 
 
 def test_nothing_outlives_its_submission(hostile):
