@@ -1,9 +1,8 @@
 """Grade one submission inside its own process: ``python -m grading.sandbox CONFIG_JSON`` (started by grading.grade).
 
-The process loads what it needs (torch, the hidden checks) first; then, when started as root inside its own mount
-and network namespaces (``unshare``), it mounts the MNIST files read-only into the submission's temporary copy,
-covers the repository (grader, solved files, hidden checks) with an empty read-only file system, and drops to an
-unprivileged user id of its own, before running any submitted code. It then:
+The process is already inside bubblewrap (grading.grade builds the sandbox: a whitelist of read-only mounts, its own
+namespaces, a fresh user id and limits; see grading/README.md, "Threat model"). It loads what it needs (torch, the
+hidden checks), copies the pristine submission (/pristine, read-only) into its tmpfs, and then:
 
 1. loads the submission's ``hw2_models.py`` (top-level definition by definition when the file does not compile,
    so a syntax error in one class costs that class's points only) and runs the module checks (LeNet-5's layers,
@@ -12,7 +11,7 @@ unprivileged user id of its own, before running any submitted code. It then:
    plotting and summary cells are skipped), each under a time limit, with printing capped; right after the cell
    that defines ``transform``, the loaders, ``model``, ``ae_model`` or ``vae_model``, it runs that part's check.
 
-Each check's result is appended to the result file (JSON lines) as soon as it is known, so a submission that hangs
+Each check's result is appended to the result file (JSON lines; grading.grade validates every line outside the sandbox) as soon as it is known, so a submission that hangs
 later keeps the points it earned before. The checks are otter-grader exception-based test files run by otter's
 ``ExceptionTestFile``.
 """
@@ -24,7 +23,7 @@ import os
 import re
 import signal
 import time
-import subprocess
+import shutil
 import sys
 import traceback
 import types
@@ -75,57 +74,6 @@ class _Shell:
         return lambda *args, **kwargs: None
 
 
-def _mount(*args):
-    subprocess.run(["mount", *args], check=True, capture_output=True)
-
-
-def _traversable(path):
-    """Whether any user may reach ``path`` (every directory on the way has o+x)."""
-    return all(os.stat(p).st_mode & 0o001 for p in [*reversed(path.parents), path])
-
-
-def _cover(directory, keep, workdir):
-    """Mount an empty read-only file system over ``directory``, except ``keep`` (paths inside it, kept read-only)."""
-    holders = []
-    for k, path in enumerate(keep):
-        holder = workdir / f".holder-{k}"
-        holder.mkdir()
-        _mount("--rbind", str(path), str(holder))
-        holders.append((holder, path))
-    _mount("-t", "tmpfs", "-o", "size=1m,mode=755", "tmpfs", str(directory))
-    for holder, path in holders:
-        path.mkdir(parents=True, exist_ok=True)
-        _mount("--move", str(holder), str(path))
-        _mount("-o", "remount,bind,ro", str(path))
-        holder.rmdir()
-    _mount("-o", "remount,ro", str(directory))
-
-
-def isolate(config):
-    """As root in a private mount namespace: data read-only into the copy, the repository hidden, then drop root.
-
-    The repository (the grader, its checks, the solved files) is covered, except the virtual environment when it
-    lives there; so is any directory on the interpreter's path that others may not enter (e.g. a root-only home
-    holding the Python installation), except the installation itself, which the submission's process must read.
-    """
-    workdir, repo = Path(config["workdir"]), Path(config["repo"]).resolve()
-    _mount("--make-rprivate", "/")
-    _mount("--bind", config["data"], str(workdir / "data"))
-    _mount("-o", "remount,bind,ro", str(workdir / "data"))
-    needed = sorted({Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()})
-    _cover(repo, [p for p in needed if repo in p.parents], workdir)
-    for path in needed:
-        if repo in path.parents or path == repo:
-            continue
-        closed = next((p for p in [*reversed(path.parents), path] if not os.stat(p).st_mode & 0o001), None)
-        if closed is not None and closed != path:
-            _cover(closed, [path], workdir)
-    uid = config["uid"]
-    os.setgroups([])
-    os.setgid(uid)
-    os.setuid(uid)
-
-
 def _split_top_level(source):
     """Top-level chunks (a statement with its decorators and body) of a file that does not compile as a whole."""
     lines = source.splitlines(keepends=True)
@@ -161,6 +109,18 @@ def load_student_module(path, problems, limit):
                 codes.append(compile("\n" * first_line + chunk, str(path), "exec"))
             except SyntaxError:
                 pass
+    writer, saved = BoundedWriter(), (sys.stdout, sys.stderr)
+    sys.stdout = sys.stderr = writer
+    try:
+        _run_chunks(codes, module, problems, limit)
+    finally:
+        sys.stdout, sys.stderr = saved
+    if writer.total > OUTPUT_LIMIT:
+        problems.append(f"hw2_models.py printed {writer.total:,} characters at import (kept the first 64 KiB)")
+    return module
+
+
+def _run_chunks(codes, module, problems, limit):
     for code in codes:
         signal.setitimer(signal.ITIMER_REAL, limit)
         try:
@@ -171,7 +131,6 @@ def load_student_module(path, problems, limit):
             problems.append(f"hw2_models.py raised {type(error).__name__} at import: {_first_line(error)}")
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
-    return module
 
 
 def _execute(code, module, problems, limit, where):
@@ -230,12 +189,19 @@ def _stand_in(name):
     return StandIn
 
 
-def _builds(cls):
+def _builds(cls, limit):
+    """Whether the class builds within ``limit`` seconds (a hang in __init__ costs its own parts, not the batch's)."""
+    writer, saved = BoundedWriter(), (sys.stdout, sys.stderr)
+    sys.stdout = sys.stderr = writer
+    signal.setitimer(signal.ITIMER_REAL, limit)
     try:
         cls() if cls.__name__ == "LeNet_5" else cls(2)
         return True
-    except Exception:
+    except (Exception, CellTimeout):
         return False
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        sys.stdout, sys.stderr = saved
 
 
 class Grader:
@@ -265,6 +231,8 @@ class Grader:
             return
         self.done.add(name)
         test = self.tests[name]
+        writer, saved = BoundedWriter(), (sys.stdout, sys.stderr)
+        sys.stdout = sys.stderr = writer  # the submission's printing during a check is capped like a cell's
         signal.setitimer(signal.ITIMER_REAL, self.config["cell_limit"])
         started = time.perf_counter()
         try:
@@ -276,6 +244,7 @@ class Grader:
             return
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
+            sys.stdout, sys.stderr = saved
             print(f"check {name}: {time.perf_counter() - started:.2f} s", file=sys.stderr, flush=True)
         for outcome in test.test_case_results:
             message = "" if outcome.passed else outcome.message.strip().splitlines()[-1][:300]
@@ -392,7 +361,7 @@ class Grader:
                 continue
             for class_name in classes:
                 cls = namespace.get(class_name)
-                if not isinstance(cls, type) or not _builds(cls):
+                if not isinstance(cls, type) or not _builds(cls, self.config["cell_limit"]):
                     restore[class_name] = cls
                     namespace[class_name] = _stand_in(class_name)
                     self.record(event="note", message=f"{class_name} could not be built; the cell defining {target} "
@@ -427,9 +396,11 @@ def main():
     print(f"imports: {time.perf_counter() - STARTED:.2f} s", file=sys.stderr, flush=True)
     grader = Grader(config)
     grader.load_checks()
-    if config["isolate"]:
-        isolate(config)
     workdir = config["workdir"]
+    for name in os.listdir(config["pristine"]):  # the code runs on a copy; the grader reads the pristine files
+        shutil.copyfile(os.path.join(config["pristine"], name), os.path.join(workdir, name))
+    os.makedirs(os.path.join(workdir, "home"), exist_ok=True)
+    os.symlink(config["data"], os.path.join(workdir, "data"))
     os.chdir(workdir)
     sys.path.insert(0, workdir)
     os.environ["HOME"] = str(Path(workdir) / "home")

@@ -10,6 +10,7 @@ fixture), and each test asserts the exact points of every part.
 import csv
 import hashlib
 import html
+import json
 import re
 import zipfile
 from pathlib import Path
@@ -561,3 +562,69 @@ def test_readme_is_a_landing_page_and_the_manual_points_agree_with_the_table():
     rows = dict(re.findall(r"(?m)^\| ([a-z]\w*) \| (\d+) \|", manual))  # the points table: parts by name
     assert rows == {part.name: str(part.points) for part in parts.PARTS}
     assert "python -m grading.annotate hw2.ipynb" in manual and ms.MARKER.pattern in manual
+
+
+# ------------------------------------------------------------------------------------------------
+# A student works Part 1 before Part 2
+# ------------------------------------------------------------------------------------------------
+def _run_until_error(folder, cells):
+    """Execute ``cells`` in ``folder`` (quick mode) until one fails: (executed notebook, index of the failed cell, error)."""
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    nb = nbformat.v4.new_notebook(cells=cells)
+    client = NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(folder)}})
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HW2_QUICK", "1")
+        patch.setenv("MPLBACKEND", "Agg")
+        patch.delenv("PYTHONPATH", raising=False)  # the student's folder alone
+        with client.setup_kernel():
+            for index, cell in enumerate(nb.cells):
+                try:
+                    client.execute_cell(cell, index)
+                except CellExecutionError as error:
+                    return nb, index, str(error)
+    return nb, None, None
+
+
+def _part_one_only(student, solved, tmp_path, fill_part_two_cells):
+    """The student version with Part 1 filled in (its cells and LeNet_5 in hw2_models.py) and every Part 2 blank of the
+    module as the assignment writes it; with ``fill_part_two_cells``, the notebook's Part 2 cells are filled too."""
+    import shutil
+
+    out, nb, module = student
+    sources, filled = ms.fill_back(nb, module, solved)
+    kept = [nbformat.from_dict(dict(c)) for c in nb.cells if ms.STUDENT_NOTE_TAG not in _tags(c)]
+    part_two = next(i for i, c in enumerate(kept) if c.source.startswith("### Part 2"))
+    for i, (cell, text) in enumerate(zip(kept, sources)):
+        if i < part_two or fill_part_two_cells:
+            cell.source = text
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    start, end = (filled.index("class LeNet_5("), filled.index("\n# ----", filled.index("class LeNet_5(")))
+    blank_start, blank_end = module.index("class LeNet_5("), module.index("\n# ----", module.index("class LeNet_5("))
+    folder = tmp_path / "student"
+    shutil.copytree(out, folder)
+    (folder / "hw2_models.py").write_text(module[:blank_start] + filled[start:end] + module[blank_end:])
+    assert "### YOUR CODE HERE ###" in (folder / "hw2_models.py").read_text()
+    return folder, kept, part_two
+
+
+def test_part_one_runs_while_part_two_is_blank(student, solved, tmp_path):
+    folder, cells, part_two = _part_one_only(student, solved, tmp_path, fill_part_two_cells=False)
+    nb, failed, error = _run_until_error(folder, cells)
+    summary = next(i for i, c in enumerate(nb.cells) if c.source.startswith("summary(model"))
+    training = next(i for i, c in enumerate(nb.cells) if "hw2.classifier_epoch(model, training_dataloader" in c.source)
+    assert failed is not None and failed > part_two > training > summary, (failed, error)
+    assert "Total params: 61,706" in json.dumps(nb.cells[summary].outputs)
+    assert "of the final model" in json.dumps(nb.cells[training].outputs)
+
+
+def test_the_first_part_two_cell_that_needs_an_unfinished_class_names_it_and_its_line(student, solved, tmp_path):
+    folder, cells, part_two = _part_one_only(student, solved, tmp_path, fill_part_two_cells=True)
+    text = (folder / "hw2_models.py").read_text()
+    line = text[:text.index("self.conv_1 = ### YOUR CODE HERE ###")].count("\n") + 1
+    nb, failed, error = _run_until_error(folder, cells)
+    assert failed is not None and failed > part_two and "ae_model = AutoEncoder(" in nb.cells[failed].source, error
+    assert "UnfinishedError" in error
+    assert f"Encoder is not finished: hw2_models.py line {line}, `self.conv_1 = ### YOUR CODE HERE ###`" in error
