@@ -87,9 +87,11 @@ def test_no_model_is_put_in_channels_last_but_through_memory_format():
 
     texts = {path.relative_to(REPO): path.read_text() for folder in ["bench", "tools"] for path in (REPO / folder).glob("*.py")}
     texts["hw2_models.py"] = (REPO / "hw2_models.py").read_text()
-    module = (REPO / "hw2_helpers.py").read_text()
+    module = (REPO / "hw2_helpers" / "training.py").read_text()
     start = module.index("def memory_format")
-    texts["hw2_helpers.py (outside memory_format)"] = module[:start] + module[module.index("\ndef ", start + 1):]
+    texts["hw2_helpers/training.py (outside memory_format)"] = module[:start] + module[module.index("\ndef ", start + 1):]
+    texts.update({path.relative_to(REPO): path.read_text() for path in (REPO / "hw2_helpers").glob("*.py")
+                  if path.name != "training.py"})
     texts["hw2.ipynb"] = "\n".join(source(c) for c in nbformat.read(NOTEBOOK, as_version=4).cells if c.cell_type == "code")
     for name, text in texts.items():
         assert "channels_last" not in text, name

@@ -26,8 +26,8 @@ def loader(n=40):
     return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(images, torch.zeros(n, dtype=torch.long)), batch_size=16)
 
 
-def test_every_python_module_stays_under_600_lines():
-    files = [p for p in REPO.rglob("*.py") if ".venv" not in p.parts and "dist" not in p.parts]
+def test_every_module_the_notebook_imports_stays_under_600_lines():
+    files = [REPO / "hw2_models.py", *(REPO / "hw2_helpers").glob("*.py")]
     long = {str(p.relative_to(REPO)): n for p in files if (n := len(p.read_text().splitlines())) > 600}
     assert not long, long
 
