@@ -398,7 +398,11 @@ def main():
     grader.load_checks()
     workdir = config["workdir"]
     for name in os.listdir(config["pristine"]):  # the code runs on a copy; the grader reads the pristine files
-        shutil.copyfile(os.path.join(config["pristine"], name), os.path.join(workdir, name))
+        source, target = os.path.join(config["pristine"], name), os.path.join(workdir, name)
+        if os.path.isdir(source) and not os.path.islink(source):  # the provided helpers, a package
+            shutil.copytree(source, target)
+        else:
+            shutil.copyfile(source, target)
     os.makedirs(os.path.join(workdir, "home"), exist_ok=True)
     os.symlink(config["data"], os.path.join(workdir, "data"))
     os.chdir(workdir)
