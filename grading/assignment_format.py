@@ -31,7 +31,7 @@ _IMPORTS_MODELS = re.compile(r"(?m)^\s*(from\s+hw2_models\s+import|import\s+hw2_
 def _code_cells(nb):
     """[(index, source)] of the code cells of a notebook given as a dict (nbformat's JSON)."""
     found = []
-    for index, cell in enumerate(nb.get("cells", [])):
+    for index, cell in enumerate(nb.get("cells") or []):  # a null or missing list: no cells
         if isinstance(cell, dict) and cell.get("cell_type") == "code":
             source = cell.get("source", "")
             found.append((index, source if isinstance(source, str) else "".join(map(str, source))))
