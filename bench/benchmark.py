@@ -1,6 +1,6 @@
 """Speed of the notebook's pipelines: naive (the assignment as written) vs project (hw2.ipynb) vs floor.
 
-    python bench/benchmark.py            # about 5 minutes on 2 CPU cores
+    python bench/benchmark.py            # about 2 minutes on 2 cores of an AMD EPYC, alone
     python bench/benchmark.py --quick    # fewer steps, a rough look
 
 naive:   torchvision dataset with per-image transforms, a DataLoader, the assignment's loops

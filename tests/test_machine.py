@@ -45,3 +45,22 @@ def test_a_busy_process_beside_us_is_counted_as_other_work():
     others, _ = machine.other_work(start, end)
     assert others > 0.5
     assert "WARNING" in hw2_helpers.load_report(start, end)
+
+
+def test_the_speed_claims_quote_the_committed_benchmark_run():
+    # bench/benchmark_run.txt is the output of the run the READMEs quote, verbatim: ratios, seconds and its load line.
+    import re
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    run = (repo / "bench" / "benchmark_run.txt").read_text()
+    assert "Machine: load average" in run and "WARNING" not in run  # quoted only when measured alone
+    readme = (repo / "README.md").read_text()
+    speed = readme[readme.index("## Speed"):readme.index("## For instructors")]
+    bench = (repo / "bench" / "README.md").read_text()
+    bench = bench[bench.index("## The run"):bench.index("## LeNet-5 over seeds")]
+    printed = set(re.findall(r"\d+\.\d+", run))
+    derived = {"1.12", "1.15", "1.17"}  # channels-last ratios of two printed epochs, worked out in the text
+    for text in (speed, bench):
+        quoted = set(re.findall(r"(?<![\w.])\d+\.\d+(?![\w.])", text)) - derived
+        assert quoted and quoted <= printed, sorted(quoted - printed)
