@@ -229,12 +229,12 @@ class Cgroup:
         return None
 
 
-def systemd_scope():
+def systemd_scope(memory=settings.MEMORY_LIMIT, processes=settings.PROCESS_LIMIT):
     """Without root: the prefix that runs a command in a transient systemd user scope with the limits, or None."""
     if os.geteuid() == 0 or shutil.which("systemd-run") is None:
         return None
-    prefix = ["systemd-run", "--user", "--scope", "--quiet", "--collect", f"-pTasksMax={settings.PROCESS_LIMIT}",
-              f"-pMemoryMax={settings.MEMORY_LIMIT}", "-pMemorySwapMax=0"]
+    prefix = ["systemd-run", "--user", "--scope", "--quiet", "--collect", f"-pTasksMax={processes}",
+              f"-pMemoryMax={memory}", "-pMemorySwapMax=0"]
     try:
         probe = subprocess.run(prefix + ["--", "true"], capture_output=True, timeout=20)
     except (OSError, subprocess.TimeoutExpired):
@@ -281,10 +281,10 @@ def sandbox_command(binary, mounts):
     return args
 
 
-def _nproc_limit(uid):
+def _nproc_limit(uid, processes):
     """RLIMIT_NPROC: the submission's own under a fresh uid; the instructor's processes counted in, without one."""
     if uid is not None:
-        return settings.PROCESS_LIMIT
+        return processes
     mine = 0
     for status in Path("/proc").glob("[0-9]*/status"):
         try:
@@ -293,10 +293,10 @@ def _nproc_limit(uid):
                 mine += int(next((l.split()[1] for l in text.splitlines() if l.startswith("Threads:")), "1"))
         except (OSError, ValueError):
             pass
-    return mine + settings.PROCESS_LIMIT
+    return mine + processes
 
 
-def _child_setup(uid, staged, cgroup, nproc):
+def _child_setup(uid, staged, cgroup, nproc, memory):
     """In the child, between fork and exec: join the cgroup; as root, in a mount namespace of its own, bind each
     source the sandbox user may not reach (e.g. the Python installation under root's 0700 home) onto a reachable
     stand-in, then become ``uid``; then the memory, process-count, file-size and core limits."""
@@ -314,7 +314,7 @@ def _child_setup(uid, staged, cgroup, nproc):
         os.setgroups([])
         os.setresgid(uid, uid, uid)
         os.setresuid(uid, uid, uid)
-    resource.setrlimit(resource.RLIMIT_AS, (settings.MEMORY_LIMIT, settings.MEMORY_LIMIT))
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     if nproc is not None:
         resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
     resource.setrlimit(resource.RLIMIT_FSIZE, (settings.DISK_LIMIT, settings.DISK_LIMIT))
@@ -413,11 +413,13 @@ class Box:
         self.stop()
 
 
-def start(command, mounts, env, workdir, stdout_to_log=False, name=None, cgroups=True):
+def start(command, mounts, env, workdir, stdout_to_log=False, name=None, cgroups=True,
+          memory=settings.MEMORY_LIMIT, processes=settings.PROCESS_LIMIT):
     """Start ``command`` in bubblewrap with ``mounts`` [(host path, path inside, writable)] as the only files of the
     machine it sees. As root: a fresh uid (writable mounts are handed to it; sources it may not reach are bound onto
     stand-ins made in ``workdir``) and a cgroup of its own where the machine has one. ``stdout_to_log``: the child's
-    stdout joins the capped log instead of being a pipe. Returns a Box."""
+    stdout joins the capped log instead of being a pipe. ``memory`` (bytes) and ``processes``: the limits (the
+    settings' by default). Returns a Box."""
     workdir = Path(workdir)
     uid = fresh_uid() if os.geteuid() == 0 else None
     staged, mounts = [], list(mounts)
@@ -432,15 +434,15 @@ def start(command, mounts, env, workdir, stdout_to_log=False, name=None, cgroups
                 mounts[k] = (stand_in, destination, writable)
     cgroup = None
     if cgroups:
-        cgroup = Cgroup.create(name or f"s{os.getpid()}-{random.SystemRandom().randrange(10**12)}")
-    prefix = systemd_scope() if cgroups and uid is None and cgroup is None else None
+        cgroup = Cgroup.create(name or f"s{os.getpid()}-{random.SystemRandom().randrange(10**12)}", memory, processes)
+    prefix = systemd_scope(memory, processes) if cgroups and uid is None and cgroup is None else None
     full = (prefix or []) + sandbox_command(bwrap_binary(), mounts) + ["--", *command]
-    nproc = None if prefix else _nproc_limit(uid)  # a systemd scope's TasksMax counts the submission alone
+    nproc = None if prefix else _nproc_limit(uid, processes)  # a systemd scope's TasksMax counts the submission alone
 
     def setup():
         if stdout_to_log:
             os.dup2(2, 1)
-        _child_setup(uid, staged, cgroup, nproc)
+        _child_setup(uid, staged, cgroup, nproc, memory)
 
     try:
         process = subprocess.Popen(full, cwd="/", env=env, stdin=subprocess.PIPE,
@@ -453,10 +455,10 @@ def start(command, mounts, env, workdir, stdout_to_log=False, name=None, cgroups
     return Box(process, uid, cgroup, CappedLog())
 
 
-def run(command, mounts, env, workdir, timeout, stdin=b""):
-    """Start, feed ``stdin``, wait at most ``timeout`` seconds, stop. Returns (exit status, timed out, seconds, log,
-    bytes printed in all, peak memory or None)."""
-    with start(command, mounts, env, workdir, stdout_to_log=True) as box:
+def run(command, mounts, env, workdir, timeout, stdin=b"", **limits):
+    """Start (``limits``: start's memory and processes), feed ``stdin``, wait at most ``timeout`` seconds, stop.
+    Returns (exit status, timed out, seconds, log, bytes printed in all, peak memory or None)."""
+    with start(command, mounts, env, workdir, stdout_to_log=True, **limits) as box:
         try:
             box.stdin.write(stdin)
             box.stdin.close()

@@ -8,6 +8,7 @@ import io
 import json
 import os
 import shutil
+import sys
 
 from grading import parts, settings
 from grading.results import COLUMNS, WRITTEN, number
@@ -106,7 +107,10 @@ def write(out, rows, records, written):
     for part in QUESTIONS:
         write_text(out / f"written_{part}.html", answer_page(part, records, reference))
     for record in records:
-        write_submission_files(out, record)
+        try:
+            write_submission_files(out, record)
+        except Exception as error:  # one submission's files never stop the others' or grades.csv
+            print(f"grading.grade: the details of {record.get('name')!r} could not be written ({error})", file=sys.stderr)
     scored = [[r["name"], *(number(written.get(r["name"], {})[p]) if p in written.get(r["name"], {}) else ""
                             for p in WRITTEN)] for r in records]
     write_atomically(out / "written_scores_template.csv", csv_text(scored, ["submission", *WRITTEN]))

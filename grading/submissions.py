@@ -83,9 +83,10 @@ def pick(paths):
     return chosen
 
 
-def walk(folder, limit=settings.WALK_ENTRIES):
+def walk(folder, limit=None):
     """(paths of the files and links under ``folder``, whether it held more than ``limit`` entries): iterative, no
     link followed, stops after ``limit`` entries."""
+    limit = settings.WALK_ENTRIES if limit is None else limit
     found, stack, seen = [], [str(folder)], 0
     while stack:
         try:
