@@ -16,83 +16,12 @@ otherwise it is the kit's format.
 """
 
 import ast
-import json
-import re
 import sys
 import types
-from pathlib import Path
 
-KIT, ASSIGNMENT = "kit", "assignment"
-CLASSES = ("LeNet_5", "AutoEncoder", "Encoder", "Decoder", "VariationalAutoEncoder")
-NOTEBOOK_LIMIT = 20 * 1024 * 1024
-_IMPORTS_MODELS = re.compile(r"(?m)^\s*(from\s+hw2_models\s+import|import\s+hw2_models\b)")
+from grading.notebook import ASSIGNMENT, CLASSES, KIT, code_cells, decide, defined_classes, detect, load, python
 
-
-def _code_cells(nb):
-    """[(index, source)] of the code cells of a notebook given as a dict (nbformat's JSON)."""
-    found = []
-    for index, cell in enumerate(nb.get("cells") or []):  # a null or missing list: no cells
-        if isinstance(cell, dict) and cell.get("cell_type") == "code":
-            source = cell.get("source", "")
-            found.append((index, source if isinstance(source, str) else "".join(map(str, source))))
-    return found
-
-
-def defined_classes(source):
-    """The graded classes a cell defines at its top level; read from the text when the cell does not compile."""
-    try:
-        tree = ast.parse(_python(source))
-        return [node.name for node in tree.body if isinstance(node, ast.ClassDef) and node.name in CLASSES]
-    except (SyntaxError, ValueError, RecursionError, MemoryError):  # the grader's process reads it: nothing may escape
-        return [name for name in CLASSES if re.search(rf"(?m)^class\s+{name}\b", source)]
-
-
-def _python(source):
-    """A cell's text as Python (IPython's magics and shell escapes translated)."""
-    from IPython.core.inputtransformer2 import TransformerManager
-
-    return TransformerManager().transform_cell(source)
-
-
-def read_notebook(path):
-    """The notebook at ``path`` as a dict, or None when it is missing, too large or not JSON."""
-    try:
-        if Path(path).stat().st_size > NOTEBOOK_LIMIT:
-            return None
-        nb = json.loads(Path(path).read_text(errors="replace"))
-    except (OSError, ValueError):
-        return None
-    return nb if isinstance(nb, dict) else None
-
-
-def detect(notebook_path):
-    """``ASSIGNMENT`` when the notebook's cells define a graded class and never import hw2_models, else ``KIT``."""
-    nb = read_notebook(notebook_path)
-    if nb is None:
-        return KIT
-    cells = _code_cells(nb)
-    if any(_IMPORTS_MODELS.search(source) for _, source in cells):
-        return KIT
-    return ASSIGNMENT if any(defined_classes(source) for _, source in cells) else KIT
-
-
-def decide(workdir, problems):
-    """(format, problems, note) for the submission copied into ``workdir``; ``problems`` as grade.extract made them.
-
-    In the assignment's format the missing hw2_models.py is no problem; when the copy holds one anyway, ``note``
-    says it was ignored.
-    """
-    workdir = Path(workdir)
-    found = detect(workdir / "hw2.ipynb")
-    if found == KIT:
-        return found, problems, None
-    problems = [p for p in problems if p != "no hw2_models.py in the submission"]
-    note = None
-    if (workdir / "hw2_models.py").exists():
-        note = ("graded as the assignment's notebook (its cells define the classes and it never imports "
-                "hw2_models); hw2_models.py ignored")
-        (workdir / "hw2_models.py").unlink()  # nothing of it may run, not even through an import
-    return found, problems, note
+__all__ = ["ASSIGNMENT", "CLASSES", "KIT", "classes_of", "decide", "detect", "load_module"]
 
 
 def load_module(notebook_path, problems, execute):
@@ -105,7 +34,7 @@ def load_module(notebook_path, problems, execute):
     module.__file__ = str(notebook_path)
     module.GRADING_SOURCE = "hw2.ipynb"  # what the checks name instead of hw2_models.py
     sys.modules["hw2_models"] = module
-    nb = read_notebook(notebook_path)
+    nb, _ = load(notebook_path)
     if nb is None:
         problems.append("hw2.ipynb could not be read")
         return module, set()
@@ -118,10 +47,10 @@ def load_module(notebook_path, problems, execute):
     import torchvision.transforms as transforms
 
     module.__dict__.update(np=np, torch=torch, nn=nn, F=F, torchvision=torchvision, transforms=transforms, plt=plt)
-    cells = _code_cells(nb)
+    cells = code_cells(nb)
     for index, source in cells:  # the import statements only: an imports cell may hold anything else too
         try:
-            tree = ast.parse(_python(source))
+            tree = ast.parse(python(source))
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             continue
         imports = [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
@@ -136,7 +65,7 @@ def load_module(notebook_path, problems, execute):
         ran.add(index)
         where = f"cell {index + 1} ({', '.join(classes)})"
         try:
-            code = compile(_python(source), f"<cell {index + 1}>", "exec")
+            code = compile(python(source), f"<cell {index + 1}>", "exec")
         except SyntaxError as error:
             problems.append(f"{where} does not compile (line {error.lineno}: {error.msg})")
             continue

@@ -20,7 +20,6 @@ import ast
 import io
 import json
 import os
-import re
 import signal
 import time
 import shutil
@@ -29,7 +28,7 @@ import traceback
 import types
 from pathlib import Path
 
-from grading import assignment_format, parts
+from grading import assignment_format, notebook, parts, settings
 
 GRADING = Path(__file__).resolve().parent
 CHECKS = GRADING / "checks"
@@ -38,7 +37,7 @@ CELL_CHECKS = {part.follows: part.name for part in parts.cell_parts()}  # the na
 NEEDED = set(CELL_CHECKS) | {"device", "validation_dataloader", "loader_generator", "batch_size", "mnist_training_set",
                              "mnist_validation_set", "data_root", "SEED", "QUICK"}
 STAND_INS = {"model": ["LeNet_5"], "ae_model": ["Encoder", "Decoder"], "vae_model": ["Encoder", "Decoder"]}
-OUTPUT_LIMIT = 64 * 1024  # characters of a submission's printing kept per cell
+OUTPUT_LIMIT = settings.OUTPUT_LIMIT  # characters of a submission's printing kept per cell
 
 
 class CellTimeout(BaseException):
@@ -281,16 +280,11 @@ class Grader:
                 pass
 
     def run_notebook(self, module):
-        import nbformat
         import torch
 
-        path = Path(self.config["workdir"]) / "hw2.ipynb"
-        try:
-            if path.stat().st_size > 20 * 1024 * 1024:
-                raise ValueError("larger than 20 MB")
-            nb = nbformat.read(str(path), as_version=4)
-        except Exception as error:
-            self.record(event="problem", message=f"hw2.ipynb could not be read ({type(error).__name__})")
+        nb, problem = notebook.load(Path(self.config["workdir"]) / "hw2.ipynb")
+        if nb is None:
+            self.record(event="problem", message=f"hw2.ipynb could not be read ({problem})")
             return {}
         import matplotlib.pyplot as plt
         import numpy as np
@@ -305,18 +299,17 @@ class Grader:
         if self.config.get("format") == assignment_format.ASSIGNMENT:
             namespace.update(assignment_format.classes_of(module))
         cells = []
-        for index, cell in enumerate(nb.cells):
+        for index, cell in enumerate(notebook.cells(nb)):
             if cell.get("cell_type") != "code":
                 continue
-            source = cell.source if isinstance(cell.source, str) else "".join(cell.source)
+            source = notebook.source(cell)
             try:
                 from IPython.core.inputtransformer2 import TransformerManager
 
                 tree = ast.parse(TransformerManager().transform_cell(source))
             except SyntaxError:
                 tree = None
-            names = _assigned(tree) if tree is not None else set(  # a cell that does not compile: by its text
-                name for name in CELL_CHECKS if re.search(rf"(?m)^\s*{name}\s*=", source))
+            names = _assigned(tree) if tree is not None else notebook.assigns_by_text(source, CELL_CHECKS)
             cells.append((index, source, tree, names))
         last = max([i for i, (_, _, _, names) in enumerate(cells) if "vae_model" in names], default=len(cells) - 1)
         for position, (index, source, tree, names) in enumerate(cells[:last + 1]):
@@ -384,7 +377,6 @@ def main():
 
     matplotlib.use("Agg")
     import matplotlib.pyplot  # noqa: F401
-    import nbformat  # noqa: F401
     import torch
     import torchvision  # noqa: F401
     from IPython.core.inputtransformer2 import TransformerManager  # noqa: F401
