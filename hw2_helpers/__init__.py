@@ -3,7 +3,8 @@
 Each room holds one kind of thing: ``data`` (MNIST checked, transformed once), ``training`` (seeds, memory layout,
 the training and evaluation loops), ``latent`` (encodings, decoding, the mosaics' grids), ``measures`` (LeNet-5's
 readings of generated digits: inception score, Frechet distance, paths, ELBO), ``seed_study`` (the seed table),
-``figures`` (scatter labels, mosaics, progress bars, rendered source) and ``weights``. ``models_import`` lets the
+``figures`` (scatter labels, mosaics, progress bars, rendered source), ``weights``, and for the student version
+``checks`` (the public checks, ``hw2.check(PART)``) and ``submission`` (``hw2.make_submission()``, the hand-in zip). ``models_import`` lets the
 notebook import ``hw2_models`` while Part 2's blanks are still open. Every public name is available here as well.
 """
 
@@ -37,3 +38,5 @@ from .training import (  # noqa: E402,F401
     most_confused, predict_all, seed_everything, train_autoencoder, vae_loss,
 )
 from .weights import architecture_of, load_weights, save_weights  # noqa: E402,F401
+from .checks import check  # noqa: E402,F401
+from .submission import make_submission  # noqa: E402,F401
