@@ -51,7 +51,8 @@ def _first_line(error):
 
 def _variable(namespace, name):
     if name not in namespace:
-        raise _Unfinished(f"`{name}` is not defined yet: fill in its `### YOUR CODE HERE ###` and run its cell")
+        raise _Unfinished(f"`{name}` is not defined yet: fill in its `### YOUR CODE HERE ###` and run its cell "
+                          "(if you did, it stopped with an error: see its output)")
     return namespace[name]
 
 
@@ -322,9 +323,10 @@ def check(part, namespace=None):
         namespace = sys._getframe(1).f_globals  # in a notebook: the kernel's variables
     info = next((p for p in table()["parts"] if p["name"] == part), None)
     cases = results(part, namespace)
-    title = f"{part}: {info['title']} ({info['points']:g} {'point' if info['points'] == 1 else 'points'})" if info else part
+    points = f" ({info['points']:g} {'point' if info['points'] == 1 else 'points'})" if info else ""
     failed = sum(case.status == FAILED for case in cases)
     verdict = ("not finished" if any(c.status == UNFINISHED for c in cases) else
-               f"{failed} of {len(cases)} public checks failed" if failed else "public checks passed")
-    lines = [f"{title}: {verdict}"] + [f"  {case.status}: {case.text}" for case in cases]
+               f"{failed} of {len(cases)} failed" if failed else "all passed")
+    lines = [f"Public checks of {part}{points}: {verdict} (the grader's hidden checks decide the points)"]
+    lines += [f"  {case.status}: {case.text}" for case in cases]
     print("\n".join(lines))
