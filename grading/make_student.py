@@ -5,12 +5,17 @@ What a student gets (every file generated from the solved sources on every run, 
 - ``hw2.ipynb``: the solved notebook without its ``solution-only`` cells, with outputs cleared, each
   ``answer`` cell replaced by ``*Your answer here.*`` and, in each graded cell, the assignment of every variable its
   metadata names (``grading.blank``, written by ``python -m grading.annotate``) made ``NAME = ### YOUR CODE HERE ###``;
-  one short note (tagged ``student-only``) says where the code goes.
+  one short note (tagged ``student-only``) says where the code goes. Generated cells, tagged ``student-only`` too (so
+  ``fill_back`` leaves them out): a public check ``hw2.check("PART")`` (tag ``check``) after the graded cell of each
+  automatic part (``check_positions``), and last the hand-in, ``hw2.make_submission()`` (tag ``submission``), which
+  the notebook's closing instruction points at.
 - ``hw2_models.py``: the solved module with a blank on every line that ends with a marker (``MARKER``: ``_`` for
   LeNet-5's layer sizes, ``### YOUR CODE HERE ###`` for the layer lines of ``Encoder`` and ``Decoder``, LeNet-5's
   shape comments dropped); the prose that would give an answer away (LeNet-5's docstring, the VAE's "Build it as
   ..." hint) is rewritten by ``MODULE_TEXT_RULES``.
-- ``hw2_helpers`` as it is (a file or a package), ``imgs/`` (only the images the student notebook shows), ``data/``
+- ``README.md`` (one screen, ``student_readme``: install, open, quick mode, where each part goes, check, hand in).
+- ``hw2_helpers`` as it is (a file or a package) plus ``parts.json`` (``student_table``: what the public checks and
+  the hand-in read of ``grading/parts.py``, which is not shipped), ``imgs/`` (only the images the student notebook shows), ``data/``
   (the four MNIST ``.gz`` files and their README: source, attribution, licence) and ``requirements.txt``.
 
 The blanks come from the solved files themselves, so no copy of the solution lives here. A text rule is (what,
