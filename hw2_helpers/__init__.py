@@ -3,9 +3,10 @@
 Each room holds one kind of thing: ``data`` (MNIST checked, transformed once), ``training`` (seeds, memory layout,
 the training and evaluation loops), ``latent`` (encodings, decoding, the mosaics' grids), ``measures`` (LeNet-5's
 readings of generated digits: inception score, Frechet distance, paths, ELBO), ``seed_study`` (the seed table),
-``figures`` (scatter labels, mosaics, progress bars, rendered source), ``weights``, and for the student version
-``checks`` (the public checks, ``hw2.check(PART)``) and ``submission`` (``hw2.make_submission()``, the hand-in zip). ``models_import`` lets the
-notebook import ``hw2_models`` while Part 2's blanks are still open. Every public name is available here as well.
+``figures`` (scatter labels, mosaics, progress bars, rendered source) and ``weights``; for the student version,
+``checks`` (the public checks, ``hw2.check(PART)``) and ``submission`` (the hand-in zip, ``hw2.make_submission()``).
+``models_import`` lets the notebook import ``hw2_models`` while Part 2's blanks are still open. Every public name is
+available here as well.
 """
 
 import os
