@@ -10,7 +10,6 @@ The parts (names, points, titles) come from the one table, ``grading/parts.py``:
 from ``grading`` itself.
 """
 
-import contextlib
 import importlib
 import json
 import sys

@@ -7,6 +7,7 @@ cell writes is graded by ``grading.grade.grade``.
 """
 
 import ast
+import os
 import json
 import re
 import shutil
@@ -74,7 +75,7 @@ def _replace(text, changes):
 # A scripted student's state: the module with some classes filled, the notebook's graded cells run
 # ------------------------------------------------------------------------------------------------
 def _module_with(student, classes, changes=None):
-    """The student's hw2_models.py with ``classes`` filled from the solution (same lines: fill_back keeps them)."""
+    """The student's hw2_models.py with the statements of ``classes`` taken from the solved module, then ``changes``."""
     def named(text):
         return [(re.search(r"(?m)^class (\w+)", statement) or [None, None])[1] for _, statement in
                 top_level_statements(text)], [statement for _, statement in top_level_statements(text)]
@@ -112,7 +113,7 @@ def _run_graded(namespace, source, names):
 
 def _state(student, filled_parts, notebook_changes=None, module_changes=None):
     """The notebook's variables after a student filled ``filled_parts`` (and made the given changes), cells run."""
-    module = _load(_module_with(student, {p.follows for p in parts.module_parts() if p.name in filled_parts} | {"AutoEncoder"},
+    module = _load(_module_with(student, {p.follows for p in parts.module_parts() if p.name in filled_parts},
                                 module_changes))
     generator = torch.Generator().manual_seed(0)
     namespace = {"torch": torch, "nn": nn, "transforms": transforms, "hw2": hw2, "device": torch.device("cpu"),
@@ -157,7 +158,7 @@ def test_a_mistake_is_reported_by_its_own_check_only(student, mistake):
                 "c1_kernel_3": "LeNet_5() has 61,610 parameters; expected 61,706",
                 "encoder_fc1_16": "Encoder() has 48,946 parameters; expected 74,594",
                 "model_is_the_class": "model is a type; expected an instance of LeNet_5",
-                "vae_latent_3": "vae_model"}[mistake]
+                "vae_latent_3": "`vae_model` is not defined yet"}[mistake]  # the provided VAE class refuses the widths
     assert expected in text, text
 
 
@@ -308,7 +309,7 @@ def _fill_folder(student, folder, module_changes=None):
 def run_by_readme(student, tmp_path_factory):
     folder = _fill_folder(student, tmp_path_factory.mktemp("fresh") / "hw2")
     _, quick = _readme_blocks(folder)
-    env = {k: v for k, v in __import__("os").environ.items() if k != "PYTHONPATH"}
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the student's folder alone
     env.update(PATH=f"{Path(sys.executable).parent}:{env.get('PATH', '')}", MPLBACKEND="Agg")
     result = subprocess.run(["bash", "-c", quick], cwd=folder, env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
