@@ -312,6 +312,8 @@ def results(part, namespace):
         cases.append(Case(UNFINISHED, str(unfinished)))
     except _Stop as stop:
         cases.append(Case(FAILED, str(stop)))
+    except Exception as error:  # whatever a student's objects do, a check reports, never raises
+        cases.append(Case(FAILED, f"could not check {part}: {_first_line(error)}"))
     return cases
 
 

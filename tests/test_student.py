@@ -175,6 +175,20 @@ def test_check_prints_the_cases_and_an_unfinished_part_without_a_traceback(stude
     printed = capsys.readouterr().out
     assert printed.startswith("Public checks of decoder (2 points): 2 of 3 failed")
     assert "  FAILED: Decoder() maps (8, 2) to (8, 1, 18, 18); expected (8, 1, 28, 28)" in printed
+    odd = dict(_state(student, ["lenet_layers", "encoder", "decoder"]), transform=42, training_dataloader="loader",
+               validation_dataloader=[], model=None, ae_model=3, vae_model=object())
+    for part in [p.name for p in parts.cell_parts()]:  # odd values: each check says what it found, none raises
+        assert checks.FAILED in [case.status for case in checks.results(part, odd)], part
+    assert "training_dataloader is a str, not a torch.utils.data.DataLoader" in str(checks.results("dataloaders", odd))
+
+    class Stream(torch.utils.data.IterableDataset):  # a loader without a length: a case the checks do not foresee
+        def __iter__(self):
+            return iter([])
+
+    odd.update(training_dataloader=torch.utils.data.DataLoader(Stream(), batch_size=64),
+               validation_dataloader=torch.utils.data.DataLoader(Stream(), batch_size=64))
+    assert checks.results("dataloaders", odd)[-1] == (checks.FAILED, "could not check dataloaders: TypeError: "
+                                                                      "object of type 'Stream' has no len()")
     with pytest.raises(ValueError, match="automatic parts are transform, dataloaders"):
         checks.results("hw1_comparison", {})
 
