@@ -258,6 +258,19 @@ def _imports_from_models(cell, name):
                for node in tree.body)
 
 
+def public_checks():
+    """The names of the public checks hw2_helpers ships; RuleError unless they are the table's automatic parts."""
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    from hw2_helpers.checks import CHECKS
+
+    expected = [part.name for part in parts.automatic()]
+    if sorted(CHECKS) != sorted(expected):
+        raise RuleError(f"hw2_helpers/checks.py has public checks for {sorted(CHECKS)}; grading/parts.py's automatic "
+                        f"parts are {sorted(expected)}: give each part one check function named after it")
+    return expected
+
+
 def check_positions(cells):
     """{index of a graded cell: its part} for the automatic parts: the cell marked with the part (a notebook variable),
     or the first code cell that imports the part's class from hw2_models; RuleError when one is not found."""
@@ -310,6 +323,7 @@ def student_notebook(solved_path=REPO / "hw2.ipynb"):
     for i, names in _blanked_cells(cells).items():
         sources[i] = notebook_blanks(sources[i], names, f"hw2.ipynb cell {i}")
     sources = apply_rules(sources, NOTEBOOK_TEXT_RULES, where="hw2.ipynb")
+    public_checks()
     checks = check_positions(cells)  # before the marks go: the graded cells are found by them
     for cell, text in zip(cells, sources):
         cell.source = text

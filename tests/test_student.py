@@ -224,6 +224,12 @@ def test_one_check_cell_after_each_graded_cell_and_the_hand_in_cell_last(student
     assert "hw2_helpers.py" not in ms.STUDENT_NOTE and "`hw2_helpers/`" in ms.STUDENT_NOTE
 
 
+def test_the_generator_refuses_public_checks_that_disagree_with_the_table(monkeypatch):
+    monkeypatch.delitem(checks.CHECKS, "decoder")
+    with pytest.raises(ms.RuleError, match="give each part one check function named after it"):
+        ms.student_notebook()
+
+
 def test_nothing_shipped_for_the_student_side_gives_the_solution_away(student):
     out = student["out"]
     text = "\n".join((out / name).read_text() for name in ["README.md", "hw2_helpers/checks.py",
@@ -246,6 +252,8 @@ def test_readme_is_one_screen_and_its_install_command_names_files_that_exist(stu
     for name in re.findall(r"-r (\S+)", install):
         assert (out / name).is_file(), name
     assert "HW2_QUICK=1" in quick and "hw2.ipynb" in quick
+    for package in ["jupyter", "nbconvert"]:  # what the commands run is what the install installs
+        assert re.search(rf"(?m)^{package}==", (out / "requirements.txt").read_text()), package
     for part in parts.PARTS:  # the table of parts, written once, is the README's
         assert re.search(rf"\| `{part.name}` \| {part.points:g} \|", readme), part.name
     assert "hw2_submission.zip" in readme and "Canvas" in readme and "Ctrl-S / Cmd-S" in readme
