@@ -124,8 +124,8 @@ def make_submission(folder=None, history=None):
             first = stale[-1].splitlines()[0][:80]
             print(f"hw2.ipynb on disk is not the notebook you ran: {len(stale)} cell(s) ran here in a form the saved "
                   f"file lacks (the latest starts `{first}`).\nSave the notebook (Ctrl-S / Cmd-S) and run this cell "
-                  "again. (A cell you ran and then deleted counts too: then restart the kernel, run all cells, and "
-                  "run this one again.)")
+                  "again. (If it is a cell you ran and then deleted, or rewrote without running it again: restart the "
+                  "kernel, run all cells, and run this one again.)")
             return None
     try:
         compile((folder / "hw2_models.py").read_text(encoding="utf-8"), "hw2_models.py", "exec")
