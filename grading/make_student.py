@@ -5,12 +5,17 @@ What a student gets (every file generated from the solved sources on every run, 
 - ``hw2.ipynb``: the solved notebook without its ``solution-only`` cells, with outputs cleared, each
   ``answer`` cell replaced by ``*Your answer here.*`` and, in each graded cell, the assignment of every variable its
   metadata names (``grading.blank``, written by ``python -m grading.annotate``) made ``NAME = ### YOUR CODE HERE ###``;
-  one short note (tagged ``student-only``) says where the code goes.
+  one short note (tagged ``student-only``) says where the code goes. Generated cells, tagged ``student-only`` too (so
+  ``fill_back`` leaves them out): a public check ``hw2.check("PART")`` (tag ``check``) after the graded cell of each
+  automatic part (``check_positions``), and last the hand-in, ``hw2.make_submission()`` (tag ``submission``), which
+  the notebook's closing instruction points at.
 - ``hw2_models.py``: the solved module with a blank on every line that ends with a marker (``MARKER``: ``_`` for
   LeNet-5's layer sizes, ``### YOUR CODE HERE ###`` for the layer lines of ``Encoder`` and ``Decoder``, LeNet-5's
   shape comments dropped); the prose that would give an answer away (LeNet-5's docstring, the VAE's "Build it as
   ..." hint) is rewritten by ``MODULE_TEXT_RULES``.
-- ``hw2_helpers`` as it is (a file or a package), ``imgs/`` (only the images the student notebook shows), ``data/``
+- ``README.md`` (one screen, ``student_readme``: install, open, quick mode, where each part goes, check, hand in).
+- ``hw2_helpers`` as it is (a file or a package) plus ``parts.json`` (``student_table``: what the public checks and
+  the hand-in read of ``grading/parts.py``, which is not shipped), ``imgs/`` (only the images the student notebook shows), ``data/``
   (the four MNIST ``.gz`` files and their README: source, attribution, licence) and ``requirements.txt``.
 
 The blanks come from the solved files themselves, so no copy of the solution lives here. A text rule is (what,
@@ -22,6 +27,7 @@ the solution back where each blank stands: the round trip gives the solved sourc
 import argparse
 import ast
 import copy
+import json
 import re
 import shutil
 import sys
@@ -39,12 +45,16 @@ STUDENT_NOTE = (
     "> **Where your code goes.** The model classes live in [`hw2_models.py`](hw2_models.py), next to this notebook: "
     "fill in its blanks there (the `_` of `LeNet_5` and the `### YOUR CODE HERE ###` lines of `Encoder` and `Decoder`); "
     "the notebook imports them and shows the file's current code. The other blanks are in the notebook's cells. "
-    "`hw2_helpers.py` holds provided helpers: leave it as it is. After editing `hw2_models.py`, restart the kernel. "
+    "The folder `hw2_helpers/` holds provided helpers: leave it as it is. After editing `hw2_models.py`, restart the kernel. "
     "You can run Part 1 while Part 2's `### YOUR CODE HERE ###` lines are still open: the notebook imports the rest "
     "of the file, and a cell that uses an unfinished class stops with a message naming it and its line. "
     "Set the environment variable `HW2_QUICK=1` before starting Jupyter for a quick run (small subsets, one epoch per "
-    "model) while you work; hand in the notebook and `hw2_models.py`."
+    "model) while you work. A `hw2.check(...)` cell follows each graded cell: it prints what its public checks found "
+    "(shapes and types only; the grader's hidden checks decide the points). The last cell writes `hw2_submission.zip`, "
+    "what you upload. [`README.md`](README.md) says more."
 )
+CHECK_TAG, SUBMISSION_TAG = "check", "submission"  # generated cells, tagged student-only too (fill_back leaves them out)
+SUBMISSION_CELL = "# Save the notebook first (Ctrl-S / Cmd-S). This writes hw2_submission.zip next to it: upload that file.\nhw2.make_submission()"
 
 # Prose of the solved files that differs in the student version: no blank, so no marker can derive it; each is
 # (what, solved text, student text), whole lines that must match exactly once.
@@ -55,6 +65,13 @@ NOTEBOOK_TEXT_RULES = [
     ("where the encoder is filled in",
      "# Filled in hw2_models.py. Fix: the provided shape comment on conv_1 said 3x28x28; MNIST images have 1 channel.",
      "# Define the layers in hw2_models.py. Fix: the provided shape comment on conv_1 said 3x28x28; MNIST images have 1 channel."),
+    ("how to hand in: the notebook's last cell makes the zip",
+     "Congratulations, you have made it to the end of HW2! Please save you changes and then commit and sync them to github. "
+     "Also, zip the folder for HW2 and upload it to Canvas.",
+     "Congratulations, you have made it to the end of HW2! Please save you changes and then commit and sync them to github. "
+     "Also, zip the folder for HW2 and upload it to Canvas: the cell below does the zipping. Save the notebook "
+     "(Ctrl-S / Cmd-S), run it, and upload the `hw2_submission.zip` it writes next to this notebook (it holds "
+     "`hw2.ipynb` and `hw2_models.py`, what the grader reads)."),
 ]
 MODULE_TEXT_RULES = [  # a docstring and a message continued over lines: text a trailing marker cannot carry
     ("LeNet-5 docstring (gives the layer sizes away)",
@@ -231,6 +248,68 @@ def _blanked_cells(cells):
     return found
 
 
+def _imports_from_models(cell, name):
+    """Whether a code cell imports ``name`` from hw2_models at its top level."""
+    try:
+        tree = ast.parse(_source(cell))
+    except SyntaxError:
+        return False
+    return any(isinstance(node, ast.ImportFrom) and node.module == "hw2_models" and name in [a.name for a in node.names]
+               for node in tree.body)
+
+
+def public_checks():
+    """The names of the public checks hw2_helpers ships; RuleError unless they are the table's automatic parts."""
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    from hw2_helpers.checks import CHECKS
+
+    expected = [part.name for part in parts.automatic()]
+    if sorted(CHECKS) != sorted(expected):
+        raise RuleError(f"hw2_helpers/checks.py has public checks for {sorted(CHECKS)}; grading/parts.py's automatic "
+                        f"parts are {sorted(expected)}: give each part one check function named after it")
+    return expected
+
+
+def check_positions(cells):
+    """{index of a graded cell: its part} for the automatic parts: the cell marked with the part (a notebook variable),
+    or the first code cell that imports the part's class from hw2_models; RuleError when one is not found."""
+    found = {}
+    for part in parts.automatic():
+        if part.follows in parts.CLASSES:
+            where = [i for i, c in enumerate(cells) if c.cell_type == "code" and _imports_from_models(c, part.follows)]
+        else:
+            where = [i for i, c in enumerate(cells) if c.get("metadata", {}).get(NOTEBOOK_KEY, {}).get("part") == part.name]
+        if not where:
+            raise RuleError(f"hw2.ipynb: no cell for the public check of {part.name} (a cell that "
+                            f"{'imports ' + part.follows + ' from hw2_models' if part.follows in parts.CLASSES else 'is marked with it'})")
+        if where[0] in found:
+            raise RuleError(f"hw2.ipynb: cell {where[0]} is the graded cell of both {found[where[0]]} and {part.name}")
+        found[where[0]] = part.name
+    return found
+
+
+def student_table():
+    """What the student version needs of the table of parts (shipped as hw2_helpers/parts.json): every part's name,
+    points, kind, title, what it follows, the variables it fills, where its code goes; and the blanks' texts."""
+    return {"parts": [{"name": p.name, "points": p.points, "kind": p.kind, "title": p.title, "follows": p.follows,
+                       "fills": list(p.fills),
+                       "where": "hw2_models.py" if p.follows in parts.CLASSES else "hw2.ipynb"} for p in parts.PARTS],
+            "your_code": YOUR_CODE, "empty_answer": EMPTY_ANSWER}
+
+
+def student_readme():
+    """The student version's README.md (one screen): install, open, quick mode, where each part goes, check, hand in."""
+    rows = []
+    for p in parts.PARTS:
+        where = (f"`hw2_models.py`, class `{p.follows}`" if p.follows in parts.CLASSES else
+                 "`hw2.ipynb`, the cell under its question" if p.kind == parts.WRITTEN else
+                 f"`hw2.ipynb`, {' and '.join(f'`{name} =`' for name in p.fills)}")
+        rows.append(f"| `{p.name}` | {p.points:g} | {where} |")
+    return README_TEMPLATE.format(total=parts.AUTOMATIC_POINTS + parts.WRITTEN_POINTS, rows="\n".join(rows),
+                                  automatic=parts.AUTOMATIC_POINTS, written=parts.WRITTEN_POINTS)
+
+
 def student_notebook(solved_path=REPO / "hw2.ipynb"):
     """The student notebook (an nbformat node) made from the solved one."""
     nb = nbformat.read(solved_path, as_version=4)
@@ -244,6 +323,8 @@ def student_notebook(solved_path=REPO / "hw2.ipynb"):
     for i, names in _blanked_cells(cells).items():
         sources[i] = notebook_blanks(sources[i], names, f"hw2.ipynb cell {i}")
     sources = apply_rules(sources, NOTEBOOK_TEXT_RULES, where="hw2.ipynb")
+    public_checks()
+    checks = check_positions(cells)  # before the marks go: the graded cells are found by them
     for cell, text in zip(cells, sources):
         cell.source = text
         tags = ["answer"] if "answer" in _tags(cell) else []
@@ -251,6 +332,13 @@ def student_notebook(solved_path=REPO / "hw2.ipynb"):
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
         cell.pop("attachments", None)
+    for index, part in sorted(checks.items(), reverse=True):  # from the end: the indices stay valid
+        check = nbformat.v4.new_code_cell(f'hw2.check("{part}")', metadata={"tags": [STUDENT_NOTE_TAG, CHECK_TAG]})
+        check.id = f"check-{part.replace('_', '-')}"
+        cells.insert(index + 1, check)
+    submission = nbformat.v4.new_code_cell(SUBMISSION_CELL, metadata={"tags": [STUDENT_NOTE_TAG, SUBMISSION_TAG]})
+    submission.id = "submission"
+    cells.append(submission)
     note = nbformat.v4.new_markdown_cell(STUDENT_NOTE, metadata={"tags": [STUDENT_NOTE_TAG]})
     note.id = "student-note"
     cells.insert(1, note)
@@ -310,6 +398,43 @@ def fill_back(student_nb, student_module_text, solved_nb, solved_module_path=REP
     return sources, "\n".join(lines)
 
 
+README_TEMPLATE = """\
+# HW2: Introduction to CNNs and Generative Models ({total} points)
+
+LeNet-5 on MNIST, then a convolutional autoencoder and a VAE. Python 3.11 on Linux, macOS or Windows (WSL).
+
+**Install** (once, in this folder):
+
+```bash
+python3 -m venv .venv && . .venv/bin/activate && pip install -r requirements.txt
+```
+
+**Open:** `. .venv/bin/activate && jupyter lab hw2.ipynb` and run the cells in order; after editing `hw2_models.py`,
+restart the kernel. Leave `hw2_helpers/` and `data/` as they are. **Quick mode** while you work:
+`HW2_QUICK=1 jupyter lab hw2.ipynb` runs every cell on 2,048 training and 512 validation images, one epoch per
+model (minutes on a laptop's CPU instead of about half an hour); without it the notebook is the full assignment.
+
+**Where your code goes** ({automatic} points checked by the grader, {written} written):
+
+| part | points | where your code goes |
+| --- | ---: | --- |
+{rows}
+
+**Check:** a `hw2.check("...")` cell follows each graded cell. It prints, for each public check, `passed` or what it
+found against what it expected (types, shapes, parameter counts, shuffling), or that the part is not finished yet.
+These take seconds and decide no points: the grader runs its own hidden checks. To run the whole notebook at once
+(it stops at the first cell that fails):
+
+```bash
+HW2_QUICK=1 jupyter nbconvert --to notebook --execute hw2.ipynb --output hw2_quick.ipynb
+```
+
+**Hand in:** save the notebook (Ctrl-S / Cmd-S) and run its last cell. It checks that the saved notebook is the one
+you ran, then writes `hw2_submission.zip` here (`hw2.ipynb` and `hw2_models.py`, what the grader reads) and lists
+what is still unfinished. Upload `hw2_submission.zip` to Canvas: it is the assignment's "zip the folder for HW2".
+"""
+
+
 def copy_helpers(target):
     """Copy hw2_helpers (a module file or a package folder) into the folder ``target``; returns what was written."""
     package, module = REPO / "hw2_helpers", REPO / "hw2_helpers.py"
@@ -348,6 +473,8 @@ def make_student(out=REPO / "dist" / "student", notebook=REPO / "hw2.ipynb"):
     for gz in sorted((REPO / "data" / "MNIST" / "raw").glob("*.gz")):
         shutil.copy2(gz, raw / gz.name)
     shutil.copy2(REPO / "data" / "README.md", out / "data" / "README.md")
+    (out / "hw2_helpers" / "parts.json").write_text(json.dumps(student_table(), indent=1) + "\n")
+    (out / "README.md").write_text(student_readme())
     return out
 
 

@@ -4,8 +4,9 @@ Each room holds one kind of thing: ``data`` (MNIST checked, transformed once), `
 the training and evaluation loops), ``latent`` (encodings, decoding, the mosaics' grids), ``measures`` (LeNet-5's
 readings of generated digits: inception score, Frechet distance, paths, ELBO), ``seed_study`` (the seed table),
 ``figures`` (scatter labels, mosaics, progress bars, rendered source), ``weights`` and ``machine`` (how busy the
-machine was while something was timed). ``models_import`` lets the
-notebook import ``hw2_models`` while Part 2's blanks are still open. Every public name is available here as well.
+machine was while something was timed); for the student version, ``checks`` (the public checks, ``hw2.check(PART)``)
+and ``submission`` (the hand-in zip, ``hw2.make_submission()``). ``models_import`` lets the notebook import
+``hw2_models`` while Part 2's blanks are still open. Every public name is available here as well.
 """
 
 import os
@@ -39,3 +40,5 @@ from .training import (  # noqa: E402,F401
     most_confused, predict_all, seed_everything, train_autoencoder, vae_loss,
 )
 from .weights import architecture_of, load_weights, save_weights  # noqa: E402,F401
+from .checks import check  # noqa: E402,F401
+from .submission import make_submission  # noqa: E402,F401
