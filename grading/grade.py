@@ -326,110 +326,29 @@ SUB = "/submission"  # where the submission's copy lies inside the sandbox (a tm
 
 
 def run_one(index, name, entry, scratch, options, data):
-    """Grade one submission in its own sandbox; returns its record (dict)."""
+    """Grade one submission (grading.session: the checks in this process, its code in a sandbox); returns its record."""
+    from grading import session
+
     workdir = scratch / f"{index:04d}"
     pristine = workdir / "in"
     pristine.mkdir(parents=True)
-    record = {"name": name, "problems": extract(entry, pristine), "results": [], "events": []}
-    record["format"], record["problems"], note = assignment_format.decide(pristine, record["problems"])
-    record["notes"] = [note] if note else []
+    problems = extract(entry, pristine)
+    fmt, problems, note = assignment_format.decide(pristine, problems)
     helpers = copy_helpers(pristine)
     for path in [workdir, pristine]:
         os.chmod(path, 0o755)
     for path in pristine.iterdir():
         if path != helpers:
             os.chmod(path, 0o444)
-    result = workdir / "result.jsonl"
-    result.touch()
-    root = os.geteuid() == 0
-    uid = fresh_uid() if root else None
-    if uid is not None:
-        os.chown(result, uid, uid)
-    config = {"workdir": SUB, "pristine": "/pristine", "result": "/result.jsonl", "data": "/data",
-              "cell_limit": options["cell_limit"], "threads": options["threads"], "output_limit": options["output_limit"],
-              "format": record["format"]}
-    env = {"PATH": "/usr/bin:/bin", "HOME": f"{SUB}/home", "LANG": "C.UTF-8", "TMPDIR": "/tmp",
-           "HW2_QUICK": "1", "HW2_DEVICE": "cpu", "CUDA_VISIBLE_DEVICES": "", "MPLBACKEND": "Agg",
-           "HW2_GRADING_DATA": "/data", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": "/grader",
-           "OMP_NUM_THREADS": str(options["threads"]), "MKL_NUM_THREADS": str(options["threads"]),
-           "TQDM_DISABLE": "1", "PYTHONHASHSEED": "0", "MPLCONFIGDIR": "/tmp/mpl"}
-    sources = [(pristine, "/pristine", False), (Path(data), "/data", False), (GRADING, "/grader/grading", False),
-               (result, "/result.jsonl", True)]
-    for path in sorted({Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()}):
-        sources.append((path, str(path), False))
-    log_path = workdir / "log.txt"
-    command = [sys.executable, "-m", "grading.sandbox", json.dumps(config)]
-    returncode, timed_out, seconds = run_sandboxed(command, sources, workdir, env, uid, options, log_path)
-    record["seconds"] = seconds
-    record["timed_out"] = timed_out
-    record["returncode"] = returncode
-    record["results"], record["events"], record["rejected"] = read_results(result)
-    record["log"] = _read_regular(log_path, 64 * 1024).decode(errors="replace")
+    record = session.grade_submission(name, pristine, fmt, dict(options, data=str(data)), workdir)
+    record["notes"] = ([note] if note else []) + record["notes"]
+    record["problems"] = problems + record["problems"]
     record["answers"] = written_answers(pristine / "hw2.ipynb")
     return record
 
 
-def check_cases():
-    """{part: {case: points}} from the hidden checks themselves: what a result line may name and earn at most."""
-    from otter.test_files import ExceptionTestFile
-
-    parts = {name for name, _, kind in PARTS if kind == "auto"}
-    cases = {}
-    for path in sorted((GRADING / "checks").glob("*.py")):
-        if path.stem in parts:
-            test = ExceptionTestFile.from_file(str(path))
-            cases[path.stem] = {case.name: float(case.points) for case in test.test_cases}
-    return cases
-
-
 EVENTS = {"problem": {"message": str}, "output": {"cell": int, "characters": int},
           "cell": {"cell": int, "message": str, "graded": list}, "note": {"message": str}, "finished": {}}
-RESULT_LIMIT = 1024 * 1024  # bytes of a result file read; an honest one is a few kilobytes
-
-
-def read_results(path):
-    """(results, events, rejected) from a child's result file, every line validated here, outside the sandbox.
-
-    A result names a part of the table and one of that check's cases, and its points are that case's own (whatever
-    the line says); a case reported twice counts as failed. Anything else is rejected, with the reason kept."""
-    cases = check_cases()
-    results, events, rejected, seen = {}, [], [], set()
-    lines = _read_regular(path, RESULT_LIMIT + 1)
-    if len(lines) > RESULT_LIMIT:
-        rejected.append(f"the result file is larger than {RESULT_LIMIT // 1024} KiB; read its first part only")
-    for number, line in enumerate(lines[:RESULT_LIMIT].decode(errors="replace").splitlines(), 1):
-        try:
-            entry = json.loads(line)
-            if not isinstance(entry, dict):
-                raise ValueError("not an object")
-        except ValueError as error:
-            rejected.append(f"line {number}: not a JSON object ({_short(error)})")
-            continue
-        if "part" in entry:
-            part, case = entry.get("part"), entry.get("case")
-            if part not in cases:
-                rejected.append(f"line {number}: {str(part)[:40]!r} is not a part of the table")
-            elif case not in cases[part]:
-                rejected.append(f"line {number}: {str(case)[:40]!r} is not a case of {part}")
-            elif not isinstance(entry.get("passed"), bool) or not isinstance(entry.get("message", ""), str):
-                rejected.append(f"line {number}: {part}/{case} has no true/false 'passed' or a non-text message")
-            elif (part, case) in seen:
-                rejected.append(f"line {number}: {part}/{case} reported twice; the case counts as failed")
-                results[(part, case)]["passed"] = False
-            else:
-                seen.add((part, case))
-                results[(part, case)] = {"part": part, "case": case, "points": cases[part][case],
-                                         "passed": entry["passed"], "message": entry.get("message", "")[:300]}
-        else:
-            kind = entry.get("event")
-            fields = EVENTS.get(kind)
-            if fields is None:
-                rejected.append(f"line {number}: unknown event {str(kind)[:40]!r}")
-            elif not all(isinstance(entry.get(f), t) for f, t in fields.items()):
-                rejected.append(f"line {number}: a {kind} event without {', '.join(fields)}")
-            else:
-                events.append({"event": kind, **{f: entry[f] for f in fields}})
-    return list(results.values()), events, rejected
 
 
 def _short(error):
@@ -733,7 +652,7 @@ def main(argv=None):
     parser.add_argument("--cell-timeout", type=float, default=60, help="seconds per notebook cell (default 60)")
     args = parser.parse_args(argv)
     try:
-        import otter  # noqa: F401
+        import torch  # noqa: F401
     except ImportError:
         parser.error("the grading engine is not installed: pip install -r requirements-grading.txt")
     if not Path(args.submissions).is_dir():

@@ -1,31 +1,29 @@
-"""Hidden check: LeNet-5 instantiated (1 pt).
+"""LeNet-5 instantiated (1 pt): ``model`` is a LeNet_5 (or the grader's stand-in, used only when the class itself cannot
+be built, so a mistake in the class costs the layer points, not this one); when the class runs, ``model`` runs too
+and computes what the reference LeNet-5 computes with its weights."""
 
-``model`` must be an instance of the submission's LeNet_5 (or of the grader's stand-in for it, used only when the
-submission's class itself cannot be built, so that a mistake in the class costs the layer points, not this one).
-When the class itself runs, ``model`` must run too: (1, 1, 32, 32) -> (1, 10).
-"""
-from otter.test_files import test_case
+import torch
 
-OK_FORMAT = False
-name = "lenet_instantiated"
+from grading import reference as R
+from grading.checks import case
+from grading.checks.common import built
+
+MODEL = {"var": "model"}
 
 
-@test_case(name="LeNet-5 instantiated: model is a LeNet_5 that runs", points=1, hidden=True)
-def instantiated(env, model):
-    import torch
-
-    from grading import checkhelpers as H
-
-    assert model is not None, "no variable model"
-    cls = H.module_class(env, "LeNet_5")
-    stand_in = getattr(model, "_grading_stand_in", None) == "LeNet_5"
-    assert isinstance(model, cls) or stand_in, f"model is a {type(model).__name__}, not a LeNet_5 instance"
+@case("LeNet-5 instantiated: model is a LeNet_5 that runs", 1)
+def instantiated(ask):
+    info, names, tensors = ask.describe(MODEL)
+    stand_in = info.get("stand_in") == "LeNet_5"
+    assert "LeNet_5" in info.get("instance_of", []) or stand_in, f"model is a {info.get('type')}, not a LeNet_5 instance"
     if stand_in:
+        assert not ask.works(built("LeNet_5"), torch.zeros(1, 1, 32, 32), (1, 10)), \
+            "model is the grader's stand-in, yet LeNet_5() works"
         return
-    try:
-        fresh_runs = tuple(H.run(cls(), torch.zeros(1, 1, 32, 32)).shape) == (1, 10)
-    except AssertionError:
-        fresh_runs = False
-    if fresh_runs:
-        out = H.run(model.cpu(), torch.zeros(1, 1, 32, 32))
-        assert tuple(out.shape) == (1, 10), f"model maps (1, 1, 32, 32) to {tuple(out.shape)}, expected (1, 10)"
+    if ask.works(built("LeNet_5"), torch.zeros(1, 1, 32, 32), (1, 10)):
+        x = torch.randn(2, 1, 32, 32, generator=ask.generator)
+        out = ask.forward(MODEL, x)[0]
+        assert tuple(out.shape) == (2, 10), f"model maps (2, 1, 32, 32) to {tuple(out.shape)}, expected (2, 10)"
+        ours = R.load(R.rebuild(R.models().LeNet_5(), info.get("modules", {})), dict(zip(names, tensors)))
+        with torch.no_grad():
+            R.same(out, ours(x), "model's output")
