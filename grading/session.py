@@ -84,9 +84,8 @@ class Child:
         if remaining <= 0:
             session.timed_out = True
             raise Refused("not asked: the submission's time limit was reached")
-        margin = STARTUP if self.fresh else 10.0
-        # the child's own timer covers each piece of code; a cell may build stand-ins first (up to 3 pieces)
-        until = time.monotonic() + min(remaining, 3 * limit + margin)
+        margin = STARTUP if self.fresh else 10.0  # the child's own timer stops the code at ``limit``; this is the rest
+        until = time.monotonic() + min(remaining, limit + margin)
         try:
             wire.send(self.box.stdin, dict(header, limit=limit), tensors)
             answer, out = wire.receive(_Deadline(self.box.stdout.fileno(), until))
@@ -118,6 +117,7 @@ class Ask:
         self.child, self.data = child, data
         self.generator = torch.Generator().manual_seed(secrets.randbits(63))
         self._described = {}
+        self.broken = set()  # classes whose build failed or hung here: the cells get the stand-in without a retry
 
     @staticmethod
     def label(target):
@@ -150,12 +150,16 @@ class Ask:
                 self._described[key] = (info, [str(n) for n in names], tensors)
             except AssertionError as error:
                 self._described[key] = error
+                if "class" in target and not target.get("sub"):
+                    self.broken.add(target["class"])
         found = self._described[key]
         if isinstance(found, AssertionError):
             raise found
         return found
 
     def forward(self, target, *inputs, seed=None):
+        if "class" in target:  # a class that did not build is not built again (a hang costs its time once)
+            self.describe({key: value for key, value in target.items() if key != "sub"})
         label = f"{self.label(target)} on input {tuple(inputs[0].shape)}"
         _, out = self._question({"op": "forward", "target": target, "seed": seed}, inputs, label)
         if not out:
@@ -234,7 +238,8 @@ def run(session, child, ask, fmt, data):
     for index, names in plan:
         graded = sorted(follows[n] for n in names if n in follows and follows[n] not in session.done)
         try:
-            answer, _ = child.ask({"op": "cell", "cell": index, "names": names}, setup=True)
+            answer, _ = child.ask({"op": "cell", "cell": index, "names": names, "stand_ins": sorted(ask.broken)},
+                                  setup=True)
             error = answer.get("cell_error")
             for note in answer.get("notes", []):
                 session.events.append({"event": "note", "message": str(note)[:500]})

@@ -18,7 +18,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grading import annotate, parts, sandbox
+from grading import annotate, checks, parts
 from grading import grade as grading
 from grading import make_student as ms
 
@@ -138,23 +138,23 @@ def test_make_student_refuses_a_notebook_without_marks(tmp_path):
 
 
 def test_one_table_of_parts_agrees_with_every_check_and_the_grader():
-    checks = sorted(p.stem for p in (REPO / "grading" / "checks").glob("*.py"))
-    assert checks == sorted(p.name for p in parts.automatic())
+    modules = sorted(p.stem for p in (REPO / "grading" / "checks").glob("*.py") if p.stem not in ("__init__", "common"))
+    assert modules == sorted(p.name for p in parts.automatic())
+    found = checks.cases()
     for part in parts.automatic():
-        assert parts.check_points(REPO / "grading" / "checks" / f"{part.name}.py") == part.points, part.name
+        assert sum(points for _, points, _ in found[part.name]) == part.points, part.name
+        assert len({name for name, _, _ in found[part.name]}) == len(found[part.name]), part.name
     assert (parts.AUTOMATIC_POINTS, parts.WRITTEN_POINTS) == (12, 3)
     assert [name for name, _, _ in grading.PARTS] == [p.name for p in parts.PARTS]
-    assert sandbox.MODULE_CHECKS == ["lenet_layers", "encoder", "decoder"]
-    assert sandbox.CELL_CHECKS["training_dataloader"] == "dataloaders"
+    assert [p.name for p in parts.module_parts()] == ["lenet_layers", "encoder", "decoder"]
     assert grading.QUESTIONS["vae_use_case"][1].endswith("VAE? (2 points)")
 
 
-def test_the_sandbox_refuses_a_check_that_disagrees_with_the_table(tmp_path, monkeypatch):
+def test_the_grader_refuses_a_check_that_disagrees_with_the_table(monkeypatch):
     table = tuple(p._replace(points=2) if p.name == "transform" else p for p in parts.PARTS)
     monkeypatch.setattr(parts, "PARTS", table)
-    grader = sandbox.Grader({"result": str(tmp_path / "result.jsonl")})
     with pytest.raises(RuntimeError, match=r"transform.py awards 1 points; grading/parts.py gives transform 2"):
-        grader.load_checks()
+        checks.cases()
 
 
 def test_student_version_files(student):

@@ -134,9 +134,9 @@ class Runner:
         restore = {}
         for target, classes in STAND_INS.items():
             if target in names:
-                for name in classes:
+                for name in classes:  # ``stand_ins``: the parent saw these fail (no second try: they may hang)
                     cls = namespace.get(name)
-                    built = isinstance(cls, type) and nbk.guarded(
+                    built = isinstance(cls, type) and name not in request.get("stand_ins", []) and nbk.guarded(
                         lambda: cls() if name == "LeNet_5" else cls(2), limit)[1] is None
                     if not built:
                         restore[name] = cls
