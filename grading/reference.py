@@ -38,6 +38,33 @@ def mnist(root, train):
     return data.data, data.targets
 
 
+@functools.lru_cache(maxsize=None)
+def signatures(root, train):
+    """(signatures (N, 196), labels) of an MNIST set: each image at 14x14, centred, of unit norm."""
+    images, labels = mnist(root, train)
+    return signature(images.unsqueeze(1).float()), labels
+
+
+def signature(images):
+    """(N, 196) of images (N, C, H, W) of any size and affine scale (a transform's mistake does not change it); an
+    image and its reference transform correlate above 0.98 (measured on 64 random training images)."""
+    small = torch.nn.functional.interpolate(images[:, :1].float(), size=(28, 28), mode="bilinear", antialias=True)
+    small = torch.nn.functional.interpolate(small, size=(14, 14), mode="area").flatten(1)
+    small = small - small.mean(dim=1, keepdim=True)
+    return small / small.norm(dim=1, keepdim=True).clamp_min(1e-6)
+
+
+def real_images(images, labels, root, train, threshold=0.95):
+    """How many of ``images`` are not, up to resizing and an affine scale, an image of the MNIST set with that label."""
+    known, known_labels = signatures(root, train)
+    found = signature(images)
+    wrong = 0
+    for sig, label in zip(found, labels):
+        candidates = known[known_labels == label]
+        wrong += int(len(candidates) == 0 or (candidates @ sig).max().item() < threshold)
+    return wrong
+
+
 def reference_transform():
     from torchvision import transforms
 

@@ -267,7 +267,8 @@ class Runner:
         loader = self.namespace.get("training_dataloader")
         if isinstance(loader, torch.utils.data.DataLoader):
             torch.manual_seed(request.get("seed", 0))
-            labels = [torch.as_tensor(next(iter(loader))[1]).long() for _ in range(2)]
+            batches = [next(iter(loader)) for _ in range(2)]
+            labels = [torch.as_tensor(batch[1]).long() for batch in batches] + [torch.as_tensor(batches[0][0]).float()]
         return answer, labels
 
 
