@@ -107,6 +107,16 @@ def probe_input(info, generator):
     return None
 
 
+def fresh_params(module, generator):
+    """``module``'s parameters redrawn here (the scale of PyTorch's own initialisation), loaded into it; returns them."""
+    params = {}
+    for name, value in module.state_dict().items():
+        fan_in = value[0].numel() if value.dim() > 1 else max(1, value.numel())
+        params[name] = (torch.rand(value.shape, generator=generator) * 2 - 1) / fan_in ** 0.5
+    module.load_state_dict(params)
+    return params
+
+
 def own_params(names, tensors, prefix):
     """The child's parameters under ``prefix.`` (names without it)."""
     start = prefix + "." if prefix else ""

@@ -157,11 +157,15 @@ class Ask:
             raise found
         return found
 
-    def forward(self, target, *inputs, seed=None):
+    def forward(self, target, *inputs, seed=None, params=None):
+        """The target's outputs on ``inputs``; with ``params`` (the parent's state dict), those of a copy of it
+        loaded with them, which only a real implementation of its layers can give."""
         if "class" in target:  # a class that did not build is not built again (a hang costs its time once)
             self.describe({key: value for key, value in target.items() if key != "sub"})
         label = f"{self.label(target)} on input {tuple(inputs[0].shape)}"
-        _, out = self._question({"op": "forward", "target": target, "seed": seed}, inputs, label)
+        params = params or {}
+        header = {"op": "forward", "target": target, "seed": seed, "params": list(params)}
+        _, out = self._question(header, [*params.values(), *inputs], label)
         if not out:
             raise AssertionError(f"{label} returned nothing")
         return out

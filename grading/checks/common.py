@@ -1,5 +1,7 @@
 """What several checks share: a layer's reported configuration, believed only when the layer computes accordingly."""
 
+import torch
+
 from grading import reference as R
 
 
@@ -25,10 +27,19 @@ def layer(ask, target, owner, attribute, kinds, **expected):
 def recompute(ask, target, owner, attribute, found, names, tensors):
     ours = R.build_layer(found)
     assert ours is not None, f"{owner}.{attribute} ({found.get('type')}) is not a layer the grader can recompute"
-    R.load(ours, R.own_params(names, tensors, attribute))
     x = R.probe_input(found, ask.generator)
-    out = ask.forward(dict(target, sub=attribute), x)
-    R.same(out[0], ours(x).detach(), f"{owner}.{attribute}'s output")
+    out = ask.forward(dict(target, sub=attribute), x, params=R.fresh_params(ours, ask.generator))
+    R.same(out[0], ours.eval()(x).detach(), f"{owner}.{attribute}'s output")
+
+
+def compare(ask, target, reference, x, what, **options):
+    """The target's outputs on ``x`` with the parent's fresh weights equal the parent's ``reference`` with them."""
+    out = ask.forward(target, x, params=R.fresh_params(reference, ask.generator), **options)
+    with torch.no_grad():
+        expected = reference.eval()(x)
+    expected = list(expected) if isinstance(expected, (tuple, list)) else [expected]
+    assert len(out) >= len(expected), f"{what} returns {len(out)} tensors, expected {len(expected)}"
+    return out, expected
 
 
 def values(config):

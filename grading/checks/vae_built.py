@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from grading import reference as R
 from grading.checks import case
 from grading.checks.ae_built import parts_of, reference_of
-from grading.checks.common import built, width_of
+from grading.checks.common import built, compare, width_of
 
 VAE = {"var": "vae_model"}
 
@@ -36,9 +36,9 @@ def vae_built(ask):
         shapes = tuple(tuple(t.shape) for t in out)
         assert shapes == ((4, 1, 28, 28), (4, 2), (4, 2)), f"vae_model returns shapes {shapes}"
         assert out[0].min().item() >= 0 and out[0].max().item() <= 1, "vae_model's pixels are not all in [0, 1]"
-        ours = reference_of(ask, "VariationalAutoEncoder", encoder, decoder, names, tensors, 2)
-        with torch.no_grad():
-            _, mu, log_variance = ours(batch)
-        R.same(out[1], mu, "vae_model's mu")
-        R.same(out[2], log_variance, "vae_model's log-variance")
+        ours = reference_of("VariationalAutoEncoder", encoder, decoder, 2)
+        got, expected = compare(ask, VAE, ours, batch, "vae_model", seed=0)
+        R.same(got[1], expected[1], "vae_model's mu with the grader's weights")
+        R.same(got[2], expected[2], "vae_model's log-variance with the grader's weights")
+        R.load(ours, dict(zip(names, tensors)))  # the submission's own weights, trained here
         R.steps_lower_loss(ours, loss, ask.images(64))
