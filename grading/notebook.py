@@ -1,0 +1,240 @@
+"""A submitted notebook, read with bounds: the grader's own process parses it outside every sandbox limit.
+
+``load(path) -> (notebook dict or None, problem or None)`` checks the size, the nesting depth (a linear scan, before
+``json.loads``) and the number of cells. ``cells``, ``source`` and ``tags`` are the one way every part of the grader
+reads a cell; text comes back with lone surrogates replaced, so it can always be written out. The scans of cell text
+(``imports_models``, ``classes_by_text``, ``assigns_by_text``) go line by line: no regular expression that can
+backtrack. The format detection (``detect``, ``decide``) and the written answers read notebooks through here.
+"""
+
+import json
+import os
+import re
+import stat
+from pathlib import Path
+
+from grading import settings
+
+KIT, ASSIGNMENT = "kit", "assignment"
+CLASSES = ("LeNet_5", "AutoEncoder", "Encoder", "Decoder", "VariationalAutoEncoder")
+# A JSON string (unrolled: each character has one way to match, so the match is linear) or a bracket.
+_SURROGATE = re.compile("[\ud800-\udfff]")  # what is left of a surrogate in a str is lone: json pairs them
+_TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.S)
+
+
+def read_regular(path, limit):
+    """At most ``limit`` bytes of ``path`` if it is a regular file (never a link, FIFO or device), else b""."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return b""
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return b""
+        chunks, size = [], 0
+        while size < limit:
+            chunk = os.read(fd, min(1 << 20, limit - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def clean(text):
+    """``text`` with lone surrogates (JSON's ``\\ud800``, or undecodable bytes) replaced: always encodable."""
+    return _SURROGATE.sub("\ufffd", str(text))
+
+
+def depth(text):
+    """The deepest nesting of brackets outside strings of a JSON text: one pass, no recursion."""
+    level = deepest = 0
+    for match in _TOKENS.finditer(text):
+        token = match.group()
+        if token in "[{":
+            level += 1
+            deepest = max(deepest, level)
+        elif token in "]}":
+            level -= 1
+    return deepest
+
+
+def parse(data):
+    """(notebook dict or None, problem or None) from a notebook's bytes."""
+    if len(data) > settings.FILE_LIMIT:
+        return None, f"hw2.ipynb is larger than {settings.FILE_LIMIT // 2**20} MB"
+    text = data.decode("utf-8", errors="replace")
+    if depth(text) > settings.NOTEBOOK_DEPTH:
+        return None, f"hw2.ipynb is nested deeper than {settings.NOTEBOOK_DEPTH} levels; not read"
+    try:
+        nb = json.loads(text)
+    except (ValueError, RecursionError) as error:
+        return None, f"hw2.ipynb is not JSON ({str(error)[:80]})"
+    if not isinstance(nb, dict):
+        return None, "hw2.ipynb is not a notebook (its JSON is not an object)"
+    if len(cells(nb, limit=None)) > settings.NOTEBOOK_CELLS:
+        return None, f"hw2.ipynb has more than {settings.NOTEBOOK_CELLS:,} cells; not read"
+    return nb, None
+
+
+def load(path):
+    """(notebook dict or None, problem or None): the notebook at ``path`` read with every bound."""
+    path = Path(path)
+    try:
+        if path.lstat().st_size > settings.FILE_LIMIT:
+            return None, f"hw2.ipynb is larger than {settings.FILE_LIMIT // 2**20} MB"
+    except OSError:
+        return None, "no hw2.ipynb"
+    return parse(read_regular(path, settings.FILE_LIMIT + 1))
+
+
+def cells(nb, limit=settings.NOTEBOOK_CELLS):
+    """The cells (dicts) of a parsed notebook of any version (nbformat 3 keeps them in worksheets); [] for anything
+    else; at most ``limit``."""
+    if not isinstance(nb, dict):
+        return []
+    found = nb.get("cells")
+    if not isinstance(found, list):
+        sheets = nb.get("worksheets")
+        found = [c for w in sheets if isinstance(w, dict) and isinstance(w.get("cells"), list)
+                 for c in w["cells"]] if isinstance(sheets, list) else []
+    found = [c for c in found if isinstance(c, dict)]
+    return found if limit is None else found[:limit]
+
+
+def source(cell):
+    """A cell's text (nbformat 3 code cells keep it under "input"), surrogates replaced; "" for anything else."""
+    text = cell.get("source", cell.get("input", ""))
+    if isinstance(text, list):
+        text = "".join(line for line in text if isinstance(line, str))
+    return clean(text) if isinstance(text, str) else ""
+
+
+def tags(cell):
+    metadata = cell.get("metadata")
+    found = metadata.get("tags") if isinstance(metadata, dict) else None
+    return [t for t in found if isinstance(t, str)] if isinstance(found, list) else []
+
+
+def code_cells(nb):
+    """[(index, source)] of the code cells."""
+    return [(i, source(c)) for i, c in enumerate(cells(nb)) if c.get("cell_type") == "code"]
+
+
+def _lines(text):
+    return text.splitlines()[:settings.CELL_LINES]
+
+
+def _word_after(text, prefix):
+    """The identifier that follows ``prefix`` at the start of ``text`` (after spaces), or None."""
+    if not text.startswith(prefix):
+        return None
+    rest = text[len(prefix):]
+    if not rest[:1].isspace():
+        return None
+    rest = rest.lstrip()
+    end = 0
+    while end < len(rest) and (rest[end].isalnum() or rest[end] == "_"):
+        end += 1
+    return rest[:end], rest[end:]
+
+
+def imports_models(text):
+    """Whether a line imports hw2_models (``import hw2_models``, ``from hw2_models import ...``)."""
+    for line in _lines(text):
+        line = line.lstrip()
+        for keyword in ("import", "from"):
+            found = _word_after(line, keyword)
+            if found and found[0] == "hw2_models" and (keyword == "import" or found[1].lstrip().startswith("import")):
+                return True
+    return False
+
+
+def classes_by_text(text):
+    """The graded classes a cell's lines start defining (``class NAME``): for a cell that does not compile."""
+    found = []
+    for line in _lines(text):
+        word = _word_after(line, "class")
+        if word and word[0] in CLASSES and word[0] not in found:
+            found.append(word[0])
+    return found
+
+
+def assigns_by_text(text, names):
+    """Which of ``names`` a cell's lines assign (``NAME =``, not ``==``): for a cell that does not compile."""
+    found = set()
+    for line in _lines(text):
+        line = line.lstrip()
+        for name in names:
+            rest = line[len(name):].lstrip() if line.startswith(name) else ""
+            if rest.startswith("=") and not rest.startswith("=="):
+                found.add(name)
+    return found
+
+
+def defined_classes(text):
+    """The graded classes a cell defines at its top level; read from its lines when it does not compile."""
+    import ast
+
+    try:
+        tree = ast.parse(python(text))
+        return [node.name for node in tree.body if isinstance(node, ast.ClassDef) and node.name in CLASSES]
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return classes_by_text(text)
+
+
+def python(text):
+    """A cell's text as Python (IPython's magics and shell escapes translated)."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    return TransformerManager().transform_cell(text)
+
+
+def detect(nb):
+    """``ASSIGNMENT`` when the notebook (a parsed dict, or a path) defines a graded class in its cells and never
+    imports hw2_models, else ``KIT``."""
+    if isinstance(nb, (str, os.PathLike)):
+        nb, _ = load(nb)
+    found = code_cells(nb) if nb is not None else []
+    if any(imports_models(text) for _, text in found):
+        return KIT
+    return ASSIGNMENT if any(defined_classes(text) for _, text in found) else KIT
+
+
+def decide(workdir, problems):
+    """(format, problems, note) for the submission copied into ``workdir``; ``problems`` as extraction made them.
+
+    In the assignment's format the missing hw2_models.py is no problem; when the copy holds one anyway, ``note``
+    says it was ignored (and the file is removed, so nothing of it may run)."""
+    workdir = Path(workdir)
+    if detect(workdir / "hw2.ipynb") == KIT:
+        return KIT, problems, None
+    problems = [p for p in problems if p != "no hw2_models.py in the submission"]
+    note = None
+    if (workdir / "hw2_models.py").exists():
+        note = ("graded as the assignment's notebook (its cells define the classes and it never imports "
+                "hw2_models); hw2_models.py ignored")
+        (workdir / "hw2_models.py").unlink()
+    return ASSIGNMENT, problems, note
+
+
+def written_answers(path, questions):
+    """{part: the answer text} from the notebook at ``path`` (answer-tagged cells, else the cell after the question);
+    ``questions`` {part: a phrase of its question}. Read from the pristine copy, never where the code ran."""
+    nb, _ = load(path)
+    found = cells(nb)
+    texts = [source(c) for c in found]
+    answers = {}
+    for part, phrase in questions.items():
+        question = next((i for i, text in enumerate(texts) if phrase in text), None)
+        if question is None:
+            continue
+        after = range(question + 1, len(found))
+        tagged = next((i for i in after if "answer" in tags(found[i])), None)
+        following = next((i for i in after if found[i].get("cell_type") in ("markdown", "heading")), None)
+        chosen = tagged if tagged is not None else following
+        if chosen is not None:
+            answers[part] = texts[chosen].strip()
+    return answers

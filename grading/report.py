@@ -1,0 +1,121 @@
+"""What a run writes into ``--out``: grades.csv, the written-answer pages, the scores template, and per submission
+``details/FILE.json`` and ``logs/FILE.txt`` (FILE: ``submissions.file_name``). Every file is written as UTF-8 with
+anything unencodable replaced, so no text of a submission can stop the writing."""
+
+import csv
+import html
+import io
+import json
+import os
+import shutil
+import sys
+
+from grading import parts, settings
+from grading.results import COLUMNS, WRITTEN, number
+from grading.submissions import file_name
+
+EMPTY_ANSWER = "*Your answer here.*"
+QUESTIONS = {part.name: (part.follows, parts.heading(part)) for part in parts.written()}  # (phrase, title)
+
+
+def write_text(path, text):
+    path.write_text(text, encoding="utf-8", errors="replace", newline="")
+
+
+def write_atomically(path, text):
+    """Write a whole file or nothing: a reader never sees half a grades.csv."""
+    temporary = path.with_name(f".{path.name}.partial")
+    write_text(temporary, text)
+    os.replace(temporary, path)
+
+
+def spreadsheet_safe(value):
+    """A cell a spreadsheet shows as text: one beginning with = + - @ (or a tab or return) would run as a formula."""
+    value = str(value)
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def csv_text(rows, header=None):
+    handle = io.StringIO()
+    writer = csv.writer(handle, lineterminator="\n")
+    if header:
+        writer.writerow(header)
+    writer.writerows([[spreadsheet_safe(v) for v in row] for row in rows])
+    return handle.getvalue()
+
+
+def clear(out):
+    """Remove what an earlier run wrote, so a run that fails never leaves results looking current."""
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in ["grades.csv", "written_scores_template.csv", *(f"written_{p}.html" for p in WRITTEN)]:
+        (out / stale).unlink(missing_ok=True)
+    for sub in ("details", "logs"):
+        shutil.rmtree(out / sub, ignore_errors=True)
+        (out / sub).mkdir()
+
+
+def reference_answers():
+    from grading import notebook
+
+    nb, _ = notebook.parse((settings.REPO / "hw2.ipynb").read_bytes())
+    tagged = [notebook.source(c) for c in notebook.cells(nb) if "answer" in notebook.tags(c)]
+    return dict(zip(QUESTIONS, tagged))
+
+
+def answer_page(part, records, reference):
+    rows = []
+    for record in records:
+        answer = record.get("answers", {}).get(part, "")
+        shown = "<em>(no answer)</em>" if not answer or answer == EMPTY_ANSWER else html.escape(answer)
+        rows.append(f'<tr><td class="name">{html.escape(record["name"])}</td><td><pre>{shown}</pre></td>'
+                    f'<td class="points">&nbsp;/ {WRITTEN[part]}</td></tr>')
+    title = QUESTIONS[part][1]
+    return f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>HW2 written answers: {part}</title>
+<style>
+body {{ font-family: sans-serif; margin: 1.5em; }} h1 {{ font-size: 1.3em; }}
+.layout {{ display: grid; grid-template-columns: 3fr 2fr; gap: 1.5em; align-items: start; }}
+.reference {{ position: sticky; top: 1em; background: #f4f7ee; padding: 0.5em 1em; max-height: 95vh; overflow: auto; }}
+table {{ border-collapse: collapse; width: 100%; }} td {{ border-top: 1px solid #ccc; vertical-align: top; padding: 0.4em; }}
+pre {{ white-space: pre-wrap; font-family: inherit; margin: 0; }} .name {{ font-weight: bold; width: 12em; }}
+.points {{ white-space: nowrap; width: 4em; }}
+</style></head><body>
+<h1>{html.escape(title)}</h1>
+<p>{len(records)} submissions; {WRITTEN[part]} point(s) each. Score them in <code>written_scores_template.csv</code>
+(column <code>{part}</code>), save it, then run <code>python -m grading.grade ... --written-scores FILE</code> again.</p>
+<div class="layout"><table>{''.join(rows)}</table>
+<div class="reference"><h2>Reference answer (the solved notebook)</h2><pre>{html.escape(reference.get(part, ''))}</pre></div>
+</div></body></html>
+"""
+
+
+def write_submission_files(out, record):
+    """details/FILE.json and logs/FILE.txt of one record."""
+    safe = file_name(record["name"])
+    checks = [r for r in record.get("results", []) if isinstance(r, dict)]
+    details = {"submission": record["name"], "format": record.get("format"),
+               "checks": sorted(checks, key=lambda r: (str(r.get("part")), str(r.get("case")))),
+               "events": record.get("events", []), "problems": record.get("problems", []),
+               "rejected": record.get("rejected", []), "printed": record.get("printed")}
+    write_text(out / "details" / f"{safe}.json", json.dumps(details, indent=1, sort_keys=True, default=repr) + "\n")
+    write_text(out / "logs" / f"{safe}.txt", str(record.get("log", "")))
+
+
+def write(out, rows, records, written):
+    """Every output of a run; grades.csv last, atomically."""
+    reference = reference_answers()
+    for part in QUESTIONS:
+        write_text(out / f"written_{part}.html", answer_page(part, records, reference))
+    for record in records:
+        try:
+            write_submission_files(out, record)
+        except Exception as error:  # one submission's files never stop the others' or grades.csv
+            print(f"grading.grade: the details of {record.get('name')!r} could not be written ({error})", file=sys.stderr)
+    scored = [[r["name"], *(number(written.get(r["name"], {})[p]) if p in written.get(r["name"], {}) else ""
+                            for p in WRITTEN)] for r in records]
+    write_atomically(out / "written_scores_template.csv", csv_text(scored, ["submission", *WRITTEN]))
+    write_grades(out, rows)
+
+
+def write_grades(out, rows):
+    write_atomically(out / "grades.csv", csv_text([[row[c] for c in COLUMNS] for row in rows], COLUMNS))

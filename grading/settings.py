@@ -1,0 +1,28 @@
+"""Every limit of the grader, written once: what a submission may hand in, and what its sandbox may use.
+
+The rooms (submissions, notebook, isolation, report) and the sandboxed child read them from here."""
+
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+GRADING = REPO / "grading"
+FILES = ("hw2.ipynb", "hw2_models.py")  # the two files a submission consists of
+
+# What the grader's own process reads of a submission (it parses them outside every sandbox limit).
+FILE_LIMIT = 20 * 2**20  # bytes of one submitted file (the notebook, the module)
+NOTEBOOK_DEPTH = 64  # nesting of the notebook's JSON (nbformat's own needs 5); checked by a linear scan
+NOTEBOOK_CELLS = 5_000  # cells of one notebook (the assignment has about 80)
+CELL_LINES = 20_000  # lines of one cell the grader's own scans look at
+ZIP_ENTRIES = 10_000  # entries of one zip, counted from its central directory before anything is built from it
+ZIP_DECLARED = 2 * 2**30  # total uncompressed size the central directory may declare
+WALK_ENTRIES = 10_000  # files and folders of one submitted folder looked at
+NAME_LIMIT = 120  # characters of a submission's name shown and used for its files (the rest gets a hash)
+
+# What the sandbox may use (grading.isolation).
+MEMORY_LIMIT = 6 * 2**30  # bytes: the memory cgroup (RSS, tmpfs, /dev/shm and memfds) and the address space
+PROCESS_LIMIT = 64  # processes and threads: the pids cgroup, else RLIMIT_NPROC of the fresh uid
+DISK_LIMIT = 64 * 2**20  # the submission's folder and /tmp (tmpfs sizes), and any one file it writes
+SHM_LIMIT = 16 * 2**20  # /dev/shm (a sized tmpfs; the rest of /dev is read-only)
+LOG_KEEP = 64 * 2**10  # bytes of the sandbox's printing kept at each end (head and tail); the total is counted
+OUTPUT_LIMIT = 64 * 2**10  # characters of a submission's printing kept per cell, in the sandbox
+RESULT_LIMIT = 2**20  # bytes of a result file read; an honest one is a few kilobytes
