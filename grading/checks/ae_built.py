@@ -24,6 +24,23 @@ def parts_of(ask, target, name):
     return found
 
 
+def real_parts(ask, target, name, encoder, decoder):
+    """Check what of a built model the parent can recompute when its classes do not both work: each part that is not
+    the grader's stand-in must compute, on the parent's weights, what the reference part rebuilt with its reported
+    layers computes; at least one must be real (a model of two stand-ins holds nothing the parent can check)."""
+    real = [(attribute, info) for attribute, info in [("encoder", encoder), ("decoder", decoder)]
+            if info.get("stand_in") is None]
+    assert real, f"{name}'s encoder and decoder are both the grader's stand-ins: nothing of it can be checked"
+    models = R.models()
+    for attribute, info in real:
+        role = "Encoder" if attribute == "encoder" else "Decoder"
+        width = width_of(info, attribute)
+        ours = R.rebuild(getattr(models, role)(width), info.get("modules", {}))
+        x = ask.images(4) if role == "Encoder" else torch.randn(4, width, generator=ask.generator)
+        got, expected = compare(ask, dict(target, sub=attribute), ours, x, f"{name}.{attribute}")
+        R.same(got[0], expected[0], f"{name}.{attribute}'s output with the grader's weights")
+
+
 def reference_of(kind, encoder, decoder, *args):
     """The parent's reference model of ``kind`` rebuilt with the child's reported layers."""
     models = R.models()
@@ -48,3 +65,5 @@ def ae_built(ask):
         R.same(got[0], expected[0], "ae_model's output with the grader's weights")
         R.load(ours, dict(zip(names, tensors)))  # the submission's own weights, trained here
         R.steps_lower_loss(ours, lambda model, x: F.binary_cross_entropy(model(x), x), ask.images(64))
+    else:
+        real_parts(ask, AE, "ae_model", encoder, decoder)

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from grading import reference as R
 from grading.checks import case
-from grading.checks.ae_built import parts_of, reference_of
+from grading.checks.ae_built import parts_of, real_parts, reference_of
 from grading.checks.common import built, compare, width_of
 
 VAE = {"var": "vae_model"}
@@ -42,3 +42,5 @@ def vae_built(ask):
         R.same(got[2], expected[2], "vae_model's log-variance with the grader's weights")
         R.load(ours, dict(zip(names, tensors)))  # the submission's own weights, trained here
         R.steps_lower_loss(ours, loss, ask.images(64))
+    else:
+        real_parts(ask, VAE, "vae_model", encoder, decoder)

@@ -208,7 +208,8 @@ class Runner:
         import torch
 
         found = self.target(request["target"])
-        answer = {"type": type(found).__name__, "stand_in": getattr(found, "_grading_stand_in", None),
+        stand_in = getattr(found, "_grading_stand_in", None)
+        answer = {"type": type(found).__name__, "stand_in": stand_in if isinstance(stand_in, str) else None,
                   "instance_of": [n for n in nbk.GRADED if isinstance(getattr(self.module, n, None), type)
                                   and isinstance(found, getattr(self.module, n))]}
         width = getattr(found, "latent_dimensionality", None)
@@ -321,8 +322,8 @@ def main():
         print(f"{op}: {time.perf_counter() - started:.2f} s", file=sys.stderr, flush=True)
         try:
             wire.send(protocol_out, answer, out)
-        except wire.ProtocolError as error:
-            wire.send(protocol_out, {"error": f"the answer could not be sent ({error})"})
+        except (wire.ProtocolError, TypeError, ValueError) as error:  # e.g. a submission's odd attribute values
+            wire.send(protocol_out, {"error": f"the answer could not be sent ({str(error)[:100]})"})
     os._exit(0)  # no interpreter teardown: a submission's atexit hooks and finalizers do not run
 
 
