@@ -85,13 +85,10 @@ class Child:
 
     def ask(self, header, tensors=(), limit=None, setup=False):
         limit = float(limit or self.session.cell_limit)
-        try:
-            if self.box is None:
-                self._start()
-            answer, out = self._exchange(header, tensors, limit)
-        except Refused:
-            raise
-        if setup:
+        if self.box is None:
+            self._start()
+        answer, out = self._exchange(header, tensors, limit)
+        if setup:  # a fresh child replays it; a step that was refused (hung, broke the format) is left out
             self.replay.append((header, limit))
         return answer, out
 
