@@ -231,6 +231,11 @@ class Session:
             print(f"check {part}/{name[:30]}: {time.perf_counter() - started:.2f} s", file=sys.stderr)
 
 
+def _texts(value):
+    """The texts of a list an answer holds (anything else in it, or instead of it, is left out)."""
+    return [text for text in value if isinstance(text, str)][:100] if isinstance(value, list) else []
+
+
 def run(session, child, ask, fmt, data):
     """Ask the child to load the submission and run its cells; check each part as soon as what it follows exists."""
     cases = checks.cases()
@@ -238,7 +243,7 @@ def run(session, child, ask, fmt, data):
     config = {"workdir": SUB, "pristine": "/pristine", "data": "/data", "format": fmt}
     try:
         answer, _ = child.ask({"op": "load", "config": config}, setup=True)
-        for message in answer.get("problems", []):
+        for message in _texts(answer.get("problems")):
             session.events.append({"event": "problem", "message": str(message)[:500]})
     except Refused as error:
         session.events.append({"event": "problem", "message": f"loading the submission failed: {error}"})
@@ -247,21 +252,24 @@ def run(session, child, ask, fmt, data):
         session.check(part.name, cases, ask)
     try:
         plan = child.ask({"op": "plan", "follows": sorted(follows), "needed": sorted(NEEDED | set(follows))})[0]["cells"]
+        if plan is None:
+            session.events.append({"event": "problem", "message": "hw2.ipynb could not be read"})
     except Refused as error:
         plan = None
         session.events.append({"event": "problem", "message": f"the notebook's cells could not be listed: {error}"})
-    if plan is None:
-        session.events.append({"event": "problem", "message": "hw2.ipynb could not be read"})
-        plan = []
+    if not isinstance(plan, list) or not all(isinstance(c, list) and len(c) == 2 and isinstance(c[0], int)
+                                             and isinstance(c[1], list) for c in plan):
+        plan = []  # an answer of the wrong form lists no cell (the parts that follow cells then fail)
     for index, names in plan:
+        names = [str(n) for n in names]
         graded = sorted(follows[n] for n in names if n in follows and follows[n] not in session.done)
         try:
             answer, _ = child.ask({"op": "cell", "cell": index, "names": names, "stand_ins": sorted(ask.broken)},
                                   setup=True)
             error = answer.get("cell_error")
-            for note in answer.get("notes", []):
+            for note in _texts(answer.get("notes")):
                 session.events.append({"event": "note", "message": str(note)[:500]})
-            if answer.get("printed", 0) > 64 * 1024:
+            if type(answer.get("printed")) is int and answer["printed"] > 64 * 1024:
                 session.events.append({"event": "output", "cell": index, "characters": int(answer["printed"])})
         except Refused as refused:
             error = str(refused)
