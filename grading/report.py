@@ -96,7 +96,8 @@ def write_submission_files(out, record):
     details = {"submission": record["name"], "format": record.get("format"),
                "checks": sorted(checks, key=lambda r: (str(r.get("part")), str(r.get("case")))),
                "events": record.get("events", []), "problems": record.get("problems", []),
-               "rejected": record.get("rejected", []), "printed": record.get("printed")}
+               "rejected": record.get("rejected", []), "printed": record.get("printed"),
+               "peak_memory": record.get("peak_memory"), "seconds": record.get("seconds")}
     write_text(out / "details" / f"{safe}.json", json.dumps(details, indent=1, sort_keys=True, default=repr) + "\n")
     write_text(out / "logs" / f"{safe}.txt", str(record.get("log", "")))
 

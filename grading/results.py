@@ -8,7 +8,7 @@ encodable (lone surrogates replaced)."""
 import csv
 import re
 
-from grading import parts
+from grading import parts, settings
 from grading.notebook import clean
 
 # (column, points, what) in the assignment's order, from the one table of parts; written parts are scored by a person.
@@ -45,7 +45,8 @@ def _event_status(event, status):
     if kind == "problem":
         status.append(_text(event.get("message")))
     elif kind == "output" and _integer(event.get("cell")) is not None and _integer(event.get("characters")) is not None:
-        status.append(f"cell {event['cell'] + 1} printed {event['characters']:,} characters (kept the first 64 KiB)")
+        status.append(f"cell {event['cell'] + 1} printed {event['characters']:,} characters (kept the first "
+                      f"{settings.OUTPUT_LIMIT // 1024} KiB)")
     elif kind == "cell" and event.get("graded"):
         graded = ", ".join(_texts(event["graded"]))
         cell = _integer(event.get("cell"))
@@ -75,8 +76,9 @@ def row_for(record, written, options):
     elif not finished:
         status.append(f"the grading process ended early (exit status {_text(record.get('returncode'))})")
     printed = _integer(record.get("printed"))
-    if printed and printed > 2 * 64 * 1024:
-        status.append(f"the grading process printed {printed:,} bytes (its log keeps the first and last 64 KiB)")
+    if printed and printed > 2 * settings.LOG_KEEP:
+        status.append(f"the grading process printed {printed:,} bytes (its log keeps the first and last "
+                      f"{settings.LOG_KEEP // 1024} KiB)")
     missing = [name for name in earned if name not in checked]
     if missing:
         status.append(f"not checked: {', '.join(missing)}")

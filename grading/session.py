@@ -301,7 +301,8 @@ def copy_helpers(workdir):
 def grade_submission(name, pristine, fmt, options, workdir):
     """Grade one submission: its extracted files in ``pristine`` (the provided helpers are copied in here), its
     format ``fmt``; ``options``: timeout, cell_limit, threads, data (the MNIST folder), launch (optional: a callable
-    that starts the child and returns a box). Returns the record results.row_for reads (its run part)."""
+    that starts the child and returns a box). Returns the record's run part: name, format, results, events,
+    rejected, timed_out, returncode, seconds, log, printed (bytes in all), peak_memory (bytes, where a cgroup says)."""
     started = time.monotonic()
     pristine, workdir = Path(pristine), Path(workdir)
     helpers = copy_helpers(pristine)
@@ -328,12 +329,15 @@ def grade_submission(name, pristine, fmt, options, workdir):
                 pass
             returncode = child.box.wait(5)
             child.stop()
-    for box in child.boxes:  # every child started for this submission: its log, its printing counted
+    peaks = []
+    for box in child.boxes:  # every child started for this submission: its log, its printing, its memory
         log += box.log()
         printed += box.log_total
+        peaks += [box.peak_memory] if getattr(box, "peak_memory", None) is not None else []
     return {"name": name, "format": fmt, "notes": [], "problems": [], "results": session.results,
             "events": session.events, "rejected": session.rejected, "timed_out": session.timed_out,
-            "returncode": returncode, "seconds": time.monotonic() - started, "log": log, "printed": printed}
+            "returncode": returncode, "seconds": time.monotonic() - started, "log": log, "printed": printed,
+            "peak_memory": max(peaks) if peaks else None}
 
 
 def start_child(pristine, options, workdir):
