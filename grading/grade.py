@@ -127,10 +127,6 @@ def main(argv=None):
     parser.add_argument("--timeout", type=float, default=120, help="seconds per submission (default 120)")
     parser.add_argument("--cell-timeout", type=float, default=60, help="seconds per notebook cell (default 60)")
     args = parser.parse_args(argv)
-    try:
-        import otter  # noqa: F401
-    except ImportError:
-        parser.error("the grading engine is not installed: pip install -r requirements-grading.txt")
     if not Path(args.submissions).is_dir():
         parser.error(f"{args.submissions} is not a folder of submissions")
     started = time.monotonic()

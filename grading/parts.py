@@ -65,10 +65,3 @@ def heading(part):
 
 AUTOMATIC_POINTS = sum(part.points for part in automatic())
 WRITTEN_POINTS = sum(part.points for part in written())
-
-
-def check_points(check_file):
-    """The points of every test case of a check file (an otter exception-based test file), summed."""
-    from otter.test_files import ExceptionTestFile
-
-    return sum(case.points for case in ExceptionTestFile.from_file(str(check_file)).test_cases)

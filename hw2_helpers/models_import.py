@@ -30,17 +30,29 @@ def top_level_statements(source):
     as their brackets and strings are closed (tokenize needs no more)."""
     lines = source.splitlines(keepends=True)
     starts, depth, new_line = [], 0, True
-    for token in tokenize.generate_tokens(io.StringIO(source).readline):
-        if token.type == tokenize.INDENT:
-            depth += 1
-        elif token.type == tokenize.DEDENT:
-            depth -= 1
-        elif token.type == tokenize.NEWLINE:
-            new_line = True
-        elif token.type not in (tokenize.NL, tokenize.COMMENT, tokenize.ENDMARKER):
-            if new_line and depth == 0 and not (starts and lines[starts[-1] - 1].startswith("@")):
-                starts.append(token.start[0])
-            new_line = False
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(source).readline):
+            if token.type == tokenize.INDENT:
+                depth += 1
+            elif token.type == tokenize.DEDENT:
+                depth -= 1
+            elif token.type == tokenize.NEWLINE:
+                new_line = True
+            elif token.type not in (tokenize.NL, tokenize.COMMENT, tokenize.ENDMARKER):
+                if new_line and depth == 0 and not (starts and lines[starts[-1] - 1].startswith("@")):
+                    starts.append(token.start[0])
+                new_line = False
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        # a bracket or string left open: after the last statement found, a line that starts at column 0 with
+        # code starts the next one (the statement holding the fault then fails alone)
+        last = starts[-1] if starts else 0
+        for number, line in enumerate(lines[last:], last + 1):
+            if (number > last and line[:1] not in ("", " ", "\t", "\n", "\r", "#", ")", "]", "}")
+                    and not (starts and lines[starts[-1] - 1].startswith("@"))):
+                starts.append(number)
+        starts = sorted(set(starts))
+    if not starts:
+        return [(1, source)] if source else []
     bounds = starts + [len(lines) + 1]
     head = [(1, "".join(lines[: bounds[0] - 1]))] if bounds[0] > 1 else []
     return head + [(first, "".join(lines[first - 1: end - 1])) for first, end in zip(bounds, bounds[1:])]

@@ -1,10 +1,11 @@
-"""Hostile submissions: what each attack on the autograder gets (issue 22).
+"""Hostile submissions: what each attack on the autograder gets (issues 22 and 25).
 
 Every submission is built from the GENERATED student version (the untouched version, or the solution filled back
 in) plus its attack, and all of them are graded in one batch (module-scoped fixture, small time limits). Each test
 asserts what its attack earns, so it fails if the guard it names is removed: the bubblewrap whitelist (copying,
 reading results and the reference), the validation of result lines outside the sandbox (forging through files),
-the PID namespace and the fresh user id (survivors), the per-check time limit around builds (a hang in __init__),
+the PID namespace and the fresh user id (survivors), the checks and references kept in the parent (forging through
+otter, the runner's module or the protocol), the per-question deadlines (a hang in __init__, even one no alarm stops),
 the printing cap at import, and the input handling (each malformed input gets a row and the batch ends).
 """
 
@@ -21,6 +22,7 @@ import pytest
 from grading import grade as grading
 from grading import isolation
 from grading import make_student as ms
+from hostile_attacks import FORGE_MAIN, FORGE_OTTER, FORGE_PROTOCOL, SWALLOWING_HANG
 
 REPO = Path(__file__).resolve().parents[1]
 AUTO = ["transform", "dataloaders", "lenet_layers", "lenet_instantiated", "encoder", "decoder", "ae_built", "vae_built"]
@@ -79,16 +81,6 @@ if os.fork() == 0:
     if os.fork() == 0:
         os.execvp("sleep", ["sleep", "{MARK}"])
     os._exit(0)
-'''
-FORGE_OTTER = '''
-from otter.test_files import ExceptionTestFile as _Checks, TestCaseResult as _Result
-
-
-def _every_case_passes(self, env):  # otter's runner, replaced in the submission's own process
-    self.test_case_results = [_Result(test_case=case, message="", passed=True) for case in self.test_cases]
-
-
-_Checks.run = _every_case_passes
 '''
 FORGE_FRAMES = '''
 import inspect
@@ -166,7 +158,7 @@ def hostile(tmp_path_factory):
     untouched = [nbformat.from_dict(dict(c)) for c in nb.cells]
     notebook_text = nbformat.writes(nbformat.v4.new_notebook(cells=full_cells()))
     case = next(line.split('"')[1] for line in (REPO / "grading" / "checks" / "lenet_layers.py").read_text().splitlines()
-                if line.startswith("@test_case(name="))
+                if line.startswith('@case("'))
 
     _write(folder / "full", full_cells(), filled)
     _write(folder / "copies_a_classmate", untouched, COPY.format(repo=REPO, folder=folder) + module)
@@ -175,12 +167,28 @@ def hostile(tmp_path_factory):
     _write(folder / "leaves_survivors", full_cells(), SURVIVE + filled)
     _write(folder / "forges_through_otter", untouched, FORGE_OTTER + module)
     _write(folder / "forges_through_frames", untouched, FORGE_FRAMES + module)
+    _write(folder / "forges_through_main", untouched, FORGE_MAIN + module)
+    _write(folder / "forges_the_protocol", untouched, FORGE_PROTOCOL + module)
+    first_cell = [nbformat.v4.new_code_cell(FORGE_OTTER + FORGE_MAIN)] + [nbformat.from_dict(dict(c)) for c in nb.cells]
+    _write(folder / "forges_in_a_first_cell", first_cell, module)
+    protocol_cell = [nbformat.v4.new_code_cell("import os\n" + FORGE_PROTOCOL)] + [nbformat.from_dict(dict(c)) for c in nb.cells]
+    _write(folder / "forges_the_protocol_in_a_cell", protocol_cell, module)
+    import assignment_notebooks as an
+
+    for name, attack in [("asg_forges_in_a_class_cell", FORGE_OTTER + FORGE_MAIN), ("asg_forges_the_protocol", FORGE_PROTOCOL)]:
+        book = an.assignment_notebook()
+        lenet_cell = next(c for c in book.cells if c.cell_type == "code" and c.source.startswith("class LeNet_5"))
+        lenet_cell.source = attack + "\n" + lenet_cell.source
+        (folder / name).mkdir()
+        nbformat.write(book, folder / name / "hw2.ipynb")
     init = "        super(LeNet_5, self).__init__()\n" if "super(LeNet_5, self).__init__()" in filled else None
     lenet_init = filled.index("class LeNet_5")
     head, tail = filled[:lenet_init], filled[lenet_init:]
     first = tail.index("super().__init__()\n") if init is None else tail.index(init)
     line_end = tail.index("\n", first) + 1
     _write(folder / "hangs_in_lenet_init", full_cells(), head + tail[:line_end] + "        while True:\n            pass\n"
+           + tail[line_end:])
+    _write(folder / "hangs_in_lenet_init_past_alarms", full_cells(), head + tail[:line_end] + SWALLOWING_HANG
            + tail[line_end:])
     _write(folder / "prints_50_mb", full_cells(), PRINTS + filled)
     # malformed inputs
@@ -241,13 +249,10 @@ def test_reading_results_and_reference_answers_fails(hostile):
     assert page.count("My own answer about LeNet-5.") >= 2  # its answer, from the pristine copy it could not rewrite
 
 
-def test_forging_through_the_result_file_is_rejected_and_capped(hostile):
-    row = hostile["rows"]["forges_result_file"]
-    assert _points(row) == ZERO, row["status"]  # 1000 points capped, and the case then reported twice fails
-    assert "REJECTED result lines" in row["status"] and "'bonus' is not a part of the table" in row["status"]
-    rejected = " ".join(hostile["records"]["forges_result_file"]["rejected"])
-    assert "not a JSON object" in rejected and "a cell event without" in rejected  # "graded": 5, not a list
-    assert "lone \ufffd surrogate" in row["status"]  # written into grades.csv, replaced
+def test_forging_through_a_result_file_finds_none(hostile):
+    row = hostile["rows"]["forges_result_file"]  # the child writes no results: it has no result file to forge
+    assert _points(row) == ZERO, row["status"]
+    assert "raised" in row["status"] and "at import" in row["status"]
 
 
 def test_a_long_undecodable_name_with_a_surrogate_answer_gets_its_row(hostile):
@@ -258,17 +263,23 @@ def test_a_long_undecodable_name_with_a_surrogate_answer_gets_its_row(hostile):
     assert _points(hostile["rows"][name]) == ZERO
 
 
-def test_forging_through_otter_or_the_graders_frames_reaches_only_its_own_row_and_the_parts_values(hostile):
-    # The known limit of the threat model (grading/README.md): the checks run beside the submission's code, so it can
-    # make them pass. What the grader outside the sandbox still guarantees: no part above its value, no part that is
-    # not in the table, and no other row changed.
-    for name in ["forges_through_otter", "forges_through_frames"]:
-        row = hostile["rows"][name]
-        assert _points(row) == FULL, (name, row["status"])  # every case "passed", each at its own points
-    frames = hostile["rows"]["forges_through_frames"]["status"]
-    assert "REJECTED result lines" in frames and "'bonus' is not a part of the table" in frames
-    assert _points(hostile["rows"]["full"]) == FULL
-    assert _points(hostile["rows"]["forges_result_file"]) == ZERO
+FORGERS = ["forges_through_otter", "forges_through_frames", "forges_through_main", "forges_in_a_first_cell",
+           "asg_forges_in_a_class_cell", "forges_the_protocol", "forges_the_protocol_in_a_cell", "asg_forges_the_protocol"]
+
+
+@pytest.mark.parametrize("name", FORGERS)
+def test_forging_earns_nothing_beyond_the_untouched_versions_zero(hostile, name):
+    # The checks and the reference live in the parent: patching otter or the runner's module changes nothing, and a
+    # replaced runner's plausible answers fail the parent's recomputation on inputs and weights drawn at grading time.
+    row = hostile["rows"][name]
+    assert _points(row) == ZERO, (name, row["status"])
+
+
+def test_a_forged_protocol_fails_on_recomputation_not_on_form(hostile):
+    status = hostile["rows"]["forges_the_protocol"]["status"]
+    assert "differs from the grader's recomputation" in status  # its answers had the right form
+    assert "are not MNIST training images of their labels" in status  # the loaders' claims alone do not pass
+    assert "lone \ufffd surrogate" in status  # its problem text, a lone surrogate, written into grades.csv replaced
 
 
 def test_nothing_outlives_its_submission(hostile):
@@ -276,13 +287,16 @@ def test_nothing_outlives_its_submission(hostile):
     assert hostile["survivors"] == []
 
 
-def test_a_hang_in_lenet_init_costs_its_own_part_only(hostile):
-    row = hostile["rows"]["hangs_in_lenet_init"]
-    # the class is judged by lenet_layers; the cell building `model` is run with the grader's stand-in, as for any
-    # class that does not build, so the AE and VAE after it are still reached
-    assert _points(row) == dict(FULL, lenet_layers=0), row["status"]
-    assert "lenet_layers: the check ran past 8 s" in row["status"]
+@pytest.mark.parametrize("name", ["hangs_in_lenet_init", "hangs_in_lenet_init_past_alarms"])
+def test_a_hang_in_lenet_init_costs_its_own_part_only(hostile, name):
+    row = hostile["rows"][name]
+    # LeNet-5's parts only: the class cannot be built, so `model` is the grader's stand-in (given without trying the
+    # class again) and holds nothing to recompute; the AE and the VAE after it keep their points
+    assert _points(row) == dict(FULL, lenet_layers=0, lenet_instantiated=0), row["status"]
+    assert "lenet_layers: LeNet_5() ran past 8 s" in row["status"]
     assert "stopped at the time limit" not in row["status"]
+    if name.endswith("past_alarms"):  # the child's alarm could not stop it: the parent killed it and started another
+        assert "the grader stopped it and went on with a fresh process" in row["status"]
 
 
 def test_printing_50_mb_is_truncated_not_failed(hostile):

@@ -1,31 +1,31 @@
-"""Hidden check: LeNet-5 instantiated (1 pt).
+"""LeNet-5 instantiated (1 pt): ``model`` is a LeNet_5 that computes, on the parent's weights and inputs, what the
+reference LeNet-5 (rebuilt with its reported layers) computes; when the class builds but does not run, each of its
+layers must compute what its configuration says. When the class cannot be built at all, the cell ran with the
+grader's stand-in and nothing of ``model`` can be recomputed: the class's mistake then costs this point too."""
 
-``model`` must be an instance of the submission's LeNet_5 (or of the grader's stand-in for it, used only when the
-submission's class itself cannot be built, so that a mistake in the class costs the layer points, not this one).
-When the class itself runs, ``model`` must run too: (1, 1, 32, 32) -> (1, 10).
-"""
-from otter.test_files import test_case
+import torch
 
-OK_FORMAT = False
-name = "lenet_instantiated"
+from grading import reference as R
+from grading.checks import case
+from grading.checks.common import built, compare, recompute
+
+MODEL = {"var": "model"}
 
 
-@test_case(name="LeNet-5 instantiated: model is a LeNet_5 that runs", points=1, hidden=True)
-def instantiated(env, model):
-    import torch
-
-    from grading import checkhelpers as H
-
-    assert model is not None, "no variable model"
-    cls = H.module_class(env, "LeNet_5")
-    stand_in = getattr(model, "_grading_stand_in", None) == "LeNet_5"
-    assert isinstance(model, cls) or stand_in, f"model is a {type(model).__name__}, not a LeNet_5 instance"
-    if stand_in:
-        return
-    try:
-        fresh_runs = tuple(H.run(cls(), torch.zeros(1, 1, 32, 32)).shape) == (1, 10)
-    except AssertionError:
-        fresh_runs = False
-    if fresh_runs:
-        out = H.run(model.cpu(), torch.zeros(1, 1, 32, 32))
-        assert tuple(out.shape) == (1, 10), f"model maps (1, 1, 32, 32) to {tuple(out.shape)}, expected (1, 10)"
+@case("LeNet-5 instantiated: model is a LeNet_5 that runs", 1)
+def instantiated(ask):
+    info, names, tensors = ask.describe(MODEL)
+    stand_in = info.get("stand_in") == "LeNet_5"
+    assert "LeNet_5" in info.get("instance_of", []) or stand_in, f"model is a {info.get('type')}, not a LeNet_5 instance"
+    assert not stand_in, "LeNet_5 cannot be built, so model is the grader's stand-in: nothing of it can be checked"
+    if ask.works(built("LeNet_5"), torch.zeros(1, 1, 32, 32), (1, 10)):
+        x = torch.randn(2, 1, 32, 32, generator=ask.generator)
+        out = ask.forward(MODEL, x)[0]
+        assert tuple(out.shape) == (2, 10), f"model maps (2, 1, 32, 32) to {tuple(out.shape)}, expected (2, 10)"
+        got, expected = compare(ask, MODEL, R.rebuild(R.models().LeNet_5(), info.get("modules", {})), x, "model")
+        R.same(got[0], expected[0], "model's output with the grader's weights")
+    else:
+        layers = {name: m for name, m in info.get("modules", {}).items() if m.get("type") in ("Conv2d", "Linear")}
+        assert layers, "model holds no layer the grader can recompute"
+        for name, found in layers.items():
+            recompute(ask, MODEL, "model", name, found, names, tensors)

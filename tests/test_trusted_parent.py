@@ -1,0 +1,116 @@
+"""The trusted-parent design's pieces that need no sandbox: the wire format refuses before it allocates, and the
+notebook's import hook and the grader's child split a hw2_models.py that does not compile with one splitter, at the
+file's real statements."""
+
+import ast
+import io
+import json
+import struct
+from pathlib import Path
+
+import pytest
+import torch
+
+from grading import make_student as ms
+from grading.child import notebook as child_notebook
+from grading.child import wire
+from hw2_helpers import models_import
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class Recorder(io.BytesIO):
+    """A stream that counts the bytes read from it."""
+
+    def __init__(self, data):
+        super().__init__(data)
+        self.taken = 0
+
+    def read(self, n=-1):
+        chunk = super().read(n)
+        self.taken += len(chunk)
+        return chunk
+
+
+def _message(header, payload=b""):
+    text = json.dumps(header).encode()
+    return struct.pack(">I", len(text)) + text + payload
+
+
+def test_a_message_goes_through_whole():
+    x, labels = torch.randn(3, 1, 4, 4), torch.arange(5)
+    header, tensors = wire.receive(io.BytesIO(wire.encode({"op": "forward", "n": 1}, [x, labels])))
+    assert header["op"] == "forward" and header["n"] == 1
+    assert torch.equal(tensors[0], x) and torch.equal(tensors[1], labels) and tensors[1].dtype == torch.int64
+
+
+@pytest.mark.parametrize("spec, says", [
+    ({"dtype": "float32", "shape": [2**22, 2**22]}, "elements"),  # 64 TiB declared
+    ({"dtype": "float32", "shape": [2**22 + 1]}, "refused"),
+    ({"dtype": "float32", "shape": [64] * 6}, "elements"),
+    ({"dtype": "float32", "shape": [-1, 4]}, "refused"),
+    ({"dtype": "float32", "shape": [1.5]}, "refused"),
+    ({"dtype": "float64", "shape": [4]}, "dtype 'float64' is refused"),
+    ({"dtype": "object", "shape": [4]}, "refused"),
+])
+def test_a_bad_declaration_is_refused_before_anything_is_read(spec, says):
+    stream = Recorder(_message({"op": "x", "tensors": [spec]}))
+    header_bytes = len(stream.getvalue())
+    with pytest.raises(wire.ProtocolError, match=says):
+        wire.receive(stream)
+    assert stream.taken == header_bytes  # not one byte of tensor data was asked for
+
+
+def test_the_tensor_total_and_the_header_are_capped():
+    many = [{"dtype": "float32", "shape": [wire.TENSOR_LIMIT]}] * 5  # each allowed, together 80 MiB
+    with pytest.raises(wire.ProtocolError, match="MiB"):
+        wire.receive(Recorder(_message({"tensors": many})))
+    stream = Recorder(struct.pack(">I", wire.HEADER_LIMIT + 1) + b"{" * 100)
+    with pytest.raises(wire.ProtocolError, match="header of"):
+        wire.receive(stream)
+    assert stream.taken == 4
+    for bad in [b"not json", b"[1, 2]"]:
+        with pytest.raises(wire.ProtocolError):
+            wire.receive(io.BytesIO(struct.pack(">I", len(bad)) + bad))
+    with pytest.raises(EOFError):  # a message cut short: the peer's fault, never a hang or a partial tensor
+        wire.receive(io.BytesIO(_message({"tensors": [{"dtype": "uint8", "shape": [10]}]}, b"12345")))
+
+
+def test_the_child_and_the_import_hook_split_the_student_version_alike_at_its_statements(tmp_path):
+    """Both split hw2_models.py with the hook's top_level_statements; each chunk starts where a top-level statement
+    of the solved file starts (the student file has the same lines), so none is a slice of a docstring."""
+    student = ms.make_student(tmp_path / "student")
+    source = (student / "hw2_models.py").read_text()
+    with pytest.raises(SyntaxError):
+        compile(source, "hw2_models.py", "exec")
+    hook = models_import.top_level_statements(source)
+    child = child_notebook.splitter(student)(source)  # the copy the sandbox loads from the submission's workdir
+    assert child == hook
+    solved = ms.solved_module().splitlines()
+    starts = {solved[min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])]) - 1]
+              for node in ast.parse("\n".join(solved)).body}  # the first lines of the solved file's statements
+    for first, text in hook:
+        code = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+        assert code[0] in starts, f"the chunk at line {first} starts inside a statement: {code[0]!r}"
+    assert len(hook) == 19
+    broken = []
+    for first, text in hook:
+        try:
+            compile("\n" * (first - 1) + text, "hw2_models.py", "exec")
+        except SyntaxError:
+            broken.append(models_import._definition_name(text))
+    assert broken == ["Encoder", "Decoder"]  # LeNet_5 compiles: its blanks are `_`, a NameError when built
+
+
+def test_an_open_bracket_costs_its_own_statement_only():
+    source = (REPO / "hw2_models.py").read_text().replace("nn.Linear(32, latent_dimensionality)",
+                                                          "nn.Linear(32, latent_dimensionality", 1)
+    chunks = models_import.top_level_statements(source)
+    failing = []
+    for first, text in chunks:
+        try:
+            compile("\n" * (first - 1) + text, "hw2_models.py", "exec")
+        except SyntaxError:
+            failing.append(models_import._definition_name(text))
+    assert failing == ["Encoder"]
+    assert "class Decoder" in "".join(text for _, text in chunks if models_import._definition_name(text) == "Decoder")
