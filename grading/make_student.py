@@ -36,11 +36,13 @@ from pathlib import Path
 import nbformat
 
 from grading import parts
+from grading.student_aids import (  # noqa: F401  (the student-side cells and files, in a room of their own)
+    CHECK_TAG, SUBMISSION_TAG, add_check_cells, check_positions, public_checks, student_readme, student_table,
+)
 
 REPO = Path(__file__).resolve().parents[1]
-YOUR_CODE = "### YOUR CODE HERE ###"
-EMPTY_ANSWER = "*Your answer here.*"
-STUDENT_NOTE_TAG = "student-only"
+YOUR_CODE, EMPTY_ANSWER = parts.YOUR_CODE, parts.EMPTY_ANSWER
+STUDENT_NOTE_TAG = "student-only"  # also on the generated check and hand-in cells (grading.student_aids)
 STUDENT_NOTE = (
     "> **Where your code goes.** The model classes live in [`hw2_models.py`](hw2_models.py), next to this notebook: "
     "fill in its blanks there (the `_` of `LeNet_5` and the `### YOUR CODE HERE ###` lines of `Encoder` and `Decoder`); "
@@ -53,8 +55,6 @@ STUDENT_NOTE = (
     "(shapes and types only; the grader's hidden checks decide the points). The last cell writes `hw2_submission.zip`, "
     "what you upload. [`README.md`](README.md) says more."
 )
-CHECK_TAG, SUBMISSION_TAG = "check", "submission"  # generated cells, tagged student-only too (fill_back leaves them out)
-SUBMISSION_CELL = "# Save the notebook first (Ctrl-S / Cmd-S). This writes hw2_submission.zip next to it: upload that file.\nhw2.make_submission()"
 
 # Prose of the solved files that differs in the student version: no blank, so no marker can derive it; each is
 # (what, solved text, student text), whole lines that must match exactly once.
@@ -248,68 +248,6 @@ def _blanked_cells(cells):
     return found
 
 
-def _imports_from_models(cell, name):
-    """Whether a code cell imports ``name`` from hw2_models at its top level."""
-    try:
-        tree = ast.parse(_source(cell))
-    except SyntaxError:
-        return False
-    return any(isinstance(node, ast.ImportFrom) and node.module == "hw2_models" and name in [a.name for a in node.names]
-               for node in tree.body)
-
-
-def public_checks():
-    """The names of the public checks hw2_helpers ships; RuleError unless they are the table's automatic parts."""
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
-    from hw2_helpers.checks import CHECKS
-
-    expected = [part.name for part in parts.automatic()]
-    if sorted(CHECKS) != sorted(expected):
-        raise RuleError(f"hw2_helpers/checks.py has public checks for {sorted(CHECKS)}; grading/parts.py's automatic "
-                        f"parts are {sorted(expected)}: give each part one check function named after it")
-    return expected
-
-
-def check_positions(cells):
-    """{index of a graded cell: its part} for the automatic parts: the cell marked with the part (a notebook variable),
-    or the first code cell that imports the part's class from hw2_models; RuleError when one is not found."""
-    found = {}
-    for part in parts.automatic():
-        if part.follows in parts.CLASSES:
-            where = [i for i, c in enumerate(cells) if c.cell_type == "code" and _imports_from_models(c, part.follows)]
-        else:
-            where = [i for i, c in enumerate(cells) if c.get("metadata", {}).get(NOTEBOOK_KEY, {}).get("part") == part.name]
-        if not where:
-            raise RuleError(f"hw2.ipynb: no cell for the public check of {part.name} (a cell that "
-                            f"{'imports ' + part.follows + ' from hw2_models' if part.follows in parts.CLASSES else 'is marked with it'})")
-        if where[0] in found:
-            raise RuleError(f"hw2.ipynb: cell {where[0]} is the graded cell of both {found[where[0]]} and {part.name}")
-        found[where[0]] = part.name
-    return found
-
-
-def student_table():
-    """What the student version needs of the table of parts (shipped as hw2_helpers/parts.json): every part's name,
-    points, kind, title, what it follows, the variables it fills, where its code goes; and the blanks' texts."""
-    return {"parts": [{"name": p.name, "points": p.points, "kind": p.kind, "title": p.title, "follows": p.follows,
-                       "fills": list(p.fills),
-                       "where": "hw2_models.py" if p.follows in parts.CLASSES else "hw2.ipynb"} for p in parts.PARTS],
-            "your_code": YOUR_CODE, "empty_answer": EMPTY_ANSWER}
-
-
-def student_readme():
-    """The student version's README.md (one screen): install, open, quick mode, where each part goes, check, hand in."""
-    rows = []
-    for p in parts.PARTS:
-        where = (f"`hw2_models.py`, class `{p.follows}`" if p.follows in parts.CLASSES else
-                 "`hw2.ipynb`, the cell under its question" if p.kind == parts.WRITTEN else
-                 f"`hw2.ipynb`, {' and '.join(f'`{name} =`' for name in p.fills)}")
-        rows.append(f"| `{p.name}` | {p.points:g} | {where} |")
-    return README_TEMPLATE.format(total=parts.AUTOMATIC_POINTS + parts.WRITTEN_POINTS, rows="\n".join(rows),
-                                  automatic=parts.AUTOMATIC_POINTS, written=parts.WRITTEN_POINTS)
-
-
 def student_notebook(solved_path=REPO / "hw2.ipynb"):
     """The student notebook (an nbformat node) made from the solved one."""
     nb = nbformat.read(solved_path, as_version=4)
@@ -324,7 +262,7 @@ def student_notebook(solved_path=REPO / "hw2.ipynb"):
         sources[i] = notebook_blanks(sources[i], names, f"hw2.ipynb cell {i}")
     sources = apply_rules(sources, NOTEBOOK_TEXT_RULES, where="hw2.ipynb")
     public_checks()
-    checks = check_positions(cells)  # before the marks go: the graded cells are found by them
+    checks = check_positions(cells, NOTEBOOK_KEY)  # before the marks go: the graded cells are found by them
     for cell, text in zip(cells, sources):
         cell.source = text
         tags = ["answer"] if "answer" in _tags(cell) else []
@@ -332,13 +270,7 @@ def student_notebook(solved_path=REPO / "hw2.ipynb"):
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
         cell.pop("attachments", None)
-    for index, part in sorted(checks.items(), reverse=True):  # from the end: the indices stay valid
-        check = nbformat.v4.new_code_cell(f'hw2.check("{part}")', metadata={"tags": [STUDENT_NOTE_TAG, CHECK_TAG]})
-        check.id = f"check-{part.replace('_', '-')}"
-        cells.insert(index + 1, check)
-    submission = nbformat.v4.new_code_cell(SUBMISSION_CELL, metadata={"tags": [STUDENT_NOTE_TAG, SUBMISSION_TAG]})
-    submission.id = "submission"
-    cells.append(submission)
+    add_check_cells(cells, checks)
     note = nbformat.v4.new_markdown_cell(STUDENT_NOTE, metadata={"tags": [STUDENT_NOTE_TAG]})
     note.id = "student-note"
     cells.insert(1, note)
@@ -396,43 +328,6 @@ def fill_back(student_nb, student_module_text, solved_nb, solved_module_path=REP
             raise RuleError(f"student hw2_models.py line {index + 1} is {lines[index]!r}, expected the blank {student!r}")
         lines[index] = solved
     return sources, "\n".join(lines)
-
-
-README_TEMPLATE = """\
-# HW2: Introduction to CNNs and Generative Models ({total} points)
-
-LeNet-5 on MNIST, then a convolutional autoencoder and a VAE. Python 3.11 on Linux, macOS or Windows (WSL).
-
-**Install** (once, in this folder):
-
-```bash
-python3 -m venv .venv && . .venv/bin/activate && pip install -r requirements.txt
-```
-
-**Open:** `. .venv/bin/activate && jupyter lab hw2.ipynb` and run the cells in order; after editing `hw2_models.py`,
-restart the kernel. Leave `hw2_helpers/` and `data/` as they are. **Quick mode** while you work:
-`HW2_QUICK=1 jupyter lab hw2.ipynb` runs every cell on 2,048 training and 512 validation images, one epoch per
-model (minutes on a laptop's CPU instead of about half an hour); without it the notebook is the full assignment.
-
-**Where your code goes** ({automatic} points checked by the grader, {written} written):
-
-| part | points | where your code goes |
-| --- | ---: | --- |
-{rows}
-
-**Check:** a `hw2.check("...")` cell follows each graded cell. It prints, for each public check, `passed` or what it
-found against what it expected (types, shapes, parameter counts, shuffling), or that the part is not finished yet.
-These take seconds and decide no points: the grader runs its own hidden checks. To run the whole notebook at once
-(it stops at the first cell that fails):
-
-```bash
-HW2_QUICK=1 jupyter nbconvert --to notebook --execute hw2.ipynb --output hw2_quick.ipynb
-```
-
-**Hand in:** save the notebook (Ctrl-S / Cmd-S) and run its last cell. It checks that the saved notebook is the one
-you ran, then writes `hw2_submission.zip` here (`hw2.ipynb` and `hw2_models.py`, what the grader reads) and lists
-what is still unfinished. Upload `hw2_submission.zip` to Canvas: it is the assignment's "zip the folder for HW2".
-"""
 
 
 def copy_helpers(target):

@@ -15,6 +15,8 @@ from collections import namedtuple
 Part = namedtuple("Part", "name points kind follows title fills", defaults=((),))
 
 AUTOMATIC, WRITTEN = "automatic", "written"
+YOUR_CODE = "### YOUR CODE HERE ###"  # the assignment's blank, as the student version writes it
+EMPTY_ANSWER = "*Your answer here.*"  # a written answer left as the student version hands it out
 CLASSES = ("LeNet_5", "Encoder", "Decoder")  # what the module checks follow; every other automatic part follows a variable
 
 PARTS = (

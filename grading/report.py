@@ -14,7 +14,7 @@ from grading import parts, settings
 from grading.results import COLUMNS, WRITTEN, number
 from grading.submissions import file_name
 
-EMPTY_ANSWER = "*Your answer here.*"
+EMPTY_ANSWER = parts.EMPTY_ANSWER
 QUESTIONS = {part.name: (part.follows, parts.heading(part)) for part in parts.written()}  # (phrase, title)
 
 
