@@ -1,6 +1,6 @@
 """Speed of the notebook's pipelines: naive (the assignment as written) vs project (hw2.ipynb) vs floor.
 
-    python bench/benchmark.py            # about 5 minutes on 2 CPU cores
+    python bench/benchmark.py            # about 2 minutes on 2 cores of an AMD EPYC, alone
     python bench/benchmark.py --quick    # fewer steps, a rough look
 
 naive:   torchvision dataset with per-image transforms, a DataLoader, the assignment's loops
@@ -12,7 +12,10 @@ floor:   the project's training steps on batches already in memory as tensors, n
 
 Seconds per epoch = 60,000 / training rate + 10,000 / validation rate, from a few hundred steps of
 each. It reports; it asserts nothing. Timings on a shared machine wander by 10-20%: each case runs
---repeats times, interleaved, and the best is kept.
+--repeats times, interleaved, and the best is kept. Per-image PIL transforms (the naive side) slow down far more
+than in-memory tensors when other work shares the cores, so a busy machine inflates naive/project: the load
+readings at the start and end are printed beside the tables, with a warning when other work took more than a
+quarter of a core meanwhile.
 """
 import argparse
 import functools
@@ -248,6 +251,7 @@ def main():
     args = parser.parse_args()
     device = hw2.get_device()
     torch.manual_seed(0)
+    started = helpers.load_reading()
     print(f"device {device}; torch {torch.__version__}; {torch.get_num_threads()} threads; "
           f"{platform.processor() or platform.machine()}; Python {platform.python_version()}\n")
 
@@ -288,6 +292,7 @@ def main():
     for label, cell in figure_cells(device).items():
         seconds = min(timed(cell)[0] for _ in range(args.repeats))
         print(f"| {label} | {seconds:.2f} |")
+    print("\n" + helpers.load_report(started))
 
 
 if __name__ == "__main__":

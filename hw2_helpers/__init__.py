@@ -3,7 +3,8 @@
 Each room holds one kind of thing: ``data`` (MNIST checked, transformed once), ``training`` (seeds, memory layout,
 the training and evaluation loops), ``latent`` (encodings, decoding, the mosaics' grids), ``measures`` (LeNet-5's
 readings of generated digits: inception score, Frechet distance, paths, ELBO), ``seed_study`` (the seed table),
-``figures`` (scatter labels, mosaics, progress bars, rendered source) and ``weights``. ``models_import`` lets the
+``figures`` (scatter labels, mosaics, progress bars, rendered source), ``weights`` and ``machine`` (how busy the
+machine was while something was timed). ``models_import`` lets the
 notebook import ``hw2_models`` while Part 2's blanks are still open. Every public name is available here as well.
 """
 
@@ -23,6 +24,7 @@ from .latent import (  # noqa: E402,F401
     active_dimensions, box_axes, decode, get_all_encodings, grid_occupancy, latent_grid, latent_width, means,
     occupied_share, ppf_axis,
 )
+from .machine import load_reading, load_report  # noqa: E402,F401
 from .measures import (  # noqa: E402,F401
     classifier_readings, elbo_nats, fid_reference, format_generation_table, frechet_distance, generated_sets,
     generation_table, inception_score, interpolation_pairs, mean_interval, path_confidence, random_pairs, read_digits,
