@@ -112,7 +112,7 @@ def grade(submissions_folder, out, written_scores=None, jobs=1, timeout=120.0, c
     ValueError for names that collide or do not match, written scores or a gradebook that do not fit, before
     anything is graded. ``messages`` (a list) receives what the user should be told."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    report.clear(out)  # a run that fails never leaves a grades.csv looking current (the records stay)
     entries, ignored = collect.find(submissions_folder)
     submissions.refuse_collisions([name for name, _ in entries])
     if shard:
@@ -134,7 +134,6 @@ def grade(submissions_folder, out, written_scores=None, jobs=1, timeout=120.0, c
         problem = isolation.problem()
         if problem is not None:
             raise RuntimeError(f"{isolation.HOW_TO_GET_A_SANDBOX} ({problem})")
-    report.clear(out)  # a run that fails never leaves a grades.csv looking current
     options = {"timeout": timeout, "cell_limit": cell_limit, "late_penalty": late_penalty}
     fresh = _run(todo, out, options, jobs, quiet) if todo else []
     if not only and todo:

@@ -154,7 +154,7 @@ def test_written_scores_merge_without_running_code_and_name_a_mistyped_name(down
     monkeypatch.setattr(session, "grade_submission", refuse)
     started = time.monotonic()
     rows, _ = grading.grade(download["archive"], download["out"], scores, late_penalty=0.1,
-                            gradebook=download["export"], **OPTIONS)
+                            gradebook=download["export"], assignment="48213", **OPTIONS)
     assert time.monotonic() - started < 30
     by_name = {r["submission"]: r for r in rows}
     assert by_name["garcialuis_48213"]["total"] == "15" and by_name["moreauana_48215"]["total"] == "11.7"
