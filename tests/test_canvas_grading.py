@@ -44,12 +44,10 @@ def _zip(files):
     return handle.getvalue()
 
 
-@pytest.fixture(scope="module")
-def download(tmp_path_factory):
-    """Canvas's zip, its gradebook export and the one run's results."""
+def build(base):
+    """(Canvas's Download Submissions zip, its gradebook export) in the folder ``base``."""
     import assignment_notebooks as an
 
-    base = tmp_path_factory.mktemp("canvas")
     solved_path = REPO / "hw2.ipynb"
     if annotate.annotate(nbformat.read(solved_path, as_version=4)):  # the repository's notebook lacks its marks
         solved_path = base / "solved.ipynb"
@@ -87,6 +85,14 @@ def download(tmp_path_factory):
         opened.writestr(".DS_Store", "junk")
     export = base / "export.csv"
     export.write_text(EXPORT)
+    return archive, export
+
+
+@pytest.fixture(scope="module")
+def download(tmp_path_factory):
+    """Canvas's zip, its gradebook export and the one run's results."""
+    base = tmp_path_factory.mktemp("canvas")
+    archive, export = build(base)
     results = base / "results"
     messages = []
     rows, records = grading.grade(archive, results, gradebook=export, assignment="Homework 2", late_penalty=0.1,
