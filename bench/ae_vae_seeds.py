@@ -14,7 +14,6 @@ the notebook prints beside its own run (seed 0) and bench/README.md tabulates.
 import argparse
 import csv
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -23,7 +22,6 @@ import torch.nn as nn
 import torchvision
 import torchvision.transforms as transforms
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import hw2_models as hw2  # noqa: E402
 import hw2_helpers as helpers  # noqa: E402
 from lenet_seeds import TRANSFORM as LENET_TRANSFORM, final_accuracy  # noqa: E402  (bench/ is the script's folder)

@@ -22,9 +22,7 @@ import functools
 import io
 import itertools
 import platform
-import sys
 import time
-from pathlib import Path
 
 import matplotlib
 
@@ -37,7 +35,6 @@ import torch.nn as nn  # noqa: E402
 import torchvision  # noqa: E402
 import torchvision.transforms as transforms  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import hw2_models as hw2  # noqa: E402
 import hw2_helpers as helpers  # noqa: E402
 

@@ -12,18 +12,19 @@ Markdown table for bench/README.md and grading/README.md. The assignment's noteb
 import argparse
 import platform
 import subprocess
-import sys
+import importlib.util
+import os
 import tempfile
 import time
 from pathlib import Path
 
 import nbformat
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from grading import grade as grading
+from grading import isolation
+from grading import make_student as ms
 
-from grading import grade as grading  # noqa: E402
-from grading import make_student as ms  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 
 def cpu_name():
@@ -60,8 +61,9 @@ def _changed(cells, changes):
 
 def make_submissions(folder, n):
     """n submissions cycling through KINDS; returns (folder, {submission: automatic points expected})."""
-    sys.path.insert(0, str(REPO / "tests"))
-    import assignment_notebooks as an
+    spec = importlib.util.spec_from_file_location("assignment_notebooks", REPO / "tests" / "assignment_notebooks.py")
+    an = importlib.util.module_from_spec(spec)  # the tests' notebook builder, a file of the tests folder
+    spec.loader.exec_module(an)
     from grading import annotate
 
     solved = folder / "solved.ipynb"
@@ -122,7 +124,7 @@ def main():
                       f"each one's own process {min(each):.1f}-{max(each):.1f} s, mean {sum(each) / n:.1f} s)", flush=True)
                 table.append((str(n), str(jobs), f"{seconds:.0f} s ({seconds / 60:.1f} min)", f"{seconds / n:.2f} s",
                               f"{sum(each) / n:.1f} s"))
-    print(f"\nCPU: {cpu_name()}, {grading.os.cpu_count()} cores; isolation: {grading.can_isolate()}; "
+    print(f"\nCPU: {cpu_name()}, {os.cpu_count()} cores; isolation: {isolation.problem() is None}; "
           f"kinds cycled: {', '.join(kind for kind, *_ in KINDS)}\n")
     print("| submissions | graded at once | wall time | per submission | one submission's process (mean) |")
     print("| ---: | ---: | ---: | ---: | ---: |")

@@ -1,12 +1,13 @@
 """What the sandbox costs per submission, and what each of its limits does: ``python bench/isolation_bench.py``.
 
-Runs small programs in exactly the sandbox grading.grade builds for a submission (bubblewrap, the same whitelist,
-a fresh user id when run as root, the same limits), and the same programs without it:
+Runs small programs in exactly the sandbox grading.isolation builds for a submission (bubblewrap, the same kind of
+whitelist, a fresh user id and a cgroup when run as root, the same limits), and the same programs without it:
 
 - cost: starting Python and importing torch (what every submission's process does first), plain and sandboxed;
-- memory: the largest bytearray a submission can allocate (RLIMIT_AS);
-- processes: how many processes a fork loop gets (RLIMIT_NPROC of the fresh uid);
-- disk: how much it can write into its folder and /tmp (tmpfs sizes), and into one file (RLIMIT_FSIZE);
+- memory: the largest bytearray a submission can allocate; what /dev/shm and memfds take (the memory cgroup);
+- processes: how many processes a fork loop gets (the pids cgroup, or RLIMIT_NPROC of the fresh uid);
+- disk: how much it can write into its folder, /tmp, /dev and /dev/shm, and into one file (RLIMIT_FSIZE);
+- printing: 33 MB to stderr (kept: the first and last 64 KiB, and the count);
 - survivors: a double-forked setsid sleeper after the sandbox ends.
 
 Prints a Markdown table for bench/README.md.
@@ -21,10 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from grading import grade as grading  # noqa: E402
+from grading import isolation, settings
 
 PROBES = {
     "memory": "n = 0\nwhile True:\n    try:\n        b = bytearray((n + 1) * 2**30); n += 1; del b\n"
@@ -39,20 +37,26 @@ PROBES = {
     "one file": "import signal\nsignal.signal(signal.SIGXFSZ, signal.SIG_IGN)\nn = 0\ntry:\n"
                 "    with open('/tmp/big', 'wb') as f:\n        for k in range(1000):\n            f.write(b'x' * 2**20); f.flush(); n += 1\n"
                 "except OSError as e:\n    print(f'{n} MiB, then {e.strerror}')\n",
+    "/dev": "try:\n    open('/dev/x', 'wb').write(b'x')\n    print('/dev writable')\nexcept OSError as e:\n    print(e.strerror)\n",
+    "disk (/dev/shm)": "n = 0\ntry:\n    for k in range(1000):\n        with open(f'/dev/shm/f{k}', 'wb') as f:\n"
+                       "            f.write(b'x' * 2**20); n += 1\nexcept OSError as e:\n    print(f'{n} MiB, then {e.strerror}')\n",
+    "memfds": "import os\nfds, n = [], 0\nwhile True:\n    fd = os.memfd_create('m'); os.write(fd, b'x' * 48 * 2**20)\n"
+              "    fds.append(fd); n += 48\n    print(f'{n} MiB in memfds', flush=True)\n",
+    "printing": "import sys\nfor _ in range(33):\n    sys.stderr.write('x' * 2**20)\nsys.stderr.write('\\nend\\n')\n",
     "survivor": f"import os\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n"
                 f"        os.execvp('sleep', ['sleep', '4243.5'])\n    os._exit(0)\nprint('forked')\n",
 }
 
 
-def sandbox(code, scratch, uid):
+def sandbox(code, scratch):
+    """(seconds, the last line printed or the exit status, bytes printed) of ``code`` run in the sandbox."""
     workdir = Path(tempfile.mkdtemp(dir=scratch))
     os.chmod(workdir, 0o755)
-    sources = [(path, str(path), False) for path in sorted({Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()})]
-    options = {"bwrap": grading.bwrap_binary(), "timeout": 120}
+    mounts = [(path, str(path), False) for path in sorted({Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()})]
     env = {"PATH": "/usr/bin:/bin", "HOME": "/submission", "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1"}
-    log = workdir / "log.txt"
-    returncode, _, seconds = grading.run_sandboxed([sys.executable, "-c", code], sources, workdir, env, uid, options, log)
-    return seconds, log.read_text().strip().splitlines()[-1:] or [f"exit {returncode}"]
+    returncode, _, seconds, log, printed, _ = isolation.run([sys.executable, "-c", code], mounts, env, workdir, 120)
+    last = log.strip().splitlines()[-1:]
+    return seconds, [f"{last[0][:80]}" if last else f"exit {returncode}"], printed
 
 
 def plain(code):
@@ -66,12 +70,13 @@ def main():
     scratch = tempfile.mkdtemp(prefix="isolation-bench-")
     os.chmod(scratch, 0o711)
     print(f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; as root: {root}; "
-          f"bwrap: {grading.bwrap_binary()}; limits: {grading.MEMORY_LIMIT / 2**30:g} GiB address space, "
-          f"{grading.PROCESS_LIMIT} processes, {grading.DISK_LIMIT // 2**20} MiB disk")
+          f"bwrap: {isolation.bwrap_binary()}; per submission: {isolation.per_submission_limits()}; limits: "
+          f"{settings.MEMORY_LIMIT / 2**30:g} GiB, {settings.PROCESS_LIMIT} processes, "
+          f"{settings.DISK_LIMIT // 2**20} MiB disk, {settings.SHM_LIMIT // 2**20} MiB /dev/shm")
     rows = []
     for what, code in [("start Python", "pass"), ("start Python, import torch", "import torch")]:
         plains = [plain(code) for _ in range(5)]
-        boxed = [sandbox(code, scratch, grading.fresh_uid() if root else None)[0] for _ in range(5)]
+        boxed = [sandbox(code, scratch)[0] for _ in range(5)]
         rows.append((what, f"{statistics.median(plains):.2f} s", f"{statistics.median(boxed):.2f} s",
                      f"{statistics.median(boxed) - statistics.median(plains):+.2f} s"))
     print("\n| 5 runs each, median | plain | in the sandbox | cost |\n| --- | ---: | ---: | ---: |")
@@ -79,7 +84,9 @@ def main():
         print("| " + " | ".join(row) + " |")
     print("\n| limit | what a submission got |\n| --- | --- |")
     for what, code in PROBES.items():
-        seconds, last = sandbox(code, scratch, grading.fresh_uid() if root else None)
+        seconds, last, printed = sandbox(code, scratch)
+        if what == "printing":
+            last = [f"{printed:,} bytes printed, the log keeps {2 * settings.LOG_KEEP // 1024} KiB; last line {last[0]!r}"]
         if what == "survivor":
             alive = [p for p in Path("/proc").glob("[0-9]*/cmdline") if b"4243.5" in _read(p)]
             last = [f"{last[0]}; alive after the sandbox ended: {len(alive)}"]

@@ -8,16 +8,13 @@ reproduces the notebook's number exactly.
     python bench/lenet_seeds.py --seeds 0 1 2 3 4     # about 45 s per seed on 2 CPU cores
 """
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torchvision
 import torchvision.transforms as transforms
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import hw2_models as hw2  # noqa: E402
 import hw2_helpers as helpers  # noqa: E402
 

@@ -15,11 +15,13 @@ import resource
 import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from pathlib import Path
 
 from grading import settings
+from grading.cgroups import Cgroup, systemd_scope
 
 HOW_TO_GET_A_SANDBOX = (
     "the grader runs every submission inside bubblewrap and found none that works here. Install it with "
@@ -96,152 +98,6 @@ def _traversable(path):
     return all(os.stat(p).st_mode & 0o001 for p in [*reversed(Path(path).parents), Path(path)])
 
 
-# ------------------------------------------------------------------------------------------------
-# cgroups: one per submission, where the machine offers one
-# ------------------------------------------------------------------------------------------------
-CGROUP_ROOT = Path("/sys/fs/cgroup")
-
-
-class Cgroup:
-    """A cgroup (v2, or v1's pids and memory hierarchies) holding one submission: ``procs`` are the files the child
-    writes its pid into between fork and exec; ``remove()`` kills what is inside and deletes it."""
-
-    def __init__(self, folders, version):
-        self.folders, self.version = folders, version
-        self.procs = [str(folder / "cgroup.procs") for folder in folders]
-
-    @classmethod
-    def create(cls, name, memory=settings.MEMORY_LIMIT, processes=settings.PROCESS_LIMIT, root=CGROUP_ROOT):
-        """A new cgroup ``hw2-grading/NAME`` with the limits, or None where this machine gives none to this user."""
-        if os.geteuid() != 0:
-            return None
-        for make in (cls._v2, cls._v1):
-            try:
-                made = make(name, memory, processes, Path(root))
-            except OSError:
-                made = None
-            if made is not None:
-                return made
-        return None
-
-    @classmethod
-    def _v2(cls, name, memory, processes, root):
-        if not (root / "cgroup.controllers").exists():
-            return None
-        if not {"pids", "memory"} <= set((root / "cgroup.controllers").read_text().split()):
-            return None
-        base = root / "hw2-grading"
-        base.mkdir(exist_ok=True)
-        for folder in (root, base):  # the controllers must be handed down to reach a child
-            enabled = set((folder / "cgroup.subtree_control").read_text().split())
-            if not {"pids", "memory"} <= enabled:
-                (folder / "cgroup.subtree_control").write_text("+pids +memory")
-        folder = base / name
-        folder.mkdir()
-        made = cls([folder], 2)
-        try:
-            (folder / "pids.max").write_text(str(processes))
-            (folder / "memory.max").write_text(str(memory))
-            if (folder / "memory.swap.max").exists():
-                (folder / "memory.swap.max").write_text("0")
-        except OSError:
-            made.remove()
-            raise
-        return made
-
-    @classmethod
-    def _v1(cls, name, memory, processes, root):
-        pids, mem = root / "pids", root / "memory"
-        if not ((pids / "cgroup.procs").exists() and (mem / "cgroup.procs").exists()):
-            return None
-        folders = []
-        made = cls(folders, 1)
-        try:
-            for hierarchy in (pids, mem):
-                (hierarchy / "hw2-grading").mkdir(exist_ok=True)
-                folder = hierarchy / "hw2-grading" / name
-                folder.mkdir()
-                folders.append(folder)
-            made.procs = [str(folder / "cgroup.procs") for folder in folders]
-            (folders[0] / "pids.max").write_text(str(processes))
-            (folders[1] / "memory.limit_in_bytes").write_text(str(memory))
-            if (folders[1] / "memory.memsw.limit_in_bytes").exists():  # no escape into swap
-                (folders[1] / "memory.memsw.limit_in_bytes").write_text(str(memory))
-        except OSError:
-            made.remove()
-            raise
-        return made
-
-    def join(self):
-        """In the child between fork and exec: move this process into the cgroup (plain writes, no imports)."""
-        for path in self.procs:
-            fd = os.open(path, os.O_WRONLY)
-            try:
-                os.write(fd, b"0")  # 0: the writing process itself
-            finally:
-                os.close(fd)
-
-    def pids(self):
-        found = set()
-        for path in self.procs:
-            try:
-                found.update(int(p) for p in Path(path).read_text().split())
-            except (OSError, ValueError):
-                pass
-        return found
-
-    def remove(self):
-        """Kill every process inside, then delete the cgroup (idempotent)."""
-        for folder in self.folders:
-            if (folder / "cgroup.kill").exists():
-                try:
-                    (folder / "cgroup.kill").write_text("1")
-                except OSError:
-                    pass
-        for _ in range(100):
-            left = self.pids()
-            for pid in left:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except OSError:
-                    pass
-            removed = True
-            for folder in self.folders:
-                try:
-                    folder.rmdir()
-                except FileNotFoundError:
-                    pass
-                except OSError:
-                    removed = False
-            if removed:
-                return True
-            time.sleep(0.05)
-        return False
-
-    def peak_memory(self):
-        """The most memory the cgroup used (bytes), or None where the kernel does not say."""
-        for name in ("memory.peak", "memory.max_usage_in_bytes"):
-            for folder in self.folders:
-                try:
-                    return int((folder / name).read_text())
-                except (OSError, ValueError):
-                    pass
-        return None
-
-
-def systemd_scope():
-    """Without root: the prefix that runs a command in a transient systemd user scope with the limits, or None."""
-    if os.geteuid() == 0 or shutil.which("systemd-run") is None:
-        return None
-    prefix = ["systemd-run", "--user", "--scope", "--quiet", "--collect", f"-pTasksMax={settings.PROCESS_LIMIT}",
-              f"-pMemoryMax={settings.MEMORY_LIMIT}", "-pMemorySwapMax=0"]
-    try:
-        probe = subprocess.run(prefix + ["--", "true"], capture_output=True, timeout=20)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return prefix if probe.returncode == 0 else None
-
-
 def per_submission_limits():
     """How processes and memory are bounded per submission here: "cgroup", "systemd scope", "fresh uid" (root without
     cgroups: RLIMIT_NPROC of a uid of its own) or None (no root, no cgroup: the limits are shared with the
@@ -281,10 +137,10 @@ def sandbox_command(binary, mounts):
     return args
 
 
-def _nproc_limit(uid):
+def _nproc_limit(uid, processes):
     """RLIMIT_NPROC: the submission's own under a fresh uid; the instructor's processes counted in, without one."""
     if uid is not None:
-        return settings.PROCESS_LIMIT
+        return processes
     mine = 0
     for status in Path("/proc").glob("[0-9]*/status"):
         try:
@@ -293,10 +149,10 @@ def _nproc_limit(uid):
                 mine += int(next((l.split()[1] for l in text.splitlines() if l.startswith("Threads:")), "1"))
         except (OSError, ValueError):
             pass
-    return mine + settings.PROCESS_LIMIT
+    return mine + processes
 
 
-def _child_setup(uid, staged, cgroup, nproc):
+def _child_setup(uid, staged, cgroup, nproc, memory):
     """In the child, between fork and exec: join the cgroup; as root, in a mount namespace of its own, bind each
     source the sandbox user may not reach (e.g. the Python installation under root's 0700 home) onto a reachable
     stand-in, then become ``uid``; then the memory, process-count, file-size and core limits."""
@@ -314,7 +170,7 @@ def _child_setup(uid, staged, cgroup, nproc):
         os.setgroups([])
         os.setresgid(uid, uid, uid)
         os.setresuid(uid, uid, uid)
-    resource.setrlimit(resource.RLIMIT_AS, (settings.MEMORY_LIMIT, settings.MEMORY_LIMIT))
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     if nproc is not None:
         resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
     resource.setrlimit(resource.RLIMIT_FSIZE, (settings.DISK_LIMIT, settings.DISK_LIMIT))
@@ -413,11 +269,13 @@ class Box:
         self.stop()
 
 
-def start(command, mounts, env, workdir, stdout_to_log=False, name=None, cgroups=True):
+def start(command, mounts, env, workdir, stdout_to_log=False, name=None, cgroups=True,
+          memory=settings.MEMORY_LIMIT, processes=settings.PROCESS_LIMIT):
     """Start ``command`` in bubblewrap with ``mounts`` [(host path, path inside, writable)] as the only files of the
     machine it sees. As root: a fresh uid (writable mounts are handed to it; sources it may not reach are bound onto
     stand-ins made in ``workdir``) and a cgroup of its own where the machine has one. ``stdout_to_log``: the child's
-    stdout joins the capped log instead of being a pipe. Returns a Box."""
+    stdout joins the capped log instead of being a pipe. ``memory`` (bytes) and ``processes``: the limits (the
+    settings' by default). Returns a Box."""
     workdir = Path(workdir)
     uid = fresh_uid() if os.geteuid() == 0 else None
     staged, mounts = [], list(mounts)
@@ -426,21 +284,25 @@ def start(command, mounts, env, workdir, stdout_to_log=False, name=None, cgroups
             if writable:
                 os.chown(path, uid, uid)
             elif not _traversable(path):
-                stand_in = workdir / f"stage-{k}"
-                stand_in.mkdir() if Path(path).is_dir() else stand_in.touch()
+                if Path(path).is_dir():  # a name of its own: a workdir may serve several sandboxes
+                    stand_in = Path(tempfile.mkdtemp(dir=workdir, prefix=f"stage-{k}-"))
+                else:
+                    handle, stand_in = tempfile.mkstemp(dir=workdir, prefix=f"stage-{k}-")
+                    os.close(handle)
+                os.chmod(stand_in, 0o755)
                 staged.append((str(path), str(stand_in)))
                 mounts[k] = (stand_in, destination, writable)
     cgroup = None
     if cgroups:
-        cgroup = Cgroup.create(name or f"s{os.getpid()}-{random.SystemRandom().randrange(10**12)}")
-    prefix = systemd_scope() if cgroups and uid is None and cgroup is None else None
+        cgroup = Cgroup.create(name or f"s{os.getpid()}-{random.SystemRandom().randrange(10**12)}", memory, processes)
+    prefix = systemd_scope(memory, processes) if cgroups and uid is None and cgroup is None else None
     full = (prefix or []) + sandbox_command(bwrap_binary(), mounts) + ["--", *command]
-    nproc = None if prefix else _nproc_limit(uid)  # a systemd scope's TasksMax counts the submission alone
+    nproc = None if prefix else _nproc_limit(uid, processes)  # a systemd scope's TasksMax counts the submission alone
 
     def setup():
         if stdout_to_log:
             os.dup2(2, 1)
-        _child_setup(uid, staged, cgroup, nproc)
+        _child_setup(uid, staged, cgroup, nproc, memory)
 
     try:
         process = subprocess.Popen(full, cwd="/", env=env, stdin=subprocess.PIPE,
@@ -453,10 +315,10 @@ def start(command, mounts, env, workdir, stdout_to_log=False, name=None, cgroups
     return Box(process, uid, cgroup, CappedLog())
 
 
-def run(command, mounts, env, workdir, timeout, stdin=b""):
-    """Start, feed ``stdin``, wait at most ``timeout`` seconds, stop. Returns (exit status, timed out, seconds, log,
-    bytes printed in all, peak memory or None)."""
-    with start(command, mounts, env, workdir, stdout_to_log=True) as box:
+def run(command, mounts, env, workdir, timeout, stdin=b"", **limits):
+    """Start (``limits``: start's memory and processes), feed ``stdin``, wait at most ``timeout`` seconds, stop.
+    Returns (exit status, timed out, seconds, log, bytes printed in all, peak memory or None)."""
+    with start(command, mounts, env, workdir, stdout_to_log=True, **limits) as box:
         try:
             box.stdin.write(stdin)
             box.stdin.close()

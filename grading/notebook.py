@@ -18,6 +18,7 @@ from grading import settings
 KIT, ASSIGNMENT = "kit", "assignment"
 CLASSES = ("LeNet_5", "AutoEncoder", "Encoder", "Decoder", "VariationalAutoEncoder")
 # A JSON string (unrolled: each character has one way to match, so the match is linear) or a bracket.
+_SURROGATE = re.compile("[\ud800-\udfff]")  # what is left of a surrogate in a str is lone: json pairs them
 _TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.S)
 
 
@@ -44,7 +45,7 @@ def read_regular(path, limit):
 
 def clean(text):
     """``text`` with lone surrogates (JSON's ``\\ud800``, or undecodable bytes) replaced: always encodable."""
-    return str(text).encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return _SURROGATE.sub("\ufffd", str(text))
 
 
 def depth(text):

@@ -8,6 +8,7 @@ import io
 import json
 import os
 import shutil
+import sys
 
 from grading import parts, settings
 from grading.results import COLUMNS, WRITTEN, number
@@ -95,7 +96,8 @@ def write_submission_files(out, record):
     details = {"submission": record["name"], "format": record.get("format"),
                "checks": sorted(checks, key=lambda r: (str(r.get("part")), str(r.get("case")))),
                "events": record.get("events", []), "problems": record.get("problems", []),
-               "rejected": record.get("rejected", []), "printed": record.get("printed")}
+               "rejected": record.get("rejected", []), "printed": record.get("printed"),
+               "peak_memory": record.get("peak_memory"), "seconds": record.get("seconds")}
     write_text(out / "details" / f"{safe}.json", json.dumps(details, indent=1, sort_keys=True, default=repr) + "\n")
     write_text(out / "logs" / f"{safe}.txt", str(record.get("log", "")))
 
@@ -106,7 +108,10 @@ def write(out, rows, records, written):
     for part in QUESTIONS:
         write_text(out / f"written_{part}.html", answer_page(part, records, reference))
     for record in records:
-        write_submission_files(out, record)
+        try:
+            write_submission_files(out, record)
+        except Exception as error:  # one submission's files never stop the others' or grades.csv
+            print(f"grading.grade: the details of {record.get('name')!r} could not be written ({error})", file=sys.stderr)
     scored = [[r["name"], *(number(written.get(r["name"], {})[p]) if p in written.get(r["name"], {}) else ""
                             for p in WRITTEN)] for r in records]
     write_atomically(out / "written_scores_template.csv", csv_text(scored, ["submission", *WRITTEN]))

@@ -9,7 +9,7 @@ import csv
 import difflib
 import re
 
-from grading import parts
+from grading import parts, settings
 from grading.notebook import clean
 
 # (column, points, what) in the assignment's order, from the one table of parts; written parts are scored by a person.
@@ -48,7 +48,8 @@ def _event_status(event, status):
     if kind == "problem":
         status.append(_text(event.get("message")))
     elif kind == "output" and _integer(event.get("cell")) is not None and _integer(event.get("characters")) is not None:
-        status.append(f"cell {event['cell'] + 1} printed {event['characters']:,} characters (kept the first 64 KiB)")
+        status.append(f"cell {event['cell'] + 1} printed {event['characters']:,} characters (kept the first "
+                      f"{settings.OUTPUT_LIMIT // 1024} KiB)")
     elif kind == "cell" and event.get("graded"):
         graded = ", ".join(_texts(event["graded"]))
         cell = _integer(event.get("cell"))
@@ -79,8 +80,9 @@ def row_for(record, written, options):
     elif not finished:
         status.append(f"the grading process ended early (exit status {_text(record.get('returncode'))})")
     printed = _integer(record.get("printed"))
-    if printed and printed > 2 * 64 * 1024:
-        status.append(f"the grading process printed {printed:,} bytes (its log keeps the first and last 64 KiB)")
+    if printed and printed > 2 * settings.LOG_KEEP:
+        status.append(f"the grading process printed {printed:,} bytes (its log keeps the first and last "
+                      f"{settings.LOG_KEEP // 1024} KiB)")
     missing = [name for name in earned if name not in checked]
     if missing:
         status.append(f"not checked: {', '.join(missing)}")
@@ -136,7 +138,8 @@ def read_written_scores(path, names=None):
             if names is not None and name not in names:
                 close = [n for n in names if n.strip().casefold() == name.strip().casefold()]
                 close += [n for n in difflib.get_close_matches(name, sorted(names), 3, 0.6) if n not in close]
-                hint = (f" (close names: {', '.join(repr(n) for n in close)}; names must match exactly)" if close
+                hint = (f" (did you mean {close[0]!r}? names must match exactly; close names: "
+                        f"{', '.join(repr(n) for n in close)})" if close
                         else "; its submission column must name a row of grades.csv")
                 raise ValueError(f"{path}: {name!r} is not a submission of this folder{hint}")
             for part, most in WRITTEN.items():

@@ -32,7 +32,8 @@ def copy_helpers(workdir):
 
 def grade_submission(name, pristine, fmt, options, workdir):
     """Run the checks on the extracted copy ``pristine`` (format ``fmt``) in a sandbox; returns the record's run part:
-    name, format, results, events, rejected, timed_out, returncode, seconds, log, printed (bytes in all)."""
+    name, format, results, events, rejected, timed_out, returncode, seconds, log, printed (bytes in all), peak_memory
+    (bytes, where a cgroup says)."""
     pristine, workdir = Path(pristine), Path(workdir)
     helpers = copy_helpers(pristine)
     for path in [workdir, pristine]:
@@ -56,10 +57,11 @@ def grade_submission(name, pristine, fmt, options, workdir):
     for path in sorted({Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()}):
         mounts.append((path, str(path), False))
     command = [sys.executable, "-m", "grading.sandbox", json.dumps(config)]
-    returncode, timed_out, seconds, log, printed, _ = isolation.run(command, mounts, env, workdir, options["timeout"])
+    returncode, timed_out, seconds, log, printed, peak = isolation.run(command, mounts, env, workdir, options["timeout"])
     results, events, rejected = read_results(result)
     return {"name": name, "format": fmt, "results": results, "events": events, "rejected": rejected,
-            "timed_out": timed_out, "returncode": returncode, "seconds": seconds, "log": log, "printed": printed}
+            "timed_out": timed_out, "returncode": returncode, "seconds": seconds, "log": log, "printed": printed,
+            "peak_memory": peak}
 
 
 def check_cases():

@@ -15,6 +15,7 @@ NOTEBOOK_CELLS = 5_000  # cells of one notebook (the assignment has about 80)
 CELL_LINES = 20_000  # lines of one cell the grader's own scans look at
 ZIP_ENTRIES = 10_000  # entries of one zip, counted from its central directory before anything is built from it
 ZIP_DECLARED = 2 * 2**30  # total uncompressed size the central directory may declare
+ZIP_DIRECTORY = 16 * 2**20  # bytes of the central directory (10,000 honest entries take about 1 MB)
 WALK_ENTRIES = 10_000  # files and folders of one submitted folder looked at
 NAME_LIMIT = 120  # characters of a submission's name shown and used for its files (the rest gets a hash)
 

@@ -95,9 +95,10 @@ def pick(paths, notes=None):
     return chosen
 
 
-def walk(folder, limit=settings.WALK_ENTRIES):
+def walk(folder, limit=None):
     """(paths of the files and links under ``folder``, whether it held more than ``limit`` entries): iterative, no
     link followed, stops after ``limit`` entries."""
+    limit = settings.WALK_ENTRIES if limit is None else limit
     found, stack, seen = [], [str(folder)], 0
     while stack:
         try:
@@ -136,8 +137,8 @@ def zip_problem(path):
                 end = struct.unpack_from("<Q", locator, 8)[0]
         if entries > settings.ZIP_ENTRIES:
             return f"the zip has {entries:,} entries (at most {settings.ZIP_ENTRIES:,}); zip only your two files"
-        if directory_size > 16 * 2**20:
-            return "the zip's directory is larger than 16 MiB; zip only your two files"
+        if directory_size > settings.ZIP_DIRECTORY:
+            return f"the zip's directory is larger than {settings.ZIP_DIRECTORY // 2**20} MiB; zip only your two files"
         handle.seek(max(0, end - directory_size))
         directory = handle.read(directory_size)
     count, declared, offset = 0, 0, 0

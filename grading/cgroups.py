@@ -1,0 +1,155 @@
+"""A cgroup per submission, where the machine offers one: v2 (``pids.max``, ``memory.max``) or v1's pids and memory
+hierarchies (``pids.max``, ``memory.limit_in_bytes`` and ``memory.memsw.limit_in_bytes``), made as root; without
+root, a transient systemd user scope (``systemd-run --user --scope``) where one can be had. grading.isolation puts
+each sandbox in one; see grading/README.md, "Users and limits"."""
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from grading import settings
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+class Cgroup:
+    """A cgroup (v2, or v1's pids and memory hierarchies) holding one submission: ``procs`` are the files the child
+    writes its pid into between fork and exec; ``remove()`` kills what is inside and deletes it."""
+
+    def __init__(self, folders, version):
+        self.folders, self.version = folders, version
+        self.procs = [str(folder / "cgroup.procs") for folder in folders]
+
+    @classmethod
+    def create(cls, name, memory=settings.MEMORY_LIMIT, processes=settings.PROCESS_LIMIT, root=CGROUP_ROOT):
+        """A new cgroup ``hw2-grading/NAME`` with the limits, or None where this machine gives none to this user."""
+        if os.geteuid() != 0:
+            return None
+        for make in (cls._v2, cls._v1):
+            try:
+                made = make(name, memory, processes, Path(root))
+            except OSError:
+                made = None
+            if made is not None:
+                return made
+        return None
+
+    @classmethod
+    def _v2(cls, name, memory, processes, root):
+        if not (root / "cgroup.controllers").exists():
+            return None
+        if not {"pids", "memory"} <= set((root / "cgroup.controllers").read_text().split()):
+            return None
+        base = root / "hw2-grading"
+        base.mkdir(exist_ok=True)
+        for folder in (root, base):  # the controllers must be handed down to reach a child
+            enabled = set((folder / "cgroup.subtree_control").read_text().split())
+            if not {"pids", "memory"} <= enabled:
+                (folder / "cgroup.subtree_control").write_text("+pids +memory")
+        folder = base / name
+        folder.mkdir()
+        made = cls([folder], 2)
+        try:
+            (folder / "pids.max").write_text(str(processes))
+            (folder / "memory.max").write_text(str(memory))
+            if (folder / "memory.swap.max").exists():
+                (folder / "memory.swap.max").write_text("0")
+        except OSError:
+            made.remove()
+            raise
+        return made
+
+    @classmethod
+    def _v1(cls, name, memory, processes, root):
+        pids, mem = root / "pids", root / "memory"
+        if not ((pids / "cgroup.procs").exists() and (mem / "cgroup.procs").exists()):
+            return None
+        folders = []
+        made = cls(folders, 1)
+        try:
+            for hierarchy in (pids, mem):
+                (hierarchy / "hw2-grading").mkdir(exist_ok=True)
+                folder = hierarchy / "hw2-grading" / name
+                folder.mkdir()
+                folders.append(folder)
+            made.procs = [str(folder / "cgroup.procs") for folder in folders]
+            (folders[0] / "pids.max").write_text(str(processes))
+            (folders[1] / "memory.limit_in_bytes").write_text(str(memory))
+            if (folders[1] / "memory.memsw.limit_in_bytes").exists():  # no escape into swap
+                (folders[1] / "memory.memsw.limit_in_bytes").write_text(str(memory))
+        except OSError:
+            made.remove()
+            raise
+        return made
+
+    def join(self):
+        """In the child between fork and exec: move this process into the cgroup (plain writes, no imports)."""
+        for path in self.procs:
+            fd = os.open(path, os.O_WRONLY)
+            try:
+                os.write(fd, b"0")  # 0: the writing process itself
+            finally:
+                os.close(fd)
+
+    def pids(self):
+        found = set()
+        for path in self.procs:
+            try:
+                found.update(int(p) for p in Path(path).read_text().split())
+            except (OSError, ValueError):
+                pass
+        return found
+
+    def remove(self):
+        """Kill every process inside, then delete the cgroup (idempotent)."""
+        for folder in self.folders:
+            if (folder / "cgroup.kill").exists():
+                try:
+                    (folder / "cgroup.kill").write_text("1")
+                except OSError:
+                    pass
+        for _ in range(100):
+            left = self.pids()
+            for pid in left:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            removed = True
+            for folder in self.folders:
+                try:
+                    folder.rmdir()
+                except FileNotFoundError:
+                    pass
+                except OSError:
+                    removed = False
+            if removed:
+                return True
+            time.sleep(0.05)
+        return False
+
+    def peak_memory(self):
+        """The most memory the cgroup used (bytes), or None where the kernel does not say."""
+        for name in ("memory.peak", "memory.max_usage_in_bytes"):
+            for folder in self.folders:
+                try:
+                    return int((folder / name).read_text())
+                except (OSError, ValueError):
+                    pass
+        return None
+
+
+def systemd_scope(memory=settings.MEMORY_LIMIT, processes=settings.PROCESS_LIMIT):
+    """Without root: the prefix that runs a command in a transient systemd user scope with the limits, or None."""
+    if os.geteuid() == 0 or shutil.which("systemd-run") is None:
+        return None
+    prefix = ["systemd-run", "--user", "--scope", "--quiet", "--collect", f"-pTasksMax={processes}",
+              f"-pMemoryMax={memory}", "-pMemorySwapMax=0"]
+    try:
+        probe = subprocess.run(prefix + ["--", "true"], capture_output=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return prefix if probe.returncode == 0 else None
