@@ -121,7 +121,10 @@ def test_a_bomb_inside_the_download_costs_its_own_row_only(tmp_path, monkeypatch
     monkeypatch.setattr(collect.settings, "FILE_LIMIT", 1000)
     archive = make_download(tmp_path / "s.zip", {"a_1_2_hw2.ipynb": "x" * 5000, "a_1_3_hw2_models.py": "# ok"})
     entries, _ = collect.find(archive)
+    staged, copy = [], collect._copy
+    monkeypatch.setattr(collect, "_copy", lambda path, target: staged.append(path.stat().st_size) or copy(path, target))
     files, problems, _ = _extracted(entries, "a_1", tmp_path)
+    assert staged == [4]  # the notebook was never written out of the archive whole: the copy stops at the limit
     assert files == {"hw2_models.py": "# ok"}
     assert "hw2.ipynb is larger than 0 MB" in problems and "no hw2.ipynb in the submission" in problems
 
