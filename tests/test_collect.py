@@ -188,7 +188,7 @@ def _csv(path):
 def test_records_give_rows_feedback_summary_and_the_canvas_import(tmp_path):
     out = tmp_path / "results"
     records = [record("garcialuis_48213", "48213", earned=0), record("moreauana_48215", "48215", late=True),
-               record("strangerx_49999", "49999")]
+               record("strangerx_49999", "49999"), results.failed_record("broken", "copying the submission: OSError")]
     export = publish.canvas.read_export(EXPORT)
     book = (export, publish.canvas.choose_assignment(export, "48213"))
     written = {"garcialuis_48213": {"hw1_comparison": 1, "vae_use_case": 2}}
@@ -212,7 +212,10 @@ def test_records_give_rows_feedback_summary_and_the_canvas_import(tmp_path):
     assert all(publish.canvas.parse_entry(n.replace("_feedback", "_1_feedback")).user == n.split("_")[-2]
                for n in names)  # Canvas finds the user from the first _<digits>_
     page = (out / "summary.html").read_text()
-    assert "data:image/png;base64," in page and "<td>lenet_layers</td><td>3</td><td>2.67</td><td>0</td>" in page
+    assert "data:image/png;base64," in page and "<td>lenet_layers</td><td>3</td><td>2.00</td><td>1</td>" in page
+    failed = page.split("Could not be graded")[1]
+    assert "<strong>broken</strong>: the grader failed on this submission (copying the submission: OSError)" in failed
+    assert "garcialuis" not in failed
 
 
 def test_grading_again_keeps_the_other_rows_and_shards_join_as_one_run(tmp_path):
