@@ -9,7 +9,7 @@ import zipfile
 
 import pytest
 
-from grading import collect, feedback, grade, merge, parts, publish, results, store, submissions, summary
+from grading import canvas, collect, grade, merge, parts, publish, results, store, submissions
 
 NB = '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
 ENTRIES = {  # Canvas's top-level names -> content
@@ -189,8 +189,8 @@ def test_records_give_rows_feedback_summary_and_the_canvas_import(tmp_path):
     out = tmp_path / "results"
     records = [record("garcialuis_48213", "48213", earned=0), record("moreauana_48215", "48215", late=True),
                record("strangerx_49999", "49999"), results.failed_record("broken", "copying the submission: OSError")]
-    export = publish.canvas.read_export(EXPORT)
-    book = (export, publish.canvas.choose_assignment(export, "48213"))
+    export = canvas.read_export(EXPORT)
+    book = (export, canvas.choose_assignment(export, "48213"))
     written = {"garcialuis_48213": {"hw1_comparison": 1, "vae_use_case": 2}}
     rows, messages = publish.write(out, records, written, {"timeout": 60, "late_penalty": 0.1}, book)
     by_name = {row["submission"]: row for row in rows}
@@ -209,7 +209,7 @@ def test_records_give_rows_feedback_summary_and_the_canvas_import(tmp_path):
         names = archive.namelist()
     assert names == ["garcialuis_48213_feedback.html", "moreauana_LATE_48215_feedback.html",
                      "strangerx_49999_feedback.html"]
-    assert all(publish.canvas.parse_entry(n.replace("_feedback", "_1_feedback")).user == n.split("_")[-2]
+    assert all(canvas.parse_entry(n.replace("_feedback", "_1_feedback")).user == n.split("_")[-2]
                for n in names)  # Canvas finds the user from the first _<digits>_
     page = (out / "summary.html").read_text()
     assert "data:image/png;base64," in page and "<td>lenet_layers</td><td>3</td><td>2.00</td><td>1</td>" in page
