@@ -72,13 +72,22 @@ def find(source):
         return _archive(source)
     if not source.is_dir():
         raise ValueError(f"{source} is neither a folder of submissions nor Canvas's Download Submissions zip")
-    visible = [e for e in os.scandir(source) if _visible(e.name)]
+    found = _canvas_folder(source)
+    if found is None and len(os.listdir(source)) == 1 and (inner := next(os.scandir(source))).is_dir(
+            follow_symlinks=False):  # unzipped "into a folder": the download one level down
+        found = _canvas_folder(Path(inner.path))
+    return found if found is not None else (submissions.find(source), [])
+
+
+def _canvas_folder(folder):
+    """(groups, names not graded) when ``folder`` is Canvas's download unzipped, else None."""
+    visible = [e for e in os.scandir(folder) if _visible(e.name)]
     named = [(canvas.parse_entry(e.name), Path(e.path)) for e in visible if e.is_file(follow_symlinks=False)]
     named = [(entry, path) for entry, path in named if entry]
     if named and not any(e.is_dir(follow_symlinks=False) for e in visible):
         taken = {path.name for _, path in named}
         return _groups(named), sorted(e.name for e in visible if e.name not in taken)
-    return submissions.find(source), []
+    return None
 
 
 def meta(entry):

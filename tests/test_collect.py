@@ -46,14 +46,14 @@ def make_download(path, entries=ENTRIES):
     return path
 
 
-@pytest.fixture(params=["zip", "folder"])
+@pytest.fixture(params=["zip", "folder", "nested folder"])
 def download(request, tmp_path):
     archive = make_download(tmp_path / "submissions.zip")
     if request.param == "zip":
         return archive
     folder = tmp_path / "submissions"
     with zipfile.ZipFile(archive) as opened:
-        opened.extractall(folder)
+        opened.extractall(folder / "submissions" if request.param == "nested folder" else folder)
     return folder
 
 
