@@ -124,7 +124,7 @@ def code_cells(nb):
 
 
 def _lines(text):
-    return text.splitlines()[:settings.CELL_LINES]
+    return text.splitlines()  # linear, and bounded by the file's size
 
 
 def _word_after(text, prefix):
@@ -175,14 +175,19 @@ def assigns_by_text(text, names):
 
 
 def defined_classes(text):
-    """The graded classes a cell defines at its top level; read from its lines when it does not compile."""
+    """The graded classes a cell defines at its top level. Only a cell with a line ``class NAME`` of a graded class
+    can (a top-level class starts its line), and it is parsed as plain Python: IPython's translation of magics can
+    take minutes on a crafted cell (500 passes over it), so a cell that does not parse is read from its lines."""
     import ast
 
+    candidates = classes_by_text(text)
+    if not candidates:
+        return []
     try:
-        tree = ast.parse(python(text))
-        return [node.name for node in tree.body if isinstance(node, ast.ClassDef) and node.name in CLASSES]
+        tree = ast.parse(text)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return classes_by_text(text)
+        return candidates
+    return [node.name for node in tree.body if isinstance(node, ast.ClassDef) and node.name in CLASSES]
 
 
 def python(text):

@@ -237,3 +237,13 @@ def test_colliding_names_stop_the_run_before_anything_is_graded(tmp_path, monkey
     with pytest.raises(SystemExit) as stopped:  # the command line says it and exits 2
         grade.main([str(tmp_path / "subs"), "--out", str(tmp_path / "out")])
     assert stopped.value.code == 2
+
+
+def test_a_cell_of_magics_is_not_translated_in_the_graders_process(tmp_path):
+    text = "x = !ls\n" * 400 + "y = 1\n" * 20_000 + "class Encoder(nn.Module):\n    pass\n"
+    path = tmp_path / "hw2.ipynb"
+    path.write_text(_notebook(_code(text)))
+    started = time.monotonic()
+    assert notebook.detect(path) == notebook.ASSIGNMENT  # IPython's TransformerManager: about 290 s on this cell
+    assert time.monotonic() - started < 5
+    assert notebook.defined_classes("class Encoder:\n    pass\nx = '''\nclass Decoder:\n'''") == ["Encoder"]
