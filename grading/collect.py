@@ -7,6 +7,7 @@ alike, named ``<canvas name>_<user id>`` (``garcialuis_48213``), or ``anon_<id>`
 ``extract(entry, workdir, notes)`` copies a submission's two files into ``workdir``, with the bounds of
 ``grading.settings``, and returns its problems. ``meta(entry)`` is what its row and feedback need of Canvas."""
 
+import hashlib
 import os
 import shutil
 import stat
@@ -91,10 +92,30 @@ def _canvas_folder(folder):
 
 
 def meta(entry):
-    """{canvas_user_id, late, canvas_name} of a Canvas group; {} for a plain folder's entry."""
+    """{canvas_user_id, late, canvas_name} of a Canvas group; {} for a plain folder's entry; both with ``source``,
+    what the entry was when graded (its fingerprint)."""
     if isinstance(entry, Group):
-        return {"canvas_user_id": entry.user, "late": entry.late, "canvas_name": entry.name}
-    return {}
+        return {"canvas_user_id": entry.user, "late": entry.late, "canvas_name": entry.name,
+                "source": fingerprint(entry)}
+    return {"source": fingerprint(entry)}
+
+
+def fingerprint(entry):
+    """A short text that changes when the submission does: a Canvas group's uploads (each has its own attachment
+    id), else the size and modification time of the entry and of the files under it (bounded walk)."""
+    if isinstance(entry, Group):
+        text = "|".join(sorted(f"{e.attachment}:{e.file}" for e, _ in entry.files))
+    else:
+        paths = [str(entry)] + (submissions.walk(entry)[0] if Path(entry).is_dir() else [])
+        stats = []
+        for path in sorted(paths):
+            try:
+                info = os.lstat(path)
+                stats.append(f"{os.path.relpath(path, entry)}:{info.st_size}:{info.st_mtime_ns}")
+            except OSError:
+                stats.append(f"{path}:gone")
+        text = "|".join(stats)
+    return hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:16]
 
 
 def _stage(group, entry, source, staging, index):

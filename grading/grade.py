@@ -122,8 +122,10 @@ def grade(submissions_folder, out, written_scores=None, jobs=1, timeout=120.0, c
     if only:
         todo = select(entries, only)
         held = set(kept) | names
-    elif written_scores and not regrade and names <= set(kept):
-        todo, held = [], set(kept)  # the scores alone change: no code runs again
+    elif written_scores and not regrade and names <= set(kept):  # the scores change: only changed submissions run
+        todo, held = [(n, e) for n, e in entries if kept[n].get("source") != collect.meta(e)["source"]], set(kept)
+        if todo and messages is not None:
+            messages.append(f"graded again, changed since their records: {', '.join(n for n, _ in todo)}")
     else:
         todo, held = entries, names
     written = results.read_written_scores(written_scores, held) if written_scores else {}

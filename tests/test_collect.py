@@ -72,7 +72,8 @@ def test_canvas_download_is_one_submission_per_user(download, tmp_path):
                                              "moreauana_48215", "parkjun_48217"]
     assert ignored == []  # __MACOSX is never a submission nor worth a word
     meta = {name: collect.meta(entry) for name, entry in entries}
-    assert meta["moreauana_48215"] == {"canvas_user_id": "48215", "late": True, "canvas_name": "moreauana"}
+    assert meta["moreauana_48215"] == {"canvas_user_id": "48215", "late": True, "canvas_name": "moreauana",
+                                       "source": collect.fingerprint(dict(entries)["moreauana_48215"])}
     assert meta["anon_Zq9"]["canvas_user_id"] == "anon_Zq9" and not meta["garcialuis_48213"]["late"]
 
     files, problems, notes = _extracted(entries, "garcialuis_48213", tmp_path)
@@ -98,7 +99,7 @@ def test_a_plain_folder_works_as_before_and_a_renamed_notebook_is_taken(tmp_path
     (folder / "bob.zip").write_bytes(_zip_bytes({"a.ipynb": NB, "b.ipynb": NB, "hw2_models.py": "x"}))
     entries, ignored = collect.find(folder)
     assert [name for name, _ in entries] == ["alice", "bob"] and ignored == []
-    assert collect.meta(entries[0][1]) == {}
+    assert set(collect.meta(entries[0][1])) == {"source"}  # no Canvas fields
     files, problems, notes = _extracted(entries, "alice", tmp_path)
     assert files == {"hw2.ipynb": NB} and notes == ["graded from My HW2.ipynb, the only notebook (not named hw2.ipynb)"]
     files, problems, notes = _extracted(entries, "bob", tmp_path)  # two notebooks: which one is not guessed
@@ -236,3 +237,36 @@ def test_grading_again_keeps_the_other_rows_and_shards_join_as_one_run(tmp_path)
         merge.main([str(s) for s in shards] + ["--out", str(tmp_path / "twice")])
     saved = json.loads((one / "records" / "s0_48300.json").read_text())
     assert saved == records[0] and not list((one / "records").glob(".*"))  # whole, and no partial file left
+
+
+def test_merging_written_scores_runs_only_what_changed_since_its_record(tmp_path, monkeypatch):
+    folder = tmp_path / "subs"
+    for name in ["alice", "bob"]:
+        (folder / name).mkdir(parents=True)
+        (folder / name / "hw2.ipynb").write_text(NB)
+    ran = []
+
+    def grade_one(index, name, entry, scratch, options):  # what the sandbox would report, without running it
+        ran.append(name)
+        return {**record(name), **collect.meta(entry)}
+
+    monkeypatch.setattr(grade, "grade_one", grade_one)
+    monkeypatch.setattr(grade.isolation, "problem", lambda: None)
+    out = tmp_path / "out"
+    grade.grade(folder, out, quiet=True)
+    scores = tmp_path / "written_scores.csv"
+    scores.write_text("submission,hw1_comparison,vae_use_case\nalice,1,2\n")
+    messages = []
+    rows, _ = grade.grade(folder, out, scores, quiet=True, messages=messages)
+    assert ran == ["alice", "bob"] and [r["total"] for r in rows] == ["15", "12"] and messages == []
+    (folder / "bob" / "hw2_models.py").write_text("# handed in late")  # bob's submission changed since its record
+    rows, _ = grade.grade(folder, out, scores, quiet=True, messages=messages)
+    assert ran == ["alice", "bob", "bob"] and messages == ["graded again, changed since their records: bob"]
+    assert rows[1]["canvas_user_id"] == "" and rows[1]["late"] == ""  # a plain folder: no Canvas columns
+
+
+def test_a_new_upload_changes_a_canvas_submissions_fingerprint(tmp_path):
+    before = dict(collect.find(make_download(tmp_path / "a.zip"))[0])
+    after = dict(collect.find(make_download(tmp_path / "b.zip", {**ENTRIES, "leejisoo_48214_990_hw2.ipynb": NB}))[0])
+    changed = [name for name in before if collect.fingerprint(before[name]) != collect.fingerprint(after[name])]
+    assert changed == ["leejisoo_48214"]
