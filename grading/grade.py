@@ -1,7 +1,8 @@
 """Grade a folder of HW2 submissions: ``python -m grading.grade SUBMISSIONS [--out results] [--written-scores CSV]``.
 
 SUBMISSIONS holds one entry per student: a folder or a ``.zip`` with the student's ``hw2.ipynb`` and
-``hw2_models.py`` (found at any depth; other files are ignored). Writes into ``--out``:
+``hw2_models.py`` (found at any depth; other files are ignored), or it is Canvas's *Download Submissions* zip (or
+its unzipped folder), whose files are grouped by Canvas user id (grading.collect). Writes into ``--out``:
 
 - ``grades.csv``: one row per submission (sorted by name), one column per point-valued part of the assignment,
   ``automatic`` (of 12), ``written`` (of 3), ``total`` (of 15) and ``status`` (what went wrong, or ``ok``);
@@ -9,7 +10,10 @@ SUBMISSIONS holds one entry per student: a folder or a ``.zip`` with the student
   answer and the points available;
 - ``written_scores_template.csv``: fill it in, save it (e.g. as ``written_scores.csv``) and run the command again with
   ``--written-scores written_scores.csv`` to merge the written points into ``grades.csv``;
-- ``details/NAME.json``: every check's result and message; ``logs/NAME.txt``: what the grading process printed.
+- ``details/NAME.json``: every check's result and message; ``logs/NAME.txt``: what the grading process printed;
+- ``records/NAME.json``: the submission's full record, from which every other file is made again (grading.store);
+- ``feedback/NAME.html`` (and ``feedback_for_canvas.zip``), ``summary.html`` and, with ``--gradebook``,
+  ``canvas_import.csv`` (grading.publish).
 
 Each submission is graded in its own temporary copy, by its own sandboxed process (grading.isolation, through
 grading.session), with a time limit. This module is the command line and the orchestration only: finding and
@@ -18,6 +22,8 @@ copying submissions (grading.submissions), reading notebooks (grading.notebook),
 """
 
 import argparse
+import difflib
+import hashlib
 import os
 import shutil
 import sys
@@ -27,7 +33,7 @@ import traceback
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from grading import isolation, notebook, report, results, session, submissions
+from grading import collect, isolation, notebook, publish, report, results, session, store, submissions
 
 QUESTIONS = {name: phrase for name, (phrase, _) in report.QUESTIONS.items()}
 
@@ -43,9 +49,10 @@ def grade_one(index, name, entry, scratch, options):
     workdir = scratch / f"{index:05d}"
     pristine = workdir / "in"
     step = "copying the submission"
+    notes = []
     try:
         pristine.mkdir(parents=True)
-        problems = submissions.extract(entry, pristine)
+        problems = collect.extract(entry, pristine, notes)
         step = "reading the notebook"
         fmt, problems, note = notebook.decide(pristine, problems)
         step = "reading the written answers"
@@ -53,36 +60,96 @@ def grade_one(index, name, entry, scratch, options):
         step = "running it in the sandbox"
         ran = session.grade_submission(name, pristine, fmt, options, workdir)
     except Exception as error:  # the batch goes on: this submission gets a row saying what happened
-        return results.failed_record(name, _reason(step, error), traceback.format_exc())
-    record = {"name": name, "format": fmt, "notes": [note] if note else [], "problems": problems, "answers": answers}
+        return {**results.failed_record(name, _reason(step, error), traceback.format_exc()), **collect.meta(entry)}
+    record = {"name": name, "format": fmt, "notes": notes + ([note] if note else []), "problems": problems,
+              "answers": answers, **collect.meta(entry)}
     for key, value in ran.items():
         record[key] = record[key] + list(value) if key in ("notes", "problems") else value
     record["name"] = name
     return record
 
 
-def _row(record, written, options):
-    try:
-        return results.row_for(record, written, options)
-    except Exception as error:  # never the batch's end: the row says the grader failed on it
-        return results.row_for(results.failed_record(record.get("name", "?"), _reason("making its row", error)),
-                               written, options)
+def in_shard(name, shard):
+    """Whether submission ``name`` is in ``shard`` (K, N): a hash of the name alone, so adding one moves no other."""
+    k, n = shard
+    return int(hashlib.sha256(name.encode("utf-8", "replace")).hexdigest()[:12], 16) % n == k - 1
 
 
-def grade(submissions_folder, out, written_scores=None, jobs=1, timeout=120.0, cell_limit=60.0, quiet=False):
-    """Grade every submission in ``submissions_folder``; write the results into ``out``; return (rows, records).
+def parse_shard(text):
+    """``K/N`` -> (K, N) with 1 <= K <= N; ValueError saying the form otherwise."""
+    k, slash, n = str(text).partition("/")
+    if not (slash and k.isdigit() and n.isdigit() and 1 <= int(k) <= int(n)):
+        raise ValueError(f"--shard {text!r}: expected K/N with 1 <= K <= N, e.g. --shard 2/4")
+    return int(k), int(n)
 
+
+def select(entries, only):
+    """The entries ``only`` names (submission names or Canvas user ids); ValueError naming any it cannot match."""
+    by_key = {}
+    for name, entry in entries:
+        by_key[name] = name
+        user = collect.meta(entry).get("canvas_user_id")
+        if user:
+            by_key[user] = name
+    wanted, unknown = set(), []
+    for token in (t.strip() for t in only if t.strip()):
+        (wanted.add(by_key[token]) if token in by_key else unknown.append(token))
+    if unknown:
+        close = sorted({n for t in unknown for n in difflib.get_close_matches(t, sorted(by_key), 3, 0.5)})
+        raise ValueError(f"--only: {', '.join(unknown)} is not a submission (nor a Canvas user id) of this folder"
+                         + (f"; close names: {', '.join(close)}" if close else ""))
+    return [(name, entry) for name, entry in entries if name in wanted]
+
+
+def grade(submissions_folder, out, written_scores=None, jobs=1, timeout=120.0, cell_limit=60.0, quiet=False,
+          only=None, shard=None, late_penalty=None, gradebook=None, assignment=None, regrade=False, messages=None):
+    """Grade the submissions in ``submissions_folder`` (a folder, or Canvas's download); write the results into
+    ``out``; return (rows, records) of every submission ``out`` holds.
+
+    ``only``: names or Canvas user ids to grade again, every other kept record stays; ``shard`` (K, N): grade the
+    K-th of N shares; ``written_scores`` alone (every submission already has a record, no ``regrade``) runs no code.
     Raises RuntimeError, saying how to get one, where no sandbox runs here (nothing is graded without isolation), and
-    ValueError for submission names that collide or written scores that do not fit, before anything is graded."""
+    ValueError for names that collide or do not match, written scores or a gradebook that do not fit, before
+    anything is graded. ``messages`` (a list) receives what the user should be told."""
     out = Path(out)
-    report.clear(out)
-    entries = submissions.find(submissions_folder)
-    names = [name for name, _ in entries]
-    submissions.refuse_collisions(names)
-    written = results.read_written_scores(written_scores, set(names)) if written_scores else {}
-    problem = isolation.problem()
-    if problem is not None:
-        raise RuntimeError(f"{isolation.HOW_TO_GET_A_SANDBOX} ({problem})")
+    report.clear(out)  # a run that fails never leaves a grades.csv looking current (the records stay)
+    entries, ignored = collect.find(submissions_folder)
+    submissions.refuse_collisions([name for name, _ in entries])
+    if shard:
+        entries = [(name, entry) for name, entry in entries if in_shard(name, shard)]
+    kept = store.load(out)
+    names = {name for name, _ in entries}
+    if only:
+        todo = select(entries, only)
+        held = set(kept) | names
+    elif written_scores and not regrade and names <= set(kept):  # the scores change: only changed submissions run
+        todo, held = [(n, e) for n, e in entries if kept[n].get("source") != collect.meta(e)["source"]], set(kept)
+        if todo and messages is not None:
+            messages.append(f"graded again, changed since their records: {', '.join(n for n, _ in todo)}")
+    else:
+        todo, held = entries, names
+    written = results.read_written_scores(written_scores, held) if written_scores else {}
+    book = publish.read_gradebook(gradebook, assignment) if gradebook else None
+    if late_penalty is not None and not 0 <= late_penalty <= 1:
+        raise ValueError(f"--late-penalty {late_penalty}: expected a fraction of the total between 0 and 1, e.g. 0.1")
+    if todo:
+        problem = isolation.problem()
+        if problem is not None:
+            raise RuntimeError(f"{isolation.HOW_TO_GET_A_SANDBOX} ({problem})")
+    options = {"timeout": timeout, "cell_limit": cell_limit, "late_penalty": late_penalty}
+    fresh = _run(todo, out, options, jobs, quiet) if todo else []
+    if not only and todo:
+        store.remove_except(out, names)  # a full run: the records of this folder only
+    records = {**{n: r for n, r in kept.items() if n in held}, **{r["name"]: r for r in fresh}}
+    rows, told = publish.write(out, list(records.values()), written, options, book, ignored)
+    if messages is not None:
+        messages += told + ([f"not graded (not named as Canvas names its entries): {', '.join(ignored)}"]
+                            if ignored else [])
+    return rows, sorted(records.values(), key=lambda r: r["name"])
+
+
+def _run(entries, out, options, jobs, quiet):
+    """The records of ``entries``, each kept in ``out`` as soon as it is graded."""
     import hw2_helpers
 
     limits = isolation.per_submission_limits()
@@ -90,8 +157,7 @@ def grade(submissions_folder, out, written_scores=None, jobs=1, timeout=120.0, c
         print("grading.grade: no cgroup and no root here, so processes are limited per instructor, not per "
               "submission; grading one submission at a time (see grading/README.md, Users and limits)", file=sys.stderr)
         jobs = 1
-    options = {"timeout": timeout, "cell_limit": cell_limit, "limits": limits,
-               "threads": max(1, (os.cpu_count() or 1) // max(1, jobs)),
+    options = {**options, "limits": limits, "threads": max(1, (os.cpu_count() or 1) // max(1, jobs)),
                "data": str(Path(hw2_helpers.verify_mnist()).resolve())}  # the four files checked, extracted once
     scratch = Path(tempfile.mkdtemp(prefix="hw2-grading-"))
     os.chmod(scratch, 0o711)  # each sandbox user must reach its own folder to bind it; none can list the others
@@ -99,42 +165,47 @@ def grade(submissions_folder, out, written_scores=None, jobs=1, timeout=120.0, c
     def one(item):
         index, (name, entry) = item
         record = grade_one(index, name, entry, scratch, options)
+        store.save(out, record)
         if not quiet:
             print(f"  {name}: {record.get('seconds', 0.0):.1f} s", file=sys.stderr)
         return record
 
     try:
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            records = list(pool.map(one, enumerate(entries)))
+            return list(pool.map(one, enumerate(entries)))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    rows = [_row(record, written, options) for record in records]
-    try:
-        report.write(out, rows, records, written)
-    finally:
-        report.write_grades(out, rows)  # whatever else could not be written, grades.csv is
-    return rows, records
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("submissions", help="folder of submissions (folders or .zip files)")
+    parser.add_argument("submissions", help="folder of submissions (folders or .zip files), or Canvas's Download "
+                                            "Submissions zip (or its unzipped folder)")
     parser.add_argument("--out", default="results", help="folder for grades.csv and the answer pages (default: results)")
     parser.add_argument("--written-scores", help="the instructor's CSV of written scores (submission, hw1_comparison, "
-                                                 "vae_use_case) to merge into grades.csv")
+                                                 "vae_use_case) to merge into grades.csv (no code runs again)")
     parser.add_argument("--jobs", type=int, default=min(4, os.cpu_count() or 1),
                         help="submissions graded at once, each with its share of the cores (default: the cores, at most 4)")
     parser.add_argument("--timeout", type=float, default=120, help="seconds per submission (default 120)")
     parser.add_argument("--cell-timeout", type=float, default=60, help="seconds per notebook cell (default 60)")
+    parser.add_argument("--only", help="NAME[,NAME...]: grade these again (names or Canvas user ids), keep every other row")
+    parser.add_argument("--regrade", action="store_true", help="with --written-scores: run every submission again")
+    parser.add_argument("--shard", help="K/N: grade the K-th of N shares (join them with python -m grading.merge)")
+    parser.add_argument("--gradebook", help="Canvas's gradebook export (CSV): write canvas_import.csv for it")
+    parser.add_argument("--assignment", help="the export's column for HW2 (its title or id) when it has several")
+    parser.add_argument("--late-penalty", type=float, help="fraction of a late submission's total taken off (e.g. 0.1)")
     args = parser.parse_args(argv)
-    if not Path(args.submissions).is_dir():
-        parser.error(f"{args.submissions} is not a folder of submissions")
-    started = time.monotonic()
+    started, messages = time.monotonic(), []
     try:
-        rows, _ = grade(args.submissions, args.out, args.written_scores, args.jobs, args.timeout, args.cell_timeout)
+        shard = parse_shard(args.shard) if args.shard else None
+        rows, _ = grade(args.submissions, args.out, args.written_scores, args.jobs, args.timeout, args.cell_timeout,
+                        only=args.only.split(",") if args.only else None, shard=shard, late_penalty=args.late_penalty,
+                        gradebook=args.gradebook, assignment=args.assignment, regrade=args.regrade, messages=messages)
     except (RuntimeError, ValueError) as error:
         parser.exit(2, f"grading.grade: {error}\n")
-    print(f"Graded {len(rows)} submissions in {time.monotonic() - started:.0f} s: {Path(args.out) / 'grades.csv'}")
+    for message in messages:
+        print(message)
+    print(f"{len(rows)} submissions in {Path(args.out) / 'grades.csv'} ({time.monotonic() - started:.0f} s)")
     return 0
 
 

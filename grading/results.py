@@ -6,6 +6,7 @@ A record comes from the grader's own code, but its texts come from the submissio
 encodable (lone surrogates replaced)."""
 
 import csv
+import difflib
 import re
 
 from grading import parts, settings
@@ -14,7 +15,9 @@ from grading.notebook import clean
 # (column, points, what) in the assignment's order, from the one table of parts; written parts are scored by a person.
 PARTS = [(part.name, part.points, "auto" if part.kind == parts.AUTOMATIC else "written") for part in parts.PARTS]
 WRITTEN = {part.name: part.points for part in parts.written()}
-COLUMNS = ["submission"] + [name for name, _, _ in PARTS] + ["automatic", "written", "total", "status"]
+# canvas_user_id and late: from Canvas's download (empty for a plain folder); late_penalty: points off (--late-penalty)
+COLUMNS = ["submission", "canvas_user_id", "late"] + [name for name, _, _ in PARTS] + ["automatic", "written",
+                                                                                    "late_penalty", "total", "status"]
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -55,7 +58,8 @@ def _event_status(event, status):
 
 
 def row_for(record, written, options):
-    """The row (column -> text) of one record; ``written`` {name: {part: points}}, keyed by the exact name."""
+    """The row (column -> text) of one record; ``written`` {name: {part: points}}, keyed by the exact name;
+    ``options["late_penalty"]`` (a fraction, optional) takes that share of a late submission's total off."""
     earned = {name: 0.0 for name, _, kind in PARTS if kind == "auto"}
     status = _texts(record.get("notes") or []) + _texts(record.get("problems") or [])
     checked = set()
@@ -87,7 +91,9 @@ def row_for(record, written, options):
         shown = rejected[:3] + ([f"{len(rejected) - 3} more"] if len(rejected) > 3 else [])
         status.append(f"REJECTED result lines (the submission wrote into its results): {'; '.join(shown)}")
     name = clean(record.get("name", ""))
-    row = {"submission": name}
+    user = record.get("canvas_user_id")
+    row = {"submission": name, "canvas_user_id": clean(user) if isinstance(user, str) else "",
+           "late": "late" if record.get("late") is True else ""}
     scored = written.get(name, {})
     for part, points, kind in PARTS:
         if kind == "auto":
@@ -96,7 +102,11 @@ def row_for(record, written, options):
     automatic = sum(earned.values())
     written_total = sum(scored.get(part, 0) for part in WRITTEN)
     row["automatic"], row["written"] = number(automatic), number(written_total)
-    row["total"] = number(automatic + written_total)
+    penalty = (options.get("late_penalty") or 0) * (automatic + written_total) if row["late"] else 0
+    row["late_penalty"] = number(round(penalty, 2)) if penalty else ""
+    row["total"] = number(round(automatic + written_total - penalty, 2))
+    if penalty:
+        status.append(f"late: {number(round(penalty, 2))} point(s) off ({options['late_penalty']:.0%} of the total)")
     if set(scored) != set(WRITTEN):
         status.append("written parts not scored yet" if not scored else
                       f"written parts not scored yet: {', '.join(n for n in WRITTEN if n not in scored)}")
@@ -127,7 +137,10 @@ def read_written_scores(path, names=None):
             name = unquote(row.get("submission") or "")
             if names is not None and name not in names:
                 close = [n for n in names if n.strip().casefold() == name.strip().casefold()]
-                hint = f" (did you mean {close[0]!r}? names must match exactly)" if close else ""
+                close += [n for n in difflib.get_close_matches(name, sorted(names), 3, 0.6) if n not in close]
+                hint = (f" (did you mean {close[0]!r}? names must match exactly; close names: "
+                        f"{', '.join(repr(n) for n in close)})" if close
+                        else "; its submission column must name a row of grades.csv")
                 raise ValueError(f"{path}: {name!r} is not a submission of this folder{hint}")
             for part, most in WRITTEN.items():
                 value = (row.get(part) or "").strip()

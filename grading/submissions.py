@@ -73,13 +73,25 @@ def _parts(path):
     return [part for part in str(path).replace("\\", "/").split("/") if part]
 
 
-def pick(paths):
-    """The shallowest of each wanted file name: {name: path} (``\\`` counts as a separator: zips made on Windows)."""
+def _not_the_work(parts):
+    """macOS's and Jupyter's copies (``__MACOSX``, ``.ipynb_checkpoints``, ``.DS_Store``, any hidden file or folder)."""
+    return any(part == "__MACOSX" or part.startswith(".") for part in parts)
+
+
+def pick(paths, notes=None):
+    """The shallowest of each wanted file name: {name: path} (``\\`` counts as a separator: zips made on Windows).
+    Without an ``hw2.ipynb``, the only notebook there is stands for it (renamed), and ``notes`` says so."""
     chosen = {}
-    for path in sorted(paths, key=lambda p: (len(_parts(p)), str(p))):
-        found = _parts(path)
-        if found and found[-1] in FILES and found[-1] not in chosen and "__MACOSX" not in found:
+    ordered = [(p, _parts(p)) for p in sorted(paths, key=lambda p: (len(_parts(p)), str(p)))]
+    ordered = [(p, found) for p, found in ordered if found and not _not_the_work(found)]
+    for path, found in ordered:
+        if found[-1] in FILES and found[-1] not in chosen:
             chosen[found[-1]] = path
+    notebooks = [(p, found) for p, found in ordered if found[-1].lower().endswith(".ipynb")]
+    if FILES[0] not in chosen and len(notebooks) == 1:  # e.g. HW2_JisooLee.ipynb: the work, renamed
+        chosen[FILES[0]] = notebooks[0][0]
+        if notes is not None:
+            notes.append(f"graded from {'/'.join(notebooks[0][1])[-120:]}, the only notebook (not named {FILES[0]})")
     return chosen
 
 
@@ -167,14 +179,14 @@ def _short(error):
     return str(error).splitlines()[0][:80] if str(error) else type(error).__name__
 
 
-def _from_zip(entry, workdir):
+def _from_zip(entry, workdir, notes=None):
     problem = zip_problem(entry)
     if problem:
         return [problem]
     problems = []
     with zipfile.ZipFile(entry) as archive:
         members = {m.filename: m for m in archive.infolist() if not m.is_dir()}
-        for name, member_name in pick(members).items():
+        for name, member_name in pick(members, notes).items():
             member = members[member_name]
             kind = stat.S_IFMT(member.external_attr >> 16)
             if member.flag_bits & 0x1:
@@ -193,8 +205,9 @@ def _from_zip(entry, workdir):
     return problems
 
 
-def extract(entry, workdir):
-    """Copy the submission's two files into ``workdir``; returns problems (strings). Never raises on its input."""
+def extract(entry, workdir, notes=None):
+    """Copy the submission's two files into ``workdir``; returns problems (strings), and appends to ``notes`` what
+    was taken in their stead (a renamed notebook). Never raises on its input."""
     problems = []
     info = os.lstat(entry)
     if stat.S_ISLNK(info.st_mode):
@@ -203,15 +216,16 @@ def extract(entry, workdir):
         found, more = walk(entry)
         if more:
             problems.append(f"the folder holds more than {settings.WALK_ENTRIES:,} entries; looked at the first ones")
-        for name, path in pick(found).items():
-            problem = _copy_regular(path, workdir / name)
+        relative = {os.path.relpath(path, entry): path for path in found}  # hidden folders above it do not count
+        for name, path in pick(relative, notes).items():
+            problem = _copy_regular(relative[path], workdir / name)
             if problem:
                 problems.append(problem)
     elif not stat.S_ISREG(info.st_mode) or not entry.name.lower().endswith(".zip"):
         problems.append("the submission is neither a folder nor a .zip file")
     else:
         try:
-            problems += _from_zip(entry, workdir)
+            problems += _from_zip(entry, workdir, notes)
         except NotImplementedError as error:  # e.g. deflate64, which Python's zipfile does not read
             problems.append(f"the zip uses a compression Python cannot read ({_short(error)}); zip it again with "
                             "ordinary deflate (the zip tool of Windows, macOS or Linux)")

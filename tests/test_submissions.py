@@ -213,7 +213,7 @@ def test_a_failing_step_becomes_that_submissions_row_and_grades_csv_is_written(t
     for name in ["alice", "bob"]:
         (folder / name).mkdir(parents=True)
 
-    def extract(entry, workdir):
+    def extract(entry, workdir, notes=None):
         raise OSError(f"cannot copy {entry.name}")
 
     ran = []
