@@ -4,12 +4,13 @@ The rooms (submissions, notebook, isolation, report) and the sandboxed child rea
 
 from pathlib import Path
 
+from grading.child.shared import FILE_LIMIT, OUTPUT_LIMIT  # noqa: F401  (the sandboxed child applies them too)
+
 REPO = Path(__file__).resolve().parents[1]
 GRADING = REPO / "grading"
 FILES = ("hw2.ipynb", "hw2_models.py")  # the two files a submission consists of
 
 # What the grader's own process reads of a submission (it parses them outside every sandbox limit).
-FILE_LIMIT = 20 * 2**20  # bytes of one submitted file (the notebook, the module)
 NOTEBOOK_DEPTH = 64  # nesting of the notebook's JSON (nbformat's own needs 5); checked by a linear scan
 NOTEBOOK_CELLS = 5_000  # cells of one notebook (the assignment has about 80)
 ZIP_ENTRIES = 10_000  # entries of one zip, counted from its central directory before anything is built from it
@@ -24,5 +25,3 @@ PROCESS_LIMIT = 64  # processes and threads: the pids cgroup, else RLIMIT_NPROC 
 DISK_LIMIT = 64 * 2**20  # the submission's folder and /tmp (tmpfs sizes), and any one file it writes
 SHM_LIMIT = 16 * 2**20  # /dev/shm (a sized tmpfs; the rest of /dev is read-only)
 LOG_KEEP = 64 * 2**10  # bytes of the sandbox's printing kept at each end (head and tail); the total is counted
-OUTPUT_LIMIT = 64 * 2**10  # characters of a submission's printing kept per cell, in the sandbox
-RESULT_LIMIT = 2**20  # bytes of a result file read; an honest one is a few kilobytes

@@ -485,6 +485,18 @@ def test_appendix_trains_every_weight_alike_after_the_assignment(committed):
     assert source(cells[-1]).startswith("**Conclusion.**")
 
 
+def test_each_run_time_line_says_how_busy_the_machine_was(committed):
+    # The committed run's times are what students read: each comes with the machine's load readings, and the run
+    # was made alone (no warning that other work took more than a quarter of a core).
+    timed = [c for c in code_cells(committed) if re.search(r"took [\d.]+ minutes", stdout(c))]
+    assert len(timed) == 2
+    for cell in timed:
+        reading = re.search(r"^Machine: load average \(1 min\) [\d.]+ at the start, [\d.]+ at the end; other processes "
+                            r"used ([\d.]+) cores on average and the hypervisor stole ([\d.]+)", stdout(cell), re.M)
+        assert reading and float(reading.group(1)) + float(reading.group(2)) <= 0.25, stdout(cell)
+        assert "WARNING" not in stdout(cell)
+
+
 def test_the_models_stay_in_the_earlier_runs_range(committed):
     printed = "\n".join(stdout(c) for c in code_cells(committed))
     ae, vae = map(float, re.search(r"reconstruction loss \(BCE per pixel\): AE ([\d.]+), VAE ([\d.]+)", printed).groups())

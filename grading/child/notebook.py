@@ -17,9 +17,7 @@ import sys
 import types
 from pathlib import Path
 
-OUTPUT_LIMIT = 64 * 1024  # characters of a submission's printing kept per piece of code
-GRADED = ("LeNet_5", "AutoEncoder", "Encoder", "Decoder", "VariationalAutoEncoder")
-NOTEBOOK_LIMIT = 20 * 1024 * 1024
+from grading.child.shared import FILE_LIMIT as NOTEBOOK_LIMIT, GRADED_CLASSES as GRADED, OUTPUT_LIMIT
 
 
 class CellTimeout(BaseException):
