@@ -37,7 +37,7 @@ import nbformat
 
 from grading import parts
 from grading.student_aids import (  # noqa: F401  (the student-side cells and files, in a room of their own)
-    CHECK_TAG, SUBMISSION_TAG, add_check_cells, check_positions, public_checks, student_readme, student_table,
+    CHECK_TAG, SUBMISSION_TAG, RuleError, add_check_cells, check_positions, public_checks, student_readme,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -101,10 +101,6 @@ MODULE_TEXT_RULES = [  # a docstring and a message continued over lines: text a 
 MARKER = re.compile(r"[ \t]+# blank\b[^\n]*")
 _MARKER_FORM = re.compile(r"[ \t]+# blank: (line|comment|args(?:, \w+)*)$")
 NOTEBOOK_KEY = "grading"
-
-
-class RuleError(ValueError):
-    """A rule of the student version does not match exactly one place of the solved file."""
 
 
 def whole_line_matches(text, needle):
@@ -368,7 +364,7 @@ def make_student(out=REPO / "dist" / "student", notebook=REPO / "hw2.ipynb"):
     for gz in sorted((REPO / "data" / "MNIST" / "raw").glob("*.gz")):
         shutil.copy2(gz, raw / gz.name)
     shutil.copy2(REPO / "data" / "README.md", out / "data" / "README.md")
-    (out / "hw2_helpers" / "parts.json").write_text(json.dumps(student_table(), indent=1) + "\n")
+    (out / "hw2_helpers" / "parts.json").write_text(json.dumps(parts.student_table(), indent=1) + "\n")
     (out / "README.md").write_text(student_readme())
     return out
 

@@ -37,6 +37,16 @@ PARTS = (
 BY_NAME = {part.name: part for part in PARTS}
 
 
+def student_table():
+    """What the student version needs of this table (shipped as hw2_helpers/parts.json, read by the public checks):
+    every part's name, points, kind, title, what it follows, the variables it fills, where its code goes; and the
+    blanks' texts."""
+    return {"parts": [{"name": p.name, "points": p.points, "kind": p.kind, "title": p.title, "follows": p.follows,
+                       "fills": list(p.fills), "where": "hw2_models.py" if p.follows in CLASSES else "hw2.ipynb"}
+                      for p in PARTS],
+            "your_code": YOUR_CODE, "empty_answer": EMPTY_ANSWER}
+
+
 def automatic():
     return [part for part in PARTS if part.kind == AUTOMATIC]
 

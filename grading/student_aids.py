@@ -12,16 +12,13 @@ import nbformat
 from grading import parts
 
 REPO = Path(__file__).resolve().parents[1]
-YOUR_CODE, EMPTY_ANSWER = parts.YOUR_CODE, parts.EMPTY_ANSWER
 STUDENT_ONLY = "student-only"  # fill_back and the tests leave such cells out
 CHECK_TAG, SUBMISSION_TAG = "check", "submission"
 SUBMISSION_CELL = "# Save the notebook first (Ctrl-S / Cmd-S). This writes hw2_submission.zip next to it: upload that file.\nhw2.make_submission()"
 
 
-def _rule_error():
-    from grading.make_student import RuleError
-
-    return RuleError
+class RuleError(ValueError):
+    """A rule of the student version does not match exactly one place of the solved file."""
 
 
 def _source(cell):
@@ -46,7 +43,7 @@ def public_checks():
 
     expected = [part.name for part in parts.automatic()]
     if sorted(CHECKS) != sorted(expected):
-        raise _rule_error()(f"hw2_helpers/checks.py has public checks for {sorted(CHECKS)}; grading/parts.py's automatic "
+        raise RuleError(f"hw2_helpers/checks.py has public checks for {sorted(CHECKS)}; grading/parts.py's automatic "
                         f"parts are {sorted(expected)}: give each part one check function named after it")
     return expected
 
@@ -61,21 +58,12 @@ def check_positions(cells, key):
         else:
             where = [i for i, c in enumerate(cells) if c.get("metadata", {}).get(key, {}).get("part") == part.name]
         if not where:
-            raise _rule_error()(f"hw2.ipynb: no cell for the public check of {part.name} (a cell that "
+            raise RuleError(f"hw2.ipynb: no cell for the public check of {part.name} (a cell that "
                             f"{'imports ' + part.follows + ' from hw2_models' if part.follows in parts.CLASSES else 'is marked with it'})")
         if where[0] in found:
-            raise _rule_error()(f"hw2.ipynb: cell {where[0]} is the graded cell of both {found[where[0]]} and {part.name}")
+            raise RuleError(f"hw2.ipynb: cell {where[0]} is the graded cell of both {found[where[0]]} and {part.name}")
         found[where[0]] = part.name
     return found
-
-
-def student_table():
-    """What the student version needs of the table of parts (shipped as hw2_helpers/parts.json): every part's name,
-    points, kind, title, what it follows, the variables it fills, where its code goes; and the blanks' texts."""
-    return {"parts": [{"name": p.name, "points": p.points, "kind": p.kind, "title": p.title, "follows": p.follows,
-                       "fills": list(p.fills),
-                       "where": "hw2_models.py" if p.follows in parts.CLASSES else "hw2.ipynb"} for p in parts.PARTS],
-            "your_code": YOUR_CODE, "empty_answer": EMPTY_ANSWER}
 
 
 def student_readme():

@@ -163,7 +163,7 @@ def test_student_version_files(student):
     if (REPO / "hw2_helpers").is_dir():  # the helpers as a package: every file of it, as it is, nothing compiled
         shipped = [p for p in files if p.startswith("hw2_helpers/")]
         generated = "hw2_helpers/parts.json"  # the table of parts, as the public checks read it
-        assert json.loads((out / generated).read_text()) == ms.student_table()
+        assert json.loads((out / generated).read_text()) == parts.student_table()
         assert shipped and all((out / p).read_bytes() == (REPO / p).read_bytes() for p in shipped if p != generated)
         assert not any(p.endswith(".pyc") for p in shipped)
         files = sorted([f for f in files if f not in shipped] + ["hw2_helpers"])

@@ -210,7 +210,7 @@ def test_one_check_cell_after_each_graded_cell_and_the_hand_in_cell_last(student
     check_cells = [(i, c) for i, c in enumerate(cells) if ms.CHECK_TAG in _tags(c)]
     assert [c.source for _, c in check_cells] == [f'hw2.check("{part}")' for part in AUTO]
     assert sorted(checks.CHECKS) == sorted(AUTO) and json.loads(
-        (student["out"] / "hw2_helpers" / "parts.json").read_text()) == ms.student_table()
+        (student["out"] / "hw2_helpers" / "parts.json").read_text()) == parts.student_table()
     for (i, cell), part in zip(check_cells, parts.automatic()):
         above = cells[i - 1].source
         graded = (re.search(rf"(?m)^from hw2_models import .*\b{part.follows}\b", above) if part.follows in parts.CLASSES

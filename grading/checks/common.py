@@ -42,6 +42,17 @@ def compare(ask, target, reference, x, what, **options):
     return out, expected
 
 
+def counted_and_recomputed(ask, target, reference, x, label, count):
+    """``target`` holds ``count`` parameters and, on the parent's fresh weights, maps ``x`` as ``reference`` (a
+    reference class's instance, rebuilt with the layers the child reports) does."""
+    info, names, tensors = ask.describe(target)
+    found = parameters(names, tensors)
+    assert found == count, f"{label} holds {found:,} parameters, expected {count:,}"
+    ours = R.rebuild(reference, info.get("modules", {}))
+    got, expected = compare(ask, target, ours, x, label)
+    R.same(got[0], expected[0], f"{label}'s output with the grader's weights")
+
+
 def values(config):
     """A configuration's numbers as the messages show them: ``(1, 6, (3, 3), (1, 1), (0, 0))``."""
     return tuple(tuple(v) if isinstance(v, list) else v for v in config.values())
