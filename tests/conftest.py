@@ -20,6 +20,18 @@ def source(cell):
     return cell.source if isinstance(cell.source, str) else "".join(cell.source)
 
 
+def zip_bytes(files):
+    """A zip archive's bytes holding ``files`` ({name: text or bytes}), as a student's zip or Canvas's download."""
+    import io
+    import zipfile
+
+    handle = io.BytesIO()
+    with zipfile.ZipFile(handle, "w") as archive:
+        for name, content in files.items():
+            archive.writestr(name, content)
+    return handle.getvalue()
+
+
 def run_notebook(workdir, env, rerun_from=None, stop_on_error=True):
     """Execute a copy of hw2.ipynb in ``workdir`` (the kernel's working directory) with ``env`` added.
 

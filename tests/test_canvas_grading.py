@@ -5,7 +5,6 @@ who submitted nothing. Graded once (module-scoped fixture); then one student aga
 merged without running code, and two shards joined, compared with the one run."""
 
 import csv
-import io
 import time
 import zipfile
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from conftest import zip_bytes
 from grading import annotate, merge, session
 from grading import grade as grading
 from grading import make_student as ms
@@ -36,12 +36,7 @@ OPTIONS = {"jobs": 2, "timeout": 75, "cell_limit": 20, "quiet": True}
 FULL_AUTO = "12"
 
 
-def _zip(files):
-    handle = io.BytesIO()
-    with zipfile.ZipFile(handle, "w") as archive:
-        for name, content in files.items():
-            archive.writestr(name, content)
-    return handle.getvalue()
+
 
 
 def build(base):
@@ -71,11 +66,11 @@ def build(base):
     entries = {
         "garcialuis_48213_901_hw2.ipynb": full, "garcialuis_48213_902_hw2_models.py": filled,
         "garcialuis_48213_903_report.pdf": "%PDF-1.4",
-        "leejisoo_48214_904_HW2.zip": _zip({"HW2/HW2_JisooLee.ipynb": full, "HW2/hw2_models.py": filled,
+        "leejisoo_48214_904_HW2.zip": zip_bytes({"HW2/HW2_JisooLee.ipynb": full, "HW2/hw2_models.py": filled,
                                             "__MACOSX/HW2/._HW2_JisooLee.ipynb": "junk"}),
         "moreauana_LATE_48215_905_hw2-1.ipynb": full, "moreauana_LATE_48215_906_hw2_models.py": c1_kernel_3,
         "kimmin_48216_907_HW2_Kim.ipynb": assignment,
-        "parkjun_48217_908_hw2_submission.zip": _zip({"hw2.ipynb": untouched, "hw2_models.py": module}),
+        "parkjun_48217_908_hw2_submission.zip": zip_bytes({"hw2.ipynb": untouched, "hw2_models.py": module}),
         "anon_Zq9_909_hw2.ipynb": full, "anon_Zq9_910_hw2_models.py": filled,
     }
     archive = base / "submissions.zip"

@@ -3,12 +3,12 @@ publish, feedback, summary, merge): no submission's code runs here, so these tes
 trip on an archive made from the generated student version is tests/test_canvas_grading.py."""
 
 import csv
-import io
 import json
 import zipfile
 
 import pytest
 
+from conftest import zip_bytes
 from grading import canvas, collect, grade, merge, parts, publish, results, store, submissions
 
 NB = '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
@@ -29,19 +29,14 @@ ENTRIES = {  # Canvas's top-level names -> content
 }
 
 
-def _zip_bytes(files):
-    handle = io.BytesIO()
-    with zipfile.ZipFile(handle, "w") as archive:
-        for name, content in files.items():
-            archive.writestr(name, content)
-    return handle.getvalue()
+
 
 
 def make_download(path, entries=ENTRIES):
     """Canvas's Download Submissions zip of ``entries`` at ``path`` (a nested dict is a zip the student uploaded)."""
     with zipfile.ZipFile(path, "w") as archive:
         for name, content in entries.items():
-            archive.writestr(name, _zip_bytes(content) if isinstance(content, dict) else content)
+            archive.writestr(name, zip_bytes(content) if isinstance(content, dict) else content)
         archive.writestr("__MACOSX/._garcialuis_48213_901_hw2.ipynb", "junk")
     return path
 
@@ -96,7 +91,7 @@ def test_a_plain_folder_works_as_before_and_a_renamed_notebook_is_taken(tmp_path
     (folder / "alice" / ".ipynb_checkpoints").mkdir(parents=True)
     (folder / "alice" / "My HW2.ipynb").write_text(NB)
     (folder / "alice" / ".ipynb_checkpoints" / "hw2.ipynb").write_text("old")  # never the work
-    (folder / "bob.zip").write_bytes(_zip_bytes({"a.ipynb": NB, "b.ipynb": NB, "hw2_models.py": "x"}))
+    (folder / "bob.zip").write_bytes(zip_bytes({"a.ipynb": NB, "b.ipynb": NB, "hw2_models.py": "x"}))
     entries, ignored = collect.find(folder)
     assert [name for name, _ in entries] == ["alice", "bob"] and ignored == []
     assert set(collect.meta(entries[0][1])) == {"source"}  # no Canvas fields
@@ -113,7 +108,7 @@ def test_the_outer_archive_is_read_with_the_bounds_of_any_zip(tmp_path, monkeypa
         collect.find(archive)
     monkeypatch.undo()
     other = tmp_path / "other.zip"
-    other.write_bytes(_zip_bytes({"alice/hw2.ipynb": NB}))
+    other.write_bytes(zip_bytes({"alice/hw2.ipynb": NB}))
     with pytest.raises(ValueError, match="none of its entries is named as Canvas names them"):
         collect.find(other)
 
