@@ -21,7 +21,7 @@ from pathlib import Path
 import nbformat
 
 from grading import grade as grading
-from grading import isolation
+from grading.sandbox import isolation
 from grading import make_student as ms
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,6 +1,6 @@
 """What the sandbox costs per submission, and what each of its limits does: ``python bench/isolation_bench.py``.
 
-Runs small programs in exactly the sandbox grading.isolation builds for a submission (bubblewrap, the same kind of
+Runs small programs in exactly the sandbox grading.sandbox.isolation builds for a submission (bubblewrap, the same kind of
 whitelist, a fresh user id and a cgroup when run as root, the same limits), and the same programs without it:
 
 - cost: starting Python and importing torch (what every submission's process does first), plain and sandboxed;
@@ -22,7 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from grading import isolation, settings
+from grading import settings
+from grading.sandbox import isolation
 
 PROBES = {
     "memory": "n = 0\nwhile True:\n    try:\n        b = bytearray((n + 1) * 2**30); n += 1; del b\n"

@@ -2,7 +2,7 @@
 
 SUBMISSIONS holds one entry per student: a folder or a ``.zip`` with the student's ``hw2.ipynb`` and
 ``hw2_models.py`` (found at any depth; other files are ignored), or it is Canvas's *Download Submissions* zip (or
-its unzipped folder), whose files are grouped by Canvas user id (grading.collect). Writes into ``--out``:
+its unzipped folder), whose files are grouped by Canvas user id (grading.intake.collect). Writes into ``--out``:
 
 - ``grades.csv``: one row per submission (sorted by name), one column per point-valued part of the assignment,
   ``automatic`` (of 12), ``written`` (of 3), ``total`` (of 15) and ``status`` (what went wrong, or ``ok``);
@@ -11,14 +11,14 @@ its unzipped folder), whose files are grouped by Canvas user id (grading.collect
 - ``written_scores_template.csv``: fill it in, save it (e.g. as ``written_scores.csv``) and run the command again with
   ``--written-scores written_scores.csv`` to merge the written points into ``grades.csv``;
 - ``details/NAME.json``: every check's result and message; ``logs/NAME.txt``: what the grading process printed;
-- ``records/NAME.json``: the submission's full record, from which every other file is made again (grading.store);
+- ``records/NAME.json``: the submission's full record, from which every other file is made again (grading.outputs.store);
 - ``feedback/NAME.html`` (and ``feedback_for_canvas.zip``), ``summary.html`` and, with ``--gradebook``,
-  ``canvas_import.csv`` (grading.publish).
+  ``canvas_import.csv`` (grading.outputs.publish).
 
-Each submission is graded in its own temporary copy, by its own sandboxed process (grading.isolation, through
-grading.session), with a time limit. This module is the command line and the orchestration only: finding and
-copying submissions (grading.submissions), reading notebooks (grading.notebook), turning records into rows
-(grading.results) and writing them (grading.report) live in their own modules.
+Each submission is graded in its own temporary copy, by its own sandboxed process (grading.sandbox.isolation, through
+grading.judge.session), with a time limit. This module is the command line and the orchestration only: finding and
+copying submissions (grading.intake.submissions), reading notebooks (grading.intake.notebook), turning records into rows
+(grading.outputs.results) and writing them (grading.outputs.report) live in their own modules.
 """
 
 import argparse
@@ -33,7 +33,10 @@ import traceback
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from grading import collect, isolation, notebook, publish, report, results, session, store, submissions
+from grading.intake import collect, notebook, submissions
+from grading.judge import session
+from grading.outputs import publish, report, results, store
+from grading.sandbox import isolation
 
 QUESTIONS = {name: phrase for name, (phrase, _) in report.QUESTIONS.items()}
 

@@ -1,7 +1,7 @@
 """Join the results of shards into one: ``python -m grading.merge results-1 ... results-N --out results``.
 
 Each shard is a results folder written by ``python -m grading.grade SUBMISSIONS --shard K/N --out results-K``; its
-records (``records/*.json``) are joined and every output is made again from them (grading.publish), so the joined
+records (``records/*.json``) are joined and every output is made again from them (grading.outputs.publish), so the joined
 ``grades.csv``, pages, feedback and summary are those of one run over all the submissions. A submission found in two
 shards is an error that names it (which of its records is right is not guessed)."""
 
@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from grading import publish, results, store
+from grading.outputs import publish, results, store
 
 
 def join(folders):

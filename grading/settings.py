@@ -4,7 +4,7 @@ The rooms (submissions, notebook, isolation, report) and the sandboxed child rea
 
 from pathlib import Path
 
-from grading.child.shared import FILE_LIMIT, OUTPUT_LIMIT  # noqa: F401  (the sandboxed child applies them too)
+from grading.sandbox.child.shared import FILE_LIMIT, OUTPUT_LIMIT  # noqa: F401  (the sandboxed child applies them too)
 
 REPO = Path(__file__).resolve().parents[1]
 GRADING = REPO / "grading"
@@ -19,7 +19,7 @@ ZIP_DIRECTORY = 16 * 2**20  # bytes of the central directory (10,000 honest entr
 WALK_ENTRIES = 10_000  # files and folders of one submitted folder looked at
 NAME_LIMIT = 120  # characters of a submission's name shown and used for its files (the rest gets a hash)
 
-# What the sandbox may use (grading.isolation).
+# What the sandbox may use (grading.sandbox.isolation).
 MEMORY_LIMIT = 6 * 2**30  # bytes: the memory cgroup (RSS, tmpfs, /dev/shm and memfds) and the address space
 PROCESS_LIMIT = 64  # processes and threads: the pids cgroup, else RLIMIT_NPROC of the fresh uid
 DISK_LIMIT = 64 * 2**20  # the submission's folder and /tmp (tmpfs sizes), and any one file it writes

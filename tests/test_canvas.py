@@ -1,11 +1,11 @@
-"""Canvas's formats (grading.canvas): the Download Submissions names and the gradebook export and import."""
+"""Canvas's formats (grading.intake.canvas): the Download Submissions names and the gradebook export and import."""
 
 import csv
 import io
 
 import pytest
 
-from grading import canvas
+from grading.intake import canvas
 
 EXPORT = """Student,ID,SIS User ID,SIS Login ID,Section,Homework 1 (48200),Homework 2 (48213),Current Points,Final Score
     Points Possible,,,,,10.00,15.00,(read only),(read only)

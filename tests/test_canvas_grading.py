@@ -13,7 +13,8 @@ import nbformat
 import pytest
 
 from conftest import zip_bytes
-from grading import annotate, merge, session
+from grading import annotate, merge
+from grading.judge import session
 from grading import grade as grading
 from grading import make_student as ms
 

@@ -1,4 +1,4 @@
-"""Canvas's download as the grader reads it (grading.collect), and everything made from records alone (grading.store,
+"""Canvas's download as the grader reads it (grading.intake.collect), and everything made from records alone (grading.outputs.store,
 publish, feedback, summary, merge): no submission's code runs here, so these tests are quick. The sandboxed round
 trip on an archive made from the generated student version is tests/test_canvas_grading.py."""
 
@@ -9,7 +9,9 @@ import zipfile
 import pytest
 
 from conftest import zip_bytes
-from grading import canvas, collect, grade, merge, parts, publish, results, store, submissions
+from grading import grade, merge, parts
+from grading.intake import canvas, collect, submissions
+from grading.outputs import publish, results, store
 
 NB = '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
 ENTRIES = {  # Canvas's top-level names -> content

@@ -18,7 +18,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grading import annotate, checks, isolation, parts, report, results
+from grading import annotate, checks, parts
+from grading.outputs import report, results
+from grading.sandbox import isolation
 from grading import grade as grading
 from grading import make_student as ms
 
@@ -454,7 +456,7 @@ def test_each_assignment_format_mistake_costs_its_own_part_only(graded, name):
 
 
 def test_which_format_a_submission_is_in(tmp_path):
-    from grading import notebook as af
+    from grading.intake import notebook as af
 
     def notebook(*sources):
         path = tmp_path / "hw2.ipynb"

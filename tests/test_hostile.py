@@ -20,7 +20,7 @@ import nbformat
 import pytest
 
 from grading import grade as grading
-from grading import isolation
+from grading.sandbox import isolation
 from grading import make_student as ms
 from hostile_attacks import FORGE_MAIN, FORGE_OTTER, FORGE_PROTOCOL, SWALLOWING_HANG
 

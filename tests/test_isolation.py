@@ -1,4 +1,4 @@
-"""Limits per submission, not per instructor (issue 25): the sandbox of grading.isolation, measured from inside.
+"""Limits per submission, not per instructor (issue 25): the sandbox of grading.sandbox.isolation, measured from inside.
 
 Each test runs a small program in the sandbox a submission gets (bubblewrap, the fresh uid and a cgroup of its own
 where this machine gives one) and fails when the guard it names is removed. Tests that need a cgroup skip where the
@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from grading import grade, isolation, settings
+from grading import grade, settings
+from grading.sandbox import isolation
 
 pytestmark = pytest.mark.skipif(isolation.problem() is not None, reason="no working bubblewrap here")
 CGROUP = isolation.per_submission_limits() == "cgroup"
@@ -90,7 +91,7 @@ def test_without_per_submission_limits_one_submission_at_a_time(tmp_path, monkey
 
     def one(index, name, entry, scratch, options):
         seen["threads"] = options["threads"]
-        from grading import results
+        from grading.outputs import results
 
         return results.failed_record(name, "not run")
 

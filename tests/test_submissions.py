@@ -1,7 +1,7 @@
 """The grader's own process never parses a submission unbounded, and one submission never stops the class (issue 25).
 
-Fast unit tests of the rooms: bounded notebook reading and linear scans (grading.notebook), names, zips and folders
-(grading.submissions), rows from hostile records (grading.results), written scores keyed by the exact name, and the
+Fast unit tests of the rooms: bounded notebook reading and linear scans (grading.intake.notebook), names, zips and folders
+(grading.intake.submissions), rows from hostile records (grading.outputs.results), written scores keyed by the exact name, and the
 orchestration that turns any failing step into that submission's row (grading.grade). Each test fails when the guard
 it names is removed."""
 
@@ -14,7 +14,9 @@ import zipfile
 
 import pytest
 
-from grading import grade, notebook, report, results, settings, submissions
+from grading import grade, settings
+from grading.intake import notebook, submissions
+from grading.outputs import report, results
 
 QUESTION = "How does this compare to the confusion matrix you generated for your model in HW1?"
 
@@ -28,7 +30,7 @@ def _code(text):
 
 
 # ------------------------------------------------------------------------------------------------
-# Notebooks (grading.notebook)
+# Notebooks (grading.intake.notebook)
 # ------------------------------------------------------------------------------------------------
 def test_a_notebook_nested_100000_deep_is_refused_before_json_loads():
     data = ("[" * 100_000 + "]" * 100_000).encode()
@@ -77,7 +79,7 @@ def test_a_lone_surrogate_in_an_answer_is_replaced(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------
-# Names (grading.submissions)
+# Names (grading.intake.submissions)
 # ------------------------------------------------------------------------------------------------
 def test_undecodable_and_long_names_get_a_printable_bounded_form(tmp_path):
     raw = os.fsdecode(b"\xff" + b"n" * 251)
@@ -115,7 +117,7 @@ def test_written_scores_are_keyed_by_the_exact_name(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------
-# Zips and folders (grading.submissions)
+# Zips and folders (grading.intake.submissions)
 # ------------------------------------------------------------------------------------------------
 def _many(path, n):
     with zipfile.ZipFile(path, "w") as archive:
@@ -189,7 +191,7 @@ def test_a_folder_of_too_many_entries_is_looked_at_in_part(tmp_path, monkeypatch
 
 
 # ------------------------------------------------------------------------------------------------
-# Rows from hostile records (grading.results) and the batch (grading.grade)
+# Rows from hostile records (grading.outputs.results) and the batch (grading.grade)
 # ------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("event", [
     {"event": "cell", "cell": 1, "message": "m", "graded": 5},

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from grading import make_student as ms
-from grading.child import notebook as child_notebook
-from grading.child import wire
+from grading.sandbox.child import notebook as child_notebook
+from grading.sandbox.child import wire
 from hw2_helpers import models_import
 
 REPO = Path(__file__).resolve().parents[1]

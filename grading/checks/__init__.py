@@ -1,5 +1,5 @@
 """The checks, run in the parent (never in the sandbox): one module per automatic part of ``grading/parts.py``,
-each a few cases registered with ``@case(name, points)``. A case gets ``ask`` (``grading.session.Ask``: questions
+each a few cases registered with ``@case(name, points)``. A case gets ``ask`` (``grading.judge.session.Ask``: questions
 to the sandboxed child, fresh inputs, the reference) and raises AssertionError with the student's message when it
 fails. ``cases()`` refuses a table whose points disagree with parts.py.
 """

@@ -14,7 +14,7 @@ import stat
 from pathlib import Path
 
 from grading import settings
-from grading.child.shared import GRADED_CLASSES as CLASSES
+from grading.sandbox.child.shared import GRADED_CLASSES as CLASSES
 
 KIT, ASSIGNMENT = "kit", "assignment"
 # A JSON string (unrolled: each character has one way to match, so the match is linear) or a bracket.

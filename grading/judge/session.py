@@ -1,8 +1,8 @@
 """The parent side of grading one submission: ``grade_submission(name, pristine, fmt, options, workdir) -> record``.
 
-Points exist only here. The sandboxed child (``python -m grading.child.runner``, which sees only ``grading/child``,
+Points exist only here. The sandboxed child (``python -m grading.sandbox.child.runner``, which sees only ``grading/sandbox/child``,
 the submission's pristine copy, the MNIST files and the Python installation) executes the submission and answers
-questions with data (``grading.child.wire``); the checks (``grading.checks``) draw their inputs here at grading
+questions with data (``grading.sandbox.child.wire``); the checks (``grading.checks``) draw their inputs here at grading
 time, compare the answers with the reference (``grading.reference``) and give each case the points of the table.
 
 Every question has its own deadline. When the child overruns one, or breaks the wire format, it is killed and a
@@ -22,9 +22,10 @@ from pathlib import Path
 
 import torch
 
-from grading import checks, isolation, parts, settings
+from grading import checks, parts, settings
+from grading.sandbox import isolation
 from grading import reference as R
-from grading.child import wire
+from grading.sandbox.child import wire
 
 GRADING = settings.GRADING
 STARTUP = 60.0  # seconds a fresh child may take to import torch and answer its first question
@@ -341,10 +342,11 @@ def grade_submission(name, pristine, fmt, options, workdir):
 
 
 def start_child(pristine, options, workdir):
-    """The child in its sandbox (grading.isolation): only grading/child, the pristine copy, the MNIST files and the
+    """The child in its sandbox (grading.sandbox.isolation): only grading/sandbox/child, the pristine copy, the MNIST files and the
     Python installation are mounted; stdin/stdout are the protocol, stderr the log."""
     mounts = [(GRADING / "__init__.py", "/grader/grading/__init__.py", False),
-              (GRADING / "child", "/grader/grading/child", False),
+              (GRADING / "sandbox" / "__init__.py", "/grader/grading/sandbox/__init__.py", False),
+              (GRADING / "sandbox" / "child", "/grader/grading/sandbox/child", False),
               (Path(pristine), "/pristine", False), (Path(options["data"]), "/data", False)]
     for path in sorted({Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()}):
         mounts.append((path, str(path), False))
@@ -356,4 +358,4 @@ def start_child(pristine, options, workdir):
     start = Path(workdir) / f"start-{time.monotonic_ns()}"  # each fresh child stages its mounts in a folder of its own
     start.mkdir()
     os.chmod(start, 0o755)
-    return isolation.start([sys.executable, "-m", "grading.child.runner"], mounts, env, start)
+    return isolation.start([sys.executable, "-m", "grading.sandbox.child.runner"], mounts, env, start)

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from grading import settings
-from grading.cgroups import Cgroup, systemd_scope
+from grading.sandbox.cgroups import Cgroup, systemd_scope
 
 HOW_TO_GET_A_SANDBOX = (
     "the grader runs every submission inside bubblewrap and found none that works here. Install it with "

@@ -6,7 +6,7 @@ import html
 import io
 
 from grading import parts
-from grading.report import write_atomically
+from grading.outputs.report import write_atomically
 
 TOTAL = parts.AUTOMATIC_POINTS + parts.WRITTEN_POINTS
 UNGRADED = ("no hw2.ipynb", "the grader failed", "stopped at the time limit", "the grading process ended early",

@@ -2,7 +2,7 @@
 archive (the zip itself, or its unzipped folder) grouped by Canvas user id.
 
 ``find(source)`` -> ([(name, entry)], ignored): an entry is a path (a plain folder's folder or zip, extracted by
-``grading.submissions``) or a ``Group``: every top-level file Canvas wrote for one student, loose files and zips
+``grading.intake.submissions``) or a ``Group``: every top-level file Canvas wrote for one student, loose files and zips
 alike, named ``<canvas name>_<user id>`` (``garcialuis_48213``), or ``anon_<id>`` under anonymous grading.
 ``extract(entry, workdir, notes)`` copies a submission's two files into ``workdir``, with the bounds of
 ``grading.settings``, and returns its problems. ``meta(entry)`` is what its row and feedback need of Canvas."""
@@ -16,7 +16,8 @@ import zipfile
 from collections import namedtuple
 from pathlib import Path
 
-from grading import canvas, settings, submissions
+from grading import settings
+from grading.intake import canvas, submissions
 
 FILES = settings.FILES
 Group = namedtuple("Group", "user name late files archive")  # files: [(canvas.Entry, a Path or the archive's member)]

@@ -10,9 +10,9 @@ import io
 import zipfile
 
 from grading import parts
-from grading.report import write_atomically
-from grading.results import _text, number
-from grading.submissions import file_name
+from grading.outputs.report import write_atomically
+from grading.outputs.results import _text, number
+from grading.intake.submissions import file_name
 
 STYLE = ("body { font-family: sans-serif; margin: 1.5em; max-width: 60em; } table { border-collapse: collapse; } "
          "td, th { border-top: 1px solid #ccc; padding: 0.4em; vertical-align: top; text-align: left; } "

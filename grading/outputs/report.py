@@ -11,8 +11,8 @@ import shutil
 import sys
 
 from grading import parts, settings
-from grading.results import COLUMNS, WRITTEN, number
-from grading.submissions import file_name
+from grading.outputs.results import COLUMNS, WRITTEN, number
+from grading.intake.submissions import file_name
 
 EMPTY_ANSWER = parts.EMPTY_ANSWER
 QUESTIONS = {part.name: (part.follows, parts.heading(part)) for part in parts.written()}  # (phrase, title)
@@ -55,7 +55,7 @@ def clear(out):
 
 
 def reference_answers():
-    from grading import notebook
+    from grading.intake import notebook
 
     nb, _ = notebook.parse((settings.REPO / "hw2.ipynb").read_bytes())
     tagged = [notebook.source(c) for c in notebook.cells(nb) if "answer" in notebook.tags(c)]

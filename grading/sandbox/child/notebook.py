@@ -17,7 +17,7 @@ import sys
 import types
 from pathlib import Path
 
-from grading.child.shared import FILE_LIMIT as NOTEBOOK_LIMIT, GRADED_CLASSES as GRADED, OUTPUT_LIMIT
+from grading.sandbox.child.shared import FILE_LIMIT as NOTEBOOK_LIMIT, GRADED_CLASSES as GRADED, OUTPUT_LIMIT
 
 
 class CellTimeout(BaseException):

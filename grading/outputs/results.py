@@ -10,7 +10,7 @@ import difflib
 import re
 
 from grading import parts, settings
-from grading.notebook import clean
+from grading.intake.notebook import clean
 
 # (column, points, what) in the assignment's order, from the one table of parts; written parts are scored by a person.
 PARTS = [(part.name, part.points, "auto" if part.kind == parts.AUTOMATIC else "written") for part in parts.PARTS]

@@ -1,6 +1,6 @@
 """A cgroup per submission, where the machine offers one: v2 (``pids.max``, ``memory.max``) or v1's pids and memory
 hierarchies (``pids.max``, ``memory.limit_in_bytes`` and ``memory.memsw.limit_in_bytes``), made as root; without
-root, a transient systemd user scope (``systemd-run --user --scope``) where one can be had. grading.isolation puts
+root, a transient systemd user scope (``systemd-run --user --scope``) where one can be had. grading.sandbox.isolation puts
 each sandbox in one; see grading/README.md, "Users and limits"."""
 
 import os

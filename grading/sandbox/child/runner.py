@@ -1,5 +1,5 @@
-"""The sandboxed runner: ``python -m grading.child.runner``. It executes one submission and answers the parent's
-questions over stdin/stdout with data only (``grading.child.wire``); it knows no reference answer and no point.
+"""The sandboxed runner: ``python -m grading.sandbox.child.runner``. It executes one submission and answers the parent's
+questions over stdin/stdout with data only (``grading.sandbox.child.wire``); it knows no reference answer and no point.
 
 At start it moves the protocol to private file descriptors and points fd 1 at fd 2, so whatever the submission
 prints (from Python or C) goes to stderr, the parent's log; fd 0 becomes /dev/null. Each request carries its own
@@ -17,8 +17,8 @@ import signal
 import sys
 import time
 
-from grading.child import notebook as nbk
-from grading.child import wire
+from grading.sandbox.child import notebook as nbk
+from grading.sandbox.child import wire
 
 STAND_INS = {"model": ["LeNet_5"], "ae_model": ["Encoder", "Decoder"], "vae_model": ["Encoder", "Decoder"]}
 

@@ -4,7 +4,9 @@ summary.html and, given Canvas's gradebook export, canvas_import.csv. Returns th
 
 from pathlib import Path
 
-from grading import canvas, feedback, notebook, parts, report, results, summary
+from grading import parts
+from grading.intake import canvas, notebook
+from grading.outputs import feedback, report, results, summary
 
 POSSIBLE = parts.AUTOMATIC_POINTS + parts.WRITTEN_POINTS
 

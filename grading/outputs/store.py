@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from grading.submissions import file_name
+from grading.intake.submissions import file_name
 
 FOLDER = "records"
 

@@ -1,0 +1,1 @@
+"""What grading writes: rows, records, answer pages, feedback, the summary and the Canvas import."""
