@@ -6,7 +6,7 @@ The submissions cycle through ``KINDS``: the kit's format and the assignment's o
 the solved files (every check runs to the end: the slowest kind), with one typical mistake, or untouched. Every
 row's automatic points are checked against what its kind should earn. Prints one line per measurement and a
 Markdown table for bench/README.md and grading/README.md. The assignment's notebook is rebuilt from its text
-(``grading/assignment/hw2_assignment.txt``, kept in the repository).
+(``grading/assignments/hw2/hw2_assignment.txt``, kept in the repository).
 """
 
 import argparse

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import nbformat
 
-from grading import parts
+from grading import assignment as assignments
 
 REPO = Path(__file__).resolve().parents[1]
 KEY = "grading"
@@ -45,7 +45,7 @@ def blanks_of(cell):
 def marks(nb):
     """{cell index: the metadata it should carry} for every graded cell of ``nb``; ValueError if one is not found."""
     wanted = {}
-    for part in parts.cell_parts():
+    for part in assignments.load().cell_parts():
         found = next((i for i, cell in enumerate(nb.cells) if cell.cell_type == "code"
                       and "solution-only" not in cell.get("metadata", {}).get("tags", [])
                       and part.follows in _assigns(cell)), None)

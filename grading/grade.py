@@ -1,13 +1,14 @@
-"""Grade a folder of HW2 submissions: ``python -m grading.grade SUBMISSIONS [--out results] [--written-scores CSV]``.
+"""Grade a folder of submissions: ``python -m grading.grade SUBMISSIONS [--homework FOLDER] [--out results]``.
 
-SUBMISSIONS holds one entry per student: a folder or a ``.zip`` with the student's ``hw2.ipynb`` and
-``hw2_models.py`` (found at any depth; other files are ignored), or it is Canvas's *Download Submissions* zip (or
-its unzipped folder), whose files are grouped by Canvas user id (grading.intake.collect). Writes into ``--out``:
+``--homework`` names the assignment's folder (``grading.assignment``; default: the repository's own). SUBMISSIONS
+holds one entry per student: a folder or a ``.zip`` with the files the assignment names (found at any depth; other
+files are ignored), or it is Canvas's *Download Submissions* zip (or its unzipped folder), whose files are grouped by
+Canvas user id (grading.intake.collect). Writes into ``--out``:
 
 - ``grades.csv``: one row per submission (sorted by name), one column per point-valued part of the assignment,
-  ``automatic`` (of 12), ``written`` (of 3), ``total`` (of 15) and ``status`` (what went wrong, or ``ok``);
-- ``written_hw1_comparison.html`` and ``written_vae_use_case.html``: every submission's answer beside the reference
-  answer and the points available;
+  ``automatic``, ``written``, ``total`` and ``status`` (what went wrong, or ``ok``);
+- ``written_PART.html`` for each written part: every submission's answer beside the reference answer and the points
+  available;
 - ``written_scores_template.csv``: fill it in, save it (e.g. as ``written_scores.csv``) and run the command again with
   ``--written-scores written_scores.csv`` to merge the written points into ``grades.csv``;
 - ``details/NAME.json``: every check's result and message; ``logs/NAME.txt``: what the grading process printed;
@@ -33,12 +34,13 @@ import traceback
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from grading import assignment as assignments
+from grading import settings
 from grading.intake import collect, notebook, submissions
 from grading.judge import session
 from grading.outputs import publish, report, results, store
 from grading.sandbox import isolation
 
-QUESTIONS = {name: phrase for name, (phrase, _) in report.QUESTIONS.items()}
 
 
 def _reason(step, error):
@@ -46,7 +48,7 @@ def _reason(step, error):
     return notebook.clean(f"{step}: {type(error).__name__}{': ' + text if text else ''}")
 
 
-def grade_one(index, name, entry, scratch, options):
+def grade_one(index, name, entry, scratch, options, assignment):
     """The record of one submission: copied with bounds, its format decided, run in its sandbox, its answers read.
     Each step that fails becomes the record's reason; nothing raises."""
     workdir = scratch / f"{index:05d}"
@@ -55,13 +57,14 @@ def grade_one(index, name, entry, scratch, options):
     notes = []
     try:
         pristine.mkdir(parents=True)
-        problems = collect.extract(entry, pristine, notes)
+        problems = collect.extract(entry, pristine, notes, tuple(assignment.files.values()))
         step = "reading the notebook"
-        fmt, problems, note = notebook.decide(pristine, problems)
+        fmt, problems, note = notebook.decide(pristine, problems, assignment)
         step = "reading the written answers"
-        answers = notebook.written_answers(pristine / "hw2.ipynb", QUESTIONS)
+        answers = notebook.written_answers(pristine / assignment.files["notebook"],
+                                           {part.name: part.question for part in assignment.written()})
         step = "running it in the sandbox"
-        ran = session.grade_submission(name, pristine, fmt, options, workdir)
+        ran = session.grade_submission(name, pristine, fmt, options, workdir, assignment)
     except Exception as error:  # the batch goes on: this submission gets a row saying what happened
         return {**results.failed_record(name, _reason(step, error), traceback.format_exc()), **collect.meta(entry)}
     record = {"name": name, "format": fmt, "notes": notes + ([note] if note else []), "problems": problems,
@@ -104,8 +107,9 @@ def select(entries, only):
     return [(name, entry) for name, entry in entries if name in wanted]
 
 
-def grade(submissions_folder, out, written_scores=None, jobs=1, timeout=120.0, cell_limit=60.0, quiet=False,
-          only=None, shard=None, late_penalty=None, gradebook=None, assignment=None, regrade=False, messages=None):
+def grade(submissions_folder, out, written_scores=None, jobs=1, timeout=settings.TIMEOUT,
+          cell_limit=settings.CELL_LIMIT, quiet=False, only=None, shard=None, late_penalty=None, gradebook=None,
+          assignment=None, regrade=False, messages=None, homework=None):
     """Grade the submissions in ``submissions_folder`` (a folder, or Canvas's download); write the results into
     ``out``; return (rows, records) of every submission ``out`` holds.
 
@@ -113,9 +117,10 @@ def grade(submissions_folder, out, written_scores=None, jobs=1, timeout=120.0, c
     K-th of N shares; ``written_scores`` alone (every submission already has a record, no ``regrade``) runs no code.
     Raises RuntimeError, saying how to get one, where no sandbox runs here (nothing is graded without isolation), and
     ValueError for names that collide or do not match, written scores or a gradebook that do not fit, before
-    anything is graded. ``messages`` (a list) receives what the user should be told."""
+    anything is graded. ``messages`` (a list) receives what the user should be told. ``homework``: the assignment's
+    folder (default: the repository's own)."""
+    homework = assignments.load(homework)
     out = Path(out)
-    report.clear(out)  # a run that fails never leaves a grades.csv looking current (the records stay)
     entries, ignored = collect.find(submissions_folder)
     submissions.refuse_collisions([name for name, _ in entries])
     if shard:
@@ -131,8 +136,8 @@ def grade(submissions_folder, out, written_scores=None, jobs=1, timeout=120.0, c
             messages.append(f"graded again, changed since their records: {', '.join(n for n, _ in todo)}")
     else:
         todo, held = entries, names
-    written = results.read_written_scores(written_scores, held) if written_scores else {}
-    book = publish.read_gradebook(gradebook, assignment) if gradebook else None
+    written = results.read_written_scores(written_scores, held, homework) if written_scores else {}
+    book = publish.read_gradebook(gradebook, assignment, homework) if gradebook else None
     if late_penalty is not None and not 0 <= late_penalty <= 1:
         raise ValueError(f"--late-penalty {late_penalty}: expected a fraction of the total between 0 and 1, e.g. 0.1")
     if todo:
@@ -140,34 +145,32 @@ def grade(submissions_folder, out, written_scores=None, jobs=1, timeout=120.0, c
         if problem is not None:
             raise RuntimeError(f"{isolation.HOW_TO_GET_A_SANDBOX} ({problem})")
     options = {"timeout": timeout, "cell_limit": cell_limit, "late_penalty": late_penalty}
-    fresh = _run(todo, out, options, jobs, quiet) if todo else []
+    fresh = _run(todo, out, options, jobs, quiet, homework) if todo else []
     if not only and todo:
         store.remove_except(out, names)  # a full run: the records of this folder only
     records = {**{n: r for n, r in kept.items() if n in held}, **{r["name"]: r for r in fresh}}
-    rows, told = publish.write(out, list(records.values()), written, options, book, ignored)
+    rows, told = publish.write(out, list(records.values()), written, options, book, ignored, homework)
     if messages is not None:
         messages += told + ([f"not graded (not named as Canvas names its entries): {', '.join(ignored)}"]
                             if ignored else [])
     return rows, sorted(records.values(), key=lambda r: r["name"])
 
 
-def _run(entries, out, options, jobs, quiet):
+def _run(entries, out, options, jobs, quiet, assignment):
     """The records of ``entries``, each kept in ``out`` as soon as it is graded."""
-    import hw2_helpers
-
     limits = isolation.per_submission_limits()
     if limits is None and jobs > 1:  # the process limit is the instructor's own: two submissions would share it
         print("grading.grade: no cgroup and no root here, so processes are limited per instructor, not per "
               "submission; grading one submission at a time (see grading/README.md, Users and limits)", file=sys.stderr)
         jobs = 1
     options = {**options, "limits": limits, "threads": max(1, (os.cpu_count() or 1) // max(1, jobs)),
-               "data": str(Path(hw2_helpers.verify_mnist()).resolve())}  # the four files checked, extracted once
-    scratch = Path(tempfile.mkdtemp(prefix="hw2-grading-"))
+               "data": str(assignment.prepare_data() or "")}  # the files checked, extracted once
+    scratch = Path(tempfile.mkdtemp(prefix="grading-"))
     os.chmod(scratch, 0o711)  # each sandbox user must reach its own folder to bind it; none can list the others
 
     def one(item):
         index, (name, entry) = item
-        record = grade_one(index, name, entry, scratch, options)
+        record = grade_one(index, name, entry, scratch, options, assignment)
         store.save(out, record)
         if not quiet:
             print(f"  {name}: {record.get('seconds', 0.0):.1f} s", file=sys.stderr)
@@ -189,13 +192,16 @@ def main(argv=None):
                                                  "vae_use_case) to merge into grades.csv (no code runs again)")
     parser.add_argument("--jobs", type=int, default=min(4, os.cpu_count() or 1),
                         help="submissions graded at once, each with its share of the cores (default: the cores, at most 4)")
-    parser.add_argument("--timeout", type=float, default=120, help="seconds per submission (default 120)")
-    parser.add_argument("--cell-timeout", type=float, default=60, help="seconds per notebook cell (default 60)")
+    parser.add_argument("--homework", help="the assignment's folder (default: the repository's own, grading/assignments/hw2)")
+    parser.add_argument("--timeout", type=float, default=settings.TIMEOUT,
+                        help=f"seconds per submission (default {settings.TIMEOUT:g})")
+    parser.add_argument("--cell-timeout", type=float, default=settings.CELL_LIMIT,
+                        help=f"seconds per notebook cell or question (default {settings.CELL_LIMIT:g})")
     parser.add_argument("--only", help="NAME[,NAME...]: grade these again (names or Canvas user ids), keep every other row")
     parser.add_argument("--regrade", action="store_true", help="with --written-scores: run every submission again")
     parser.add_argument("--shard", help="K/N: grade the K-th of N shares (join them with python -m grading.merge)")
     parser.add_argument("--gradebook", help="Canvas's gradebook export (CSV): write canvas_import.csv for it")
-    parser.add_argument("--assignment", help="the export's column for HW2 (its title or id) when it has several")
+    parser.add_argument("--assignment", help="the export's column for this assignment (its title or id) when it has several")
     parser.add_argument("--late-penalty", type=float, help="fraction of a late submission's total taken off (e.g. 0.1)")
     args = parser.parse_args(argv)
     started, messages = time.monotonic(), []
@@ -203,7 +209,8 @@ def main(argv=None):
         shard = parse_shard(args.shard) if args.shard else None
         rows, _ = grade(args.submissions, args.out, args.written_scores, args.jobs, args.timeout, args.cell_timeout,
                         only=args.only.split(",") if args.only else None, shard=shard, late_penalty=args.late_penalty,
-                        gradebook=args.gradebook, assignment=args.assignment, regrade=args.regrade, messages=messages)
+                        gradebook=args.gradebook, assignment=args.assignment, regrade=args.regrade, messages=messages,
+                        homework=args.homework)
     except (RuntimeError, ValueError) as error:
         parser.exit(2, f"grading.grade: {error}\n")
     for message in messages:

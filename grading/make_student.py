@@ -35,13 +35,13 @@ from pathlib import Path
 
 import nbformat
 
-from grading import parts
+from grading import assignment as assignments
 from grading.student_aids import (  # noqa: F401  (the student-side cells and files, in a room of their own)
     CHECK_TAG, SUBMISSION_TAG, RuleError, add_check_cells, check_positions, public_checks, student_readme,
 )
 
 REPO = Path(__file__).resolve().parents[1]
-YOUR_CODE, EMPTY_ANSWER = parts.YOUR_CODE, parts.EMPTY_ANSWER
+YOUR_CODE, EMPTY_ANSWER = assignments.YOUR_CODE, assignments.EMPTY_ANSWER
 STUDENT_NOTE_TAG = "student-only"  # also on the generated check and hand-in cells (grading.student_aids)
 STUDENT_NOTE = (
     "> **Where your code goes.** The model classes live in [`hw2_models.py`](hw2_models.py), next to this notebook: "
@@ -236,7 +236,7 @@ def _blanked_cells(cells):
 
     found = {i: blanks_of(cell) for i, cell in enumerate(cells)}
     found = {i: names for i, names in found.items() if names}
-    expected = {name for part in parts.cell_parts() for name in part.fills}
+    expected = {name for part in assignments.load().cell_parts() for name in part.fills}
     marked = {name for names in found.values() for name in names}
     if marked != expected:
         raise RuleError(f"hw2.ipynb: the graded cells' metadata blanks {sorted(marked)}, expected {sorted(expected)}: "
@@ -336,6 +336,19 @@ def copy_helpers(target):
     return target / "hw2_helpers.py"
 
 
+def ship_public_checks(target, assignment=None):
+    """What the public checks run in a student's kernel: the assignment's data and public cases, the case toolkit and
+    its kernel runner (never the hidden cases nor the reference)."""
+    from grading.judge import casekit, kernel
+
+    assignment = assignment or assignments.load()
+    target.mkdir(parents=True, exist_ok=True)
+    for source in (assignment.folder / "assignment.json", assignment.folder / "public_cases.py",
+                   Path(casekit.__file__), Path(kernel.__file__)):
+        shutil.copy2(source, target / source.name)
+    return target
+
+
 def shown_images(nb):
     """The files under imgs/ that the notebook's markdown cells show."""
     found = set()
@@ -364,7 +377,7 @@ def make_student(out=REPO / "dist" / "student", notebook=REPO / "hw2.ipynb"):
     for gz in sorted((REPO / "data" / "MNIST" / "raw").glob("*.gz")):
         shutil.copy2(gz, raw / gz.name)
     shutil.copy2(REPO / "data" / "README.md", out / "data" / "README.md")
-    (out / "hw2_helpers" / "parts.json").write_text(json.dumps(parts.student_table(), indent=1) + "\n")
+    ship_public_checks(out / "hw2_helpers" / "checking")
     (out / "README.md").write_text(student_readme())
     return out
 

@@ -9,6 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from grading import assignment as assignments
 from grading.outputs import publish, results, store
 
 
@@ -33,17 +34,18 @@ def main(argv=None):
     parser.add_argument("--out", default="results", help="folder for the joined results (default: results)")
     parser.add_argument("--written-scores", help="the instructor's CSV of written scores to merge")
     parser.add_argument("--gradebook", help="Canvas's gradebook export (CSV): write canvas_import.csv for it")
-    parser.add_argument("--assignment", help="the export's column for HW2 (its title or id) when it has several")
+    parser.add_argument("--assignment", help="the export's column for this assignment (its title or id) when it has several")
+    parser.add_argument("--homework", help="the assignment's folder (default: the repository's own)")
     parser.add_argument("--late-penalty", type=float, help="fraction of a late submission's total taken off")
-    parser.add_argument("--timeout", type=float, default=120, help="the shards' seconds per submission (for the status)")
     args = parser.parse_args(argv)
     out = Path(args.out)
     if any(Path(s).resolve() == out.resolve() for s in args.shards):
         parser.error("--out must be a new folder, not one of the shards")
     try:
+        homework = assignments.load(args.homework)
         records = join(args.shards)
-        written = results.read_written_scores(args.written_scores, set(records)) if args.written_scores else {}
-        book = publish.read_gradebook(args.gradebook, args.assignment) if args.gradebook else None
+        written = results.read_written_scores(args.written_scores, set(records), homework) if args.written_scores else {}
+        book = publish.read_gradebook(args.gradebook, args.assignment, homework) if args.gradebook else None
         if args.late_penalty is not None and not 0 <= args.late_penalty <= 1:
             raise ValueError(f"--late-penalty {args.late_penalty}: expected a fraction between 0 and 1")
     except ValueError as error:
@@ -51,8 +53,8 @@ def main(argv=None):
     for record in records.values():
         store.save(out, record)
     store.remove_except(out, records)
-    options = {"timeout": args.timeout, "late_penalty": args.late_penalty}
-    rows, messages = publish.write(out, list(records.values()), written, options, book)
+    options = {"late_penalty": args.late_penalty}  # each record keeps the time limits it was graded with
+    rows, messages = publish.write(out, list(records.values()), written, options, book, assignment=homework)
     for message in messages:
         print(message)
     print(f"{len(rows)} submissions from {len(args.shards)} shards in {out / 'grades.csv'}")

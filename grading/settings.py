@@ -8,7 +8,10 @@ from grading.sandbox.child.shared import FILE_LIMIT, OUTPUT_LIMIT  # noqa: F401 
 
 REPO = Path(__file__).resolve().parents[1]
 GRADING = REPO / "grading"
-FILES = ("hw2.ipynb", "hw2_models.py")  # the two files a submission consists of
+
+# How long a submission may take: the defaults of python -m grading.grade (records keep what a run used).
+TIMEOUT = 120.0  # seconds for one submission, its questions and the grader's own work on them
+CELL_LIMIT = 60.0  # seconds for one notebook cell or one question
 
 # What the grader's own process reads of a submission (it parses them outside every sandbox limit).
 NOTEBOOK_DEPTH = 64  # nesting of the notebook's JSON (nbformat's own needs 5); checked by a linear scan

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import nbformat
 
-from grading import parts
+from grading import assignment as assignments
 
 REPO = Path(__file__).resolve().parents[1]
 STUDENT_ONLY = "student-only"  # fill_back and the tests leave such cells out
@@ -36,30 +36,23 @@ def _imports_from_models(cell, name):
 
 
 def public_checks():
-    """The names of the public checks hw2_helpers ships; RuleError unless they are the table's automatic parts."""
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
-    from hw2_helpers.checks import CHECKS
-
-    expected = [part.name for part in parts.automatic()]
-    if sorted(CHECKS) != sorted(expected):
-        raise RuleError(f"hw2_helpers/checks.py has public checks for {sorted(CHECKS)}; grading/parts.py's automatic "
-                        f"parts are {sorted(expected)}: give each part one check function named after it")
-    return expected
+    """The automatic parts that have public cases (each gets a check cell)."""
+    cases = assignments.load().cases
+    return [part for part, found in cases.items() if any(case.public for case in found)]
 
 
 def check_positions(cells, key):
     """{index of a graded cell: its part} for the automatic parts: the cell marked with the part (a notebook variable),
     or the first code cell that imports the part's class from hw2_models; RuleError when one is not found."""
     found = {}
-    for part in parts.automatic():
-        if part.follows in parts.CLASSES:
+    for part in assignments.load().automatic():
+        if part.follows in assignments.load().classes:
             where = [i for i, c in enumerate(cells) if c.cell_type == "code" and _imports_from_models(c, part.follows)]
         else:
             where = [i for i, c in enumerate(cells) if c.get("metadata", {}).get(key, {}).get("part") == part.name]
         if not where:
             raise RuleError(f"hw2.ipynb: no cell for the public check of {part.name} (a cell that "
-                            f"{'imports ' + part.follows + ' from hw2_models' if part.follows in parts.CLASSES else 'is marked with it'})")
+                            f"{'imports ' + part.follows + ' from hw2_models' if part.follows in assignments.load().classes else 'is marked with it'})")
         if where[0] in found:
             raise RuleError(f"hw2.ipynb: cell {where[0]} is the graded cell of both {found[where[0]]} and {part.name}")
         found[where[0]] = part.name
@@ -69,13 +62,13 @@ def check_positions(cells, key):
 def student_readme():
     """The student version's README.md (one screen): install, open, quick mode, where each part goes, check, hand in."""
     rows = []
-    for p in parts.PARTS:
-        where = (f"`hw2_models.py`, class `{p.follows}`" if p.follows in parts.CLASSES else
-                 "`hw2.ipynb`, the cell under its question" if p.kind == parts.WRITTEN else
+    for p in assignments.load().parts:
+        where = (f"`hw2_models.py`, class `{p.follows}`" if p.follows in assignments.load().classes else
+                 "`hw2.ipynb`, the cell under its question" if p.kind == assignments.WRITTEN else
                  f"`hw2.ipynb`, {' and '.join(f'`{name} =`' for name in p.fills)}")
         rows.append(f"| `{p.name}` | {p.points:g} | {where} |")
-    return README_TEMPLATE.format(total=parts.AUTOMATIC_POINTS + parts.WRITTEN_POINTS, rows="\n".join(rows),
-                                  automatic=parts.AUTOMATIC_POINTS, written=parts.WRITTEN_POINTS)
+    return README_TEMPLATE.format(total=assignments.load().automatic_points + assignments.WRITTEN_POINTS, rows="\n".join(rows),
+                                  automatic=assignments.load().automatic_points, written=assignments.WRITTEN_POINTS)
 
 
 def add_check_cells(cells, checks):

@@ -15,7 +15,7 @@ from grading import annotate, parts
 from grading import make_student as ms
 
 REPO = Path(__file__).resolve().parents[1]
-ASSIGNMENT = REPO / "grading" / "assignment" / "hw2_assignment.txt"  # the assignment as handed out, kept in the repository
+ASSIGNMENT = REPO / "grading" / "assignments" / "hw2" / "hw2_assignment.txt"  # the assignment as handed out, kept in the repository
 _IN = re.compile(r"In \[[^\]]*\]:")
 
 

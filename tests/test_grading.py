@@ -25,7 +25,7 @@ from grading import grade as grading
 from grading import make_student as ms
 
 REPO = Path(__file__).resolve().parents[1]
-ASSIGNMENT = REPO / "grading" / "assignment" / "hw2_assignment.txt"  # the assignment as handed out, kept in the repository
+ASSIGNMENT = REPO / "grading" / "assignments" / "hw2" / "hw2_assignment.txt"  # the assignment as handed out, kept in the repository
 AUTO = ["transform", "dataloaders", "lenet_layers", "lenet_instantiated", "encoder", "decoder", "ae_built", "vae_built"]
 FULL = {"transform": 1, "dataloaders": 1, "lenet_layers": 3, "lenet_instantiated": 1, "encoder": 2, "decoder": 2,
         "ae_built": 1, "vae_built": 1}

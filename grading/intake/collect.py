@@ -19,7 +19,6 @@ from pathlib import Path
 from grading import settings
 from grading.intake import canvas, submissions
 
-FILES = settings.FILES
 Group = namedtuple("Group", "user name late files archive")  # files: [(canvas.Entry, a Path or the archive's member)]
 
 
@@ -142,62 +141,57 @@ def _stage(group, entry, source, staging, index):
     return target, None
 
 
-def _copy(path, target):
-    """A problem, or None once the regular file at ``path`` is copied to ``target`` (bounded, no link followed)."""
-    return submissions._copy_regular(path, target)
-
-
-def extract(entry, workdir, notes):
-    """Copy the submission's two files into ``workdir``; returns problems, appends to ``notes`` what was chosen or
-    ignored. A Canvas group: a file uploaded as ``hw2.ipynb`` or ``hw2_models.py`` (re-upload suffix undone) first,
+def extract(entry, workdir, notes, files):
+    """Copy the submission's ``files`` (the notebook first) into ``workdir``; returns problems, appends to ``notes``
+    what was chosen or ignored. A Canvas group: a file uploaded under one of those names (re-upload suffix undone) first,
     the latest upload of a name winning, then the newest zip that holds it, then the only notebook uploaded."""
     workdir = Path(workdir)
     if not isinstance(entry, Group):
-        return submissions.extract(entry, workdir, notes)
+        return submissions.extract(entry, workdir, notes, files)
     problems, ignored, chosen = [], [], {}
     staging = Path(tempfile.mkdtemp(prefix="staged-", dir=workdir.parent))
     try:
         ordered = sorted(entry.files, key=lambda f: (int(f[0].attachment), f[0].file))  # oldest upload first
         loose = [(e, s) for e, s in ordered if not e.file.lower().endswith(".zip")]
-        for name in FILES:
+        for name in files:
             uploads = [(e, s) for e, s in loose if e.file == name]
             if len(uploads) > 1:
                 notes.append(f"{name} was uploaded {len(uploads)} times; graded the latest upload")
             if uploads:
                 chosen[name] = uploads[-1]
         for index, (e, source) in enumerate(reversed([(e, s) for e, s in ordered if e.file.lower().endswith(".zip")])):
-            if all(name in chosen for name in FILES):
+            if all(name in chosen for name in files):
                 ignored.append(e.file)
                 continue
             path, problem = _stage(entry, e, source, staging, index)
             unpacked = staging / f"zip{index:03d}"
             unpacked.mkdir()
             found_notes = []
-            found = submissions.extract(path, unpacked, found_notes) if path else [problem]
+            found = submissions.extract(path, unpacked, found_notes, files) if path else [problem]
             problems += [f"{e.file}: {p}" for p in found if not p.startswith("no ")]
-            for name in FILES:
+            for name in files:
                 if name not in chosen and (unpacked / name).exists():
                     chosen[name] = (unpacked / name, None)
-                    notes.extend(f"{e.file}: {n}" for n in found_notes if name == FILES[0])
-        notebooks = [(e, s) for e, s in loose if e.file.lower().endswith(".ipynb") and e.file not in FILES
+                    notes.extend(f"{e.file}: {n}" for n in found_notes if name == files[0])
+        notebooks = [(e, s) for e, s in loose if e.file.lower().endswith(".ipynb") and e.file not in files
                      and not e.file.startswith(".") and not e.file.endswith("-checkpoint.ipynb")]
-        if FILES[0] not in chosen and len(notebooks) == 1:
-            chosen[FILES[0]] = notebooks[0]
-            notes.append(f"graded from {notebooks[0][0].file}, the only notebook uploaded (not named {FILES[0]})")
+        if files[0] not in chosen and len(notebooks) == 1:
+            chosen[files[0]] = notebooks[0]
+            notes.append(f"graded from {notebooks[0][0].file}, the only notebook uploaded (not named {files[0]})")
         used = {(e.attachment, e.file) for e, s in chosen.values() if s is not None}
-        ignored += [e.file for e, s in loose if (e.attachment, e.file) not in used and e.file not in FILES
+        ignored += [e.file for e, s in loose if (e.attachment, e.file) not in used and e.file not in files
                     and not e.file.startswith(".")]  # .DS_Store and the like: never the work, not worth a note
         for index, (name, picked) in enumerate(sorted(chosen.items())):
             if picked[1] is None:  # already copied out of a zip, with its bounds
                 shutil.copyfile(picked[0], workdir / name)
                 continue
             path, problem = _stage(entry, picked[0], picked[1], staging, 100 + index)
-            problem = problem or _copy(path, workdir / name)
+            problem = problem or submissions._copy_regular(path, workdir / name)
             if problem:
                 problems.append(problem)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     ignored = sorted(set(ignored))
     if ignored:
-        notes.append(f"not graded (only {' and '.join(FILES)} are): {', '.join(ignored)[:300]}")
-    return problems + [f"no {name} in the submission" for name in FILES if not (workdir / name).exists()]
+        notes.append(f"not graded (only {' and '.join(files)} are): {', '.join(ignored)[:300]}")
+    return problems + [f"no {name} in the submission" for name in files if not (workdir / name).exists()]

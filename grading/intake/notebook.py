@@ -3,7 +3,7 @@
 ``load(path) -> (notebook dict or None, problem or None)`` checks the size, the nesting depth (a linear scan, before
 ``json.loads``) and the number of cells. ``cells``, ``source`` and ``tags`` are the one way every part of the grader
 reads a cell; text comes back with lone surrogates replaced, so it can always be written out. The scans of cell text
-(``imports_models``, ``classes_by_text``, ``assigns_by_text``) go line by line: no regular expression that can
+(``imports_module``, ``classes_by_text``, ``assigns_by_text``) go line by line: no regular expression that can
 backtrack. The format detection (``detect``, ``decide``) and the written answers read notebooks through here.
 """
 
@@ -14,11 +14,10 @@ import stat
 from pathlib import Path
 
 from grading import settings
-from grading.sandbox.child.shared import GRADED_CLASSES as CLASSES
+from grading.text import clean  # noqa: F401  (the cells' text comes back cleaned)
 
 KIT, ASSIGNMENT = "kit", "assignment"
 # A JSON string (unrolled: each character has one way to match, so the match is linear) or a bracket.
-_SURROGATE = re.compile("[\ud800-\udfff]")  # what is left of a surrogate in a str is lone: json pairs them
 _TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.S)
 
 
@@ -43,11 +42,6 @@ def read_regular(path, limit):
         os.close(fd)
 
 
-def clean(text):
-    """``text`` with lone surrogates (JSON's ``\\ud800``, or undecodable bytes) replaced: always encodable."""
-    return _SURROGATE.sub("\ufffd", str(text))
-
-
 def depth(text):
     """The deepest nesting of brackets outside strings of a JSON text: one pass, no recursion."""
     level = deepest = 0
@@ -64,18 +58,18 @@ def depth(text):
 def parse(data):
     """(notebook dict or None, problem or None) from a notebook's bytes."""
     if len(data) > settings.FILE_LIMIT:
-        return None, f"hw2.ipynb is larger than {settings.FILE_LIMIT // 2**20} MB"
+        return None, f"the notebook is larger than {settings.FILE_LIMIT // 2**20} MB"
     text = data.decode("utf-8", errors="replace")
     if depth(text) > settings.NOTEBOOK_DEPTH:
-        return None, f"hw2.ipynb is nested deeper than {settings.NOTEBOOK_DEPTH} levels; not read"
+        return None, f"the notebook is nested deeper than {settings.NOTEBOOK_DEPTH} levels; not read"
     try:
         nb = json.loads(text)
     except (ValueError, RecursionError) as error:
-        return None, f"hw2.ipynb is not JSON ({str(error)[:80]})"
+        return None, f"the notebook is not JSON ({str(error)[:80]})"
     if not isinstance(nb, dict):
-        return None, "hw2.ipynb is not a notebook (its JSON is not an object)"
+        return None, "the notebook is not a notebook (its JSON is not an object)"
     if len(cells(nb, limit=None)) > settings.NOTEBOOK_CELLS:
-        return None, f"hw2.ipynb has more than {settings.NOTEBOOK_CELLS:,} cells; not read"
+        return None, f"the notebook has more than {settings.NOTEBOOK_CELLS:,} cells; not read"
     return nb, None
 
 
@@ -84,9 +78,9 @@ def load(path):
     path = Path(path)
     try:
         if path.lstat().st_size > settings.FILE_LIMIT:
-            return None, f"hw2.ipynb is larger than {settings.FILE_LIMIT // 2**20} MB"
+            return None, f"the notebook is larger than {settings.FILE_LIMIT // 2**20} MB"
     except OSError:
-        return None, "no hw2.ipynb"
+        return None, "no notebook"
     return parse(read_regular(path, settings.FILE_LIMIT + 1))
 
 
@@ -141,23 +135,23 @@ def _word_after(text, prefix):
     return rest[:end], rest[end:]
 
 
-def imports_models(text):
-    """Whether a line imports hw2_models (``import hw2_models``, ``from hw2_models import ...``)."""
+def imports_module(text, module):
+    """Whether a line imports ``module`` (``import M``, ``from M import ...``)."""
     for line in _lines(text):
         line = line.lstrip()
         for keyword in ("import", "from"):
             found = _word_after(line, keyword)
-            if found and found[0] == "hw2_models" and (keyword == "import" or found[1].lstrip().startswith("import")):
+            if found and found[0] == module and (keyword == "import" or found[1].lstrip().startswith("import")):
                 return True
     return False
 
 
-def classes_by_text(text):
+def classes_by_text(text, classes):
     """The graded classes a cell's lines start defining (``class NAME``): for a cell that does not compile."""
     found = []
     for line in _lines(text):
         word = _word_after(line, "class")
-        if word and word[0] in CLASSES and word[0] not in found:
+        if word and word[0] in classes and word[0] not in found:
             found.append(word[0])
     return found
 
@@ -174,54 +168,93 @@ def assigns_by_text(text, names):
     return found
 
 
-def defined_classes(text):
-    """The graded classes a cell defines at its top level. Only a cell with a line ``class NAME`` of a graded class
-    can (a top-level class starts its line), and it is parsed as plain Python: IPython's translation of magics can
-    take minutes on a crafted cell (500 passes over it), so a cell that does not parse is read from its lines."""
+def _tree(text):
+    """The cell parsed as plain Python (IPython's translation of magics can take minutes on a crafted cell), or None."""
     import ast
 
-    candidates = classes_by_text(text)
+    try:
+        return ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+
+
+def defined_classes(text, classes):
+    """The graded classes a cell defines at its top level (only a cell with a line ``class NAME`` can); a cell that
+    does not parse is read from its lines."""
+    import ast
+
+    candidates = classes_by_text(text, classes)
     if not candidates:
         return []
-    try:
-        tree = ast.parse(text)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
+    tree = _tree(text)
+    if tree is None:
         return candidates
-    return [node.name for node in tree.body if isinstance(node, ast.ClassDef) and node.name in CLASSES]
+    return [node.name for node in tree.body if isinstance(node, ast.ClassDef) and node.name in classes]
 
 
-def python(text):
-    """A cell's text as Python (IPython's magics and shell escapes translated)."""
-    from IPython.core.inputtransformer2 import TransformerManager
+def assigned(tree):
+    """Names a cell assigns at its top level (functions' and classes' bodies left out)."""
+    import ast
 
-    return TransformerManager().transform_cell(text)
+    names, stack = set(), list(tree.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            if not isinstance(node, ast.Lambda):
+                names.add(node.name)
+            continue
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        stack.extend(ast.iter_child_nodes(node))
+    return names
 
 
-def detect(nb):
-    """``ASSIGNMENT`` when the notebook (a parsed dict, or a path) defines a graded class in its cells and never
-    imports hw2_models, else ``KIT``."""
-    if isinstance(nb, (str, os.PathLike)):
-        nb, _ = load(nb)
+def plan(nb, needed, last, skip=()):
+    """[(cell index, [names])] of the code cells the grader runs, decided here from the pristine notebook: those that
+    import something or assign a name in ``needed``, up to the last that assigns ``last``; ``skip``: indices not to
+    run (the assignment format's class cells, run at load)."""
+    import ast
+
+    found = []
+    for index, text in code_cells(nb):
+        tree = _tree(text)
+        if tree is not None:
+            names = assigned(tree)
+            imports = any(isinstance(node, (ast.Import, ast.ImportFrom)) for node in tree.body)
+        else:  # a cell that does not parse (a magic, a mistake): by its lines
+            names = assigns_by_text(text, sorted(needed))
+            imports = any(line.lstrip().startswith(("import ", "from ")) for line in _lines(text))
+        found.append((index, sorted(names), imports))
+    end = max([k for k, (_, names, _) in enumerate(found) if last in names], default=len(found) - 1)
+    return [(index, names) for index, names, imports in found[:end + 1]
+            if index not in skip and (set(names) & set(needed) or imports)]
+
+
+def detect(nb, assignment):
+    """``ASSIGNMENT`` when the notebook (parsed) defines a graded class in its cells and never imports the module,
+    else ``KIT``."""
     found = code_cells(nb) if nb is not None else []
-    if any(imports_models(text) for _, text in found):
+    if not assignment.module or any(imports_module(text, assignment.module) for _, text in found):
         return KIT
-    return ASSIGNMENT if any(defined_classes(text) for _, text in found) else KIT
+    return ASSIGNMENT if any(defined_classes(text, assignment.classes) for _, text in found) else KIT
 
 
-def decide(workdir, problems):
+def decide(workdir, problems, assignment):
     """(format, problems, note) for the submission copied into ``workdir``; ``problems`` as extraction made them.
 
-    In the assignment's format the missing hw2_models.py is no problem; when the copy holds one anyway, ``note``
-    says it was ignored (and the file is removed, so nothing of it may run)."""
+    In the assignment's format the missing module is no problem; when the copy holds one anyway, ``note`` says it
+    was ignored (and the file is removed, so nothing of it may run)."""
     workdir = Path(workdir)
-    if detect(workdir / "hw2.ipynb") == KIT:
+    nb, _ = load(workdir / assignment.files["notebook"])
+    if detect(nb, assignment) == KIT:
         return KIT, problems, None
-    problems = [p for p in problems if p != "no hw2_models.py in the submission"]
+    module = assignment.files["module"]
+    problems = [p for p in problems if p != f"no {module} in the submission"]
     note = None
-    if (workdir / "hw2_models.py").exists():
-        note = ("graded as the assignment's notebook (its cells define the classes and it never imports "
-                "hw2_models); hw2_models.py ignored")
-        (workdir / "hw2_models.py").unlink()
+    if (workdir / module).exists():
+        note = (f"graded as the assignment's notebook (its cells define the classes and it never imports "
+                f"{assignment.module}); {module} ignored")
+        (workdir / module).unlink()
     return ASSIGNMENT, problems, note
 
 

@@ -12,7 +12,6 @@ from pathlib import Path
 
 from grading import settings
 
-FILES = settings.FILES
 
 
 def _digest(raw):
@@ -78,20 +77,21 @@ def _not_the_work(parts):
     return any(part == "__MACOSX" or part.startswith(".") for part in parts)
 
 
-def pick(paths, notes=None):
-    """The shallowest of each wanted file name: {name: path} (``\\`` counts as a separator: zips made on Windows).
-    Without an ``hw2.ipynb``, the only notebook there is stands for it (renamed), and ``notes`` says so."""
+def pick(paths, notes, files):
+    """The shallowest of each wanted file name of ``files`` (the notebook first): {name: path} (``\\`` counts as a
+    separator: zips made on Windows). Without the notebook, the only notebook there is stands for it (renamed), and
+    ``notes`` says so."""
     chosen = {}
     ordered = [(p, _parts(p)) for p in sorted(paths, key=lambda p: (len(_parts(p)), str(p)))]
     ordered = [(p, found) for p, found in ordered if found and not _not_the_work(found)]
     for path, found in ordered:
-        if found[-1] in FILES and found[-1] not in chosen:
+        if found[-1] in files and found[-1] not in chosen:
             chosen[found[-1]] = path
     notebooks = [(p, found) for p, found in ordered if found[-1].lower().endswith(".ipynb")]
-    if FILES[0] not in chosen and len(notebooks) == 1:  # e.g. HW2_JisooLee.ipynb: the work, renamed
-        chosen[FILES[0]] = notebooks[0][0]
+    if files[0] not in chosen and len(notebooks) == 1:  # e.g. HW2_JisooLee.ipynb: the work, renamed
+        chosen[files[0]] = notebooks[0][0]
         if notes is not None:
-            notes.append(f"graded from {'/'.join(notebooks[0][1])[-120:]}, the only notebook (not named {FILES[0]})")
+            notes.append(f"graded from {'/'.join(notebooks[0][1])[-120:]}, the only notebook (not named {files[0]})")
     return chosen
 
 
@@ -179,14 +179,14 @@ def _short(error):
     return str(error).splitlines()[0][:80] if str(error) else type(error).__name__
 
 
-def _from_zip(entry, workdir, notes=None):
+def _from_zip(entry, workdir, notes, files):
     problem = zip_problem(entry)
     if problem:
         return [problem]
     problems = []
     with zipfile.ZipFile(entry) as archive:
         members = {m.filename: m for m in archive.infolist() if not m.is_dir()}
-        for name, member_name in pick(members, notes).items():
+        for name, member_name in pick(members, notes, files).items():
             member = members[member_name]
             kind = stat.S_IFMT(member.external_attr >> 16)
             if member.flag_bits & 0x1:
@@ -205,8 +205,8 @@ def _from_zip(entry, workdir, notes=None):
     return problems
 
 
-def extract(entry, workdir, notes=None):
-    """Copy the submission's two files into ``workdir``; returns problems (strings), and appends to ``notes`` what
+def extract(entry, workdir, notes, files):
+    """Copy the submission's ``files`` into ``workdir``; returns problems (strings), and appends to ``notes`` what
     was taken in their stead (a renamed notebook). Never raises on its input."""
     problems = []
     info = os.lstat(entry)
@@ -217,7 +217,7 @@ def extract(entry, workdir, notes=None):
         if more:
             problems.append(f"the folder holds more than {settings.WALK_ENTRIES:,} entries; looked at the first ones")
         relative = {os.path.relpath(path, entry): path for path in found}  # hidden folders above it do not count
-        for name, path in pick(relative, notes).items():
+        for name, path in pick(relative, notes, files).items():
             problem = _copy_regular(relative[path], workdir / name)
             if problem:
                 problems.append(problem)
@@ -225,13 +225,13 @@ def extract(entry, workdir, notes=None):
         problems.append("the submission is neither a folder nor a .zip file")
     else:
         try:
-            problems += _from_zip(entry, workdir, notes)
+            problems += _from_zip(entry, workdir, notes, files)
         except NotImplementedError as error:  # e.g. deflate64, which Python's zipfile does not read
             problems.append(f"the zip uses a compression Python cannot read ({_short(error)}); zip it again with "
                             "ordinary deflate (the zip tool of Windows, macOS or Linux)")
         except Exception as error:  # corrupt data (zlib.error, BadZipFile, EOFError, CRC errors, ...)
             problems.append(f"the zip could not be read ({type(error).__name__}: {_short(error)})")
-    for name in FILES:
+    for name in files:
         if not (workdir / name).exists():
             problems.append(f"no {name} in the submission")
     return problems

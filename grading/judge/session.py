@@ -1,15 +1,18 @@
 """The parent side of grading one submission: ``grade_submission(name, pristine, fmt, options, workdir) -> record``.
 
-Points exist only here. The sandboxed child (``python -m grading.sandbox.child.runner``, which sees only ``grading/sandbox/child``,
-the submission's pristine copy, the MNIST files and the Python installation) executes the submission and answers
-questions with data (``grading.sandbox.child.wire``); the checks (``grading.checks``) draw their inputs here at grading
-time, compare the answers with the reference (``grading.reference``) and give each case the points of the table.
+Points exist only here. The sandboxed child (``python -m grading.sandbox.child.runner``, which sees only
+``grading/sandbox/child``, the case toolkit, the submission's pristine copy, the dataset's files and the Python
+installation) executes the submission and answers questions with data (``grading.sandbox.child.wire``); the
+assignment's cases (``grading.assignment``) draw their inputs here at grading time, compare the answers with what
+they recompute (and, for hidden cases, the assignment's reference) and give each case its points. Which cells run is
+decided here, from the pristine notebook; the child is told what to run.
 
 Every question has its own deadline. When the child overruns one, or breaks the wire format, it is killed and a
 fresh one is started for the remaining questions: it replays the setup (loading the module, the notebook cells
 already run, except one that hung), so a hang costs the part that asked.
 """
 
+import functools
 import json
 import os
 import secrets
@@ -22,15 +25,14 @@ from pathlib import Path
 
 import torch
 
-from grading import checks, parts, settings
+from grading import settings
+from grading.intake import notebook
+from grading.judge import casekit
 from grading.sandbox import isolation
-from grading import reference as R
 from grading.sandbox.child import wire
 
 GRADING = settings.GRADING
 STARTUP = 60.0  # seconds a fresh child may take to import torch and answer its first question
-NEEDED = {"device", "validation_dataloader", "loader_generator", "batch_size", "mnist_training_set",
-          "mnist_validation_set", "data_root", "SEED", "QUICK"}
 SUB = isolation.SUB
 
 
@@ -125,11 +127,15 @@ class Child:
 
 
 class Ask:
-    """What a check may do: ask the child (``describe``, ``forward``, ``transform``, ``loaders``, ``works``) and draw
-    fresh inputs (``generator``, ``images``); the seed is new for every submission (never in the child's reach)."""
+    """What a case may do in the parent: ask the child (``describe``, ``forward``, ``apply``, ``batches``), draw fresh
+    inputs (``generator``, ``images``), read the assignment's dataset (``dataset``) and, for hidden cases, its
+    ``reference``. The seed is new for every submission (never in the child's reach)."""
 
-    def __init__(self, child, data):
-        self.child, self.data = child, data
+    trusted = True
+
+    def __init__(self, child, assignment, data):
+        self.child, self.assignment, self.data = child, assignment, data
+        self.spec, self.reference = assignment.data, assignment.reference
         self.generator = torch.Generator().manual_seed(secrets.randbits(63))
         self._described = {}
         self.broken = set()  # classes whose build failed or hung here: the cells get the stand-in without a retry
@@ -161,7 +167,11 @@ class Ask:
                 names = info.get("params", [])
                 if not isinstance(info.get("modules", {}), dict) or not isinstance(names, list) or len(names) != len(tensors):
                     raise AssertionError(f"{self.label(target)}: the description does not fit its parameters")
-                info.setdefault("instance_of", [])
+                for field, kind in (("instance_of", list), ("type", str)):
+                    if not isinstance(info.get(field), kind):
+                        info[field] = kind()
+                for field in ("stand_in", "latent_dimensionality"):
+                    info.setdefault(field, None)
                 self._described[key] = (info, [str(n) for n in names], tensors)
             except AssertionError as error:
                 self._described[key] = error
@@ -186,50 +196,71 @@ class Ask:
         return out
 
     def works(self, target, x, shape):
-        """Whether ``target`` builds and maps ``x`` to ``shape`` (so training or comparing a model of it makes sense)."""
+        """Whether ``target`` builds and maps ``x`` to ``shape``."""
         try:
             return tuple(self.forward(target, x)[0].shape) == tuple(shape)
         except AssertionError:
             return False
 
+    def dataset(self, train=False):
+        """(uint8 images (N, H, W), int64 labels) of the assignment's dataset, read here."""
+        return casekit_dataset(self.spec["dataset"], self.data, train)
+
     def images(self, n, raw=False):
-        """``n`` real MNIST validation images at indices drawn now: floats (n, 1, 28, 28) in [0, 1] (and the uint8s)."""
-        images, _ = R.mnist(self.data, False)
-        index = torch.randperm(len(images), generator=self.generator)[:n]
-        chosen = images[index]
+        """``n`` real validation images at indices drawn now: floats (n, 1, H, W) in [0, 1] (and the uint8s)."""
+        images, _ = self.dataset(False)
+        chosen = images[torch.randperm(len(images), generator=self.generator)[:n]]
         floats = chosen.unsqueeze(1).float() / 255
         return (floats, chosen) if raw else floats
 
-    def transform(self, raw):
-        return self._question({"op": "transform"}, (raw,), "transform")[1]
+    def apply(self, variable, raw):
+        """The notebook's callable ``variable`` applied to each uint8 image of ``raw``, as a PIL image."""
+        return self._question({"op": "apply", "var": variable}, (raw,), variable)[1]
 
-    def loaders(self):
-        info, labels = self._question({"op": "loaders", "seed": secrets.randbits(31)}, (), "the dataloaders")
-        return info, labels
+    def batches(self, variable, passes):
+        """The first batch (images, labels) of ``passes`` passes over the DataLoader ``variable``."""
+        _, out = self._question({"op": "batches", "var": variable, "passes": passes, "seed": secrets.randbits(31)},
+                                (), variable)
+        if len(out) != 2 * passes:
+            raise AssertionError(f"{variable}'s batches are not (images, labels) pairs")
+        return [(out[2 * k], out[2 * k + 1]) for k in range(passes)]
+
+
+def casekit_dataset(spec, root, train):
+    """(uint8 images, int64 labels) of the torchvision dataset ``spec`` names, from ``root`` (cached per set)."""
+    return _dataset(spec["torchvision"], str(root), bool(train))
+
+
+@functools.lru_cache(maxsize=None)
+def _dataset(name, root, train):
+    import torchvision
+
+    data = getattr(torchvision.datasets, name)(root, train=train, download=False)
+    return torch.as_tensor(data.data), torch.as_tensor(data.targets)
 
 
 class Session:
-    def __init__(self, options):
-        self.options, self.cell_limit = options, float(options["cell_limit"])
+    def __init__(self, options, cases):
+        self.options, self.cell_limit, self.cases = options, float(options["cell_limit"]), cases
         self.deadline = time.monotonic() + float(options["timeout"])
         self.timed_out, self.rejected, self.events, self.results, self.done = False, [], [], [], set()
 
-    def check(self, part, cases, ask):
+    def check(self, part, ask):
         """Run one part's cases (each under its questions' deadlines); a result per case."""
         if part in self.done:
             return
         self.done.add(part)
-        for name, points, function in cases[part]:
-            started = time.perf_counter()
+        for case in self.cases[part]:
             try:
-                function(ask)
+                with torch.random.fork_rng(devices=[]):
+                    case.function(ask)
                 passed, message = True, ""
             except AssertionError as error:
                 passed, message = False, str(error).strip().splitlines()[-1][:300] if str(error).strip() else "failed"
             except Exception as error:  # the parent's own computation on the child's data: never the batch's end
                 passed, message = False, f"the grader could not check it ({type(error).__name__}: {str(error)[:120]})"
-            self.results.append({"part": part, "case": name, "points": points, "passed": passed, "message": message})
-            print(f"check {part}/{name[:30]}: {time.perf_counter() - started:.2f} s", file=sys.stderr)
+            self.results.append({"part": part, "case": case.title, "points": case.points, "public": case.public,
+                                 "passed": passed, "message": message})
 
 
 def _texts(value):
@@ -237,88 +268,93 @@ def _texts(value):
     return [text for text in value if isinstance(text, str)][:100] if isinstance(value, list) else []
 
 
-def run(session, child, ask, fmt, data):
-    """Ask the child to load the submission and run its cells; check each part as soon as what it follows exists."""
-    cases = checks.cases()
-    follows = {part.follows: part.name for part in parts.cell_parts()}
-    config = {"workdir": SUB, "pristine": "/pristine", "data": "/data", "format": fmt}
+NOTES_PER_ANSWER, NOTES_PER_SUBMISSION = 10, 200  # what of the child's notes a record keeps
+
+
+def _note(session, event):
+    if len(session.events) < NOTES_PER_SUBMISSION:
+        session.events.append(event)
+
+
+def run(session, child, ask, fmt, assignment, pristine):
+    """Ask the child to load the submission and run the planned cells; check each part as soon as what it follows
+    exists. The plan comes from the pristine notebook, parsed here."""
+    config = {"workdir": SUB, "pristine": "/pristine", "data": "/data", "format": fmt, "spec": assignment.sandbox()}
     try:
         answer, _ = child.ask({"op": "load", "config": config}, setup=True)
-        for message in _texts(answer.get("problems")):
-            session.events.append({"event": "problem", "message": str(message)[:500]})
+        for message in _texts(answer.get("problems"))[:NOTES_PER_ANSWER]:
+            _note(session, {"event": "problem", "message": str(message)[:500]})
+        ran = {i for i in answer.get("ran", []) if type(i) is int} if fmt == notebook.ASSIGNMENT else set()
     except Refused as error:
         session.events.append({"event": "problem", "message": f"loading the submission failed: {error}"})
         return
-    for part in parts.module_parts():
-        session.check(part.name, cases, ask)
-    try:
-        plan = child.ask({"op": "plan", "follows": sorted(follows), "needed": sorted(NEEDED | set(follows))})[0]["cells"]
-        if plan is None:
-            session.events.append({"event": "problem", "message": "hw2.ipynb could not be read"})
-    except Refused as error:
-        plan = None
-        session.events.append({"event": "problem", "message": f"the notebook's cells could not be listed: {error}"})
-    if not isinstance(plan, list) or not all(isinstance(c, list) and len(c) == 2 and isinstance(c[0], int)
-                                             and isinstance(c[1], list) for c in plan):
-        plan = []  # an answer of the wrong form lists no cell (the parts that follow cells then fail)
-    for index, names in plan:
-        names = [str(n) for n in names]
+    for part in assignment.module_parts():
+        session.check(part.name, ask)
+    follows = {part.follows: part.name for part in assignment.cell_parts()}
+    nb, problem = notebook.load(Path(pristine) / assignment.files["notebook"])
+    if nb is None:
+        session.events.append({"event": "problem", "message": f"{assignment.files['notebook']}: {problem}"})
+    last = assignment.cell_parts()[-1].follows if assignment.cell_parts() else None
+    skip = {i for i, text in notebook.code_cells(nb) if notebook.defined_classes(text, assignment.classes)} \
+        if fmt == notebook.ASSIGNMENT else set()
+    for index, names in notebook.plan(nb, assignment.needed(), last, skip | ran) if nb is not None else []:
         graded = sorted(follows[n] for n in names if n in follows and follows[n] not in session.done)
         try:
             answer, _ = child.ask({"op": "cell", "cell": index, "names": names, "stand_ins": sorted(ask.broken)},
                                   setup=True)
             error = answer.get("cell_error")
-            for note in _texts(answer.get("notes")):
-                session.events.append({"event": "note", "message": str(note)[:500]})
-            if type(answer.get("printed")) is int and answer["printed"] > 64 * 1024:
-                session.events.append({"event": "output", "cell": index, "characters": int(answer["printed"])})
+            for note in _texts(answer.get("notes"))[:NOTES_PER_ANSWER]:
+                _note(session, {"event": "note", "message": str(note)[:500]})
+            if type(answer.get("printed")) is int and answer["printed"] > settings.OUTPUT_LIMIT:
+                _note(session, {"event": "output", "cell": index, "characters": int(answer["printed"])})
         except Refused as refused:
             error = str(refused)
         if error:
-            session.events.append({"event": "cell", "cell": index, "message": str(error)[:300],
-                                   "graded": [n for n in names if n in follows and follows[n] in graded]})
+            _note(session, {"event": "cell", "cell": index, "message": str(error)[:300],
+                            "graded": [n for n in names if n in follows and follows[n] in graded]})
         for name in names:
             if name in follows:
-                session.check(follows[name], cases, ask)
-    for part in parts.automatic():
-        session.check(part.name, cases, ask)
+                session.check(follows[name], ask)
+    for part in assignment.automatic():
+        session.check(part.name, ask)
 
 
-def copy_helpers(workdir):
-    """The provided helpers (a module file or a package folder) into the copy, read-only for everyone; its path."""
-    package = settings.REPO / "hw2_helpers"
-    if package.is_dir():
-        target = workdir / "hw2_helpers"
-        shutil.copytree(package, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        for path in [*target.rglob("*"), target]:
-            os.chmod(path, 0o555 if path.is_dir() else 0o444)
-        return target
-    target = workdir / "hw2_helpers.py"
-    shutil.copyfile(settings.REPO / "hw2_helpers.py", target)
-    os.chmod(target, 0o444)
-    return target
+def copy_provided(assignment, workdir):
+    """The assignment's provided files and folders into the copy, read-only for everyone; their paths."""
+    copied = []
+    for source in assignment.provided():
+        target = Path(workdir) / source.name
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            for path in [*target.rglob("*"), target]:
+                os.chmod(path, 0o555 if path.is_dir() else 0o444)
+        else:
+            shutil.copyfile(source, target)
+            os.chmod(target, 0o444)
+        copied.append(target)
+    return copied
 
 
-def grade_submission(name, pristine, fmt, options, workdir):
-    """Grade one submission: its extracted files in ``pristine`` (the provided helpers are copied in here), its
-    format ``fmt``; ``options``: timeout, cell_limit, threads, data (the MNIST folder), launch (optional: a callable
-    that starts the child and returns a box). Returns the record's run part: name, format, results, events,
+def grade_submission(name, pristine, fmt, options, workdir, assignment):
+    """Grade one submission: its extracted files in ``pristine`` (the provided files are copied in here), its
+    format ``fmt``; ``options``: timeout, cell_limit, threads, data (the dataset's folder), launch (optional: a
+    callable that starts the child and returns a box). Returns the record's run part: name, format, results, events,
     rejected, timed_out, returncode, seconds, log, printed (bytes in all), peak_memory (bytes, where a cgroup says)."""
     started = time.monotonic()
     pristine, workdir = Path(pristine), Path(workdir)
-    helpers = copy_helpers(pristine)
+    provided = copy_provided(assignment, pristine)
     for path in [workdir, pristine]:
         os.chmod(path, 0o755)
     for path in pristine.iterdir():
-        if path != helpers:
+        if path not in provided:
             os.chmod(path, 0o444)
-    session = Session(options)
-    launch = options.get("launch") or (lambda: start_child(pristine, options, workdir))
+    session = Session(options, assignment.cases)
+    launch = options.get("launch") or (lambda: start_child(pristine, options, workdir, assignment))
     child = Child(launch, session)
-    ask = Ask(child, options["data"])
+    ask = Ask(child, assignment, options["data"])
     log, returncode, printed = "", None, 0
     try:
-        run(session, child, ask, fmt, options["data"])
+        run(session, child, ask, fmt, assignment, pristine)
         session.events.append({"event": "finished"})
     except Exception:  # a fault of the grader itself: the row says so, the batch goes on
         session.events.append({"event": "problem", "message": "the grader failed: " + traceback.format_exc(limit=2)[-300:]})
@@ -338,23 +374,29 @@ def grade_submission(name, pristine, fmt, options, workdir):
     return {"name": name, "format": fmt, "notes": [], "problems": [], "results": session.results,
             "events": session.events, "rejected": session.rejected, "timed_out": session.timed_out,
             "returncode": returncode, "seconds": time.monotonic() - started, "log": log, "printed": printed,
-            "peak_memory": max(peaks) if peaks else None}
+            "peak_memory": max(peaks) if peaks else None,
+            "conditions": {"timeout": float(options["timeout"]), "cell_limit": float(options["cell_limit"]),
+                           "seed": "drawn per submission", "assignment": assignment.name}}
 
 
-def start_child(pristine, options, workdir):
-    """The child in its sandbox (grading.sandbox.isolation): only grading/sandbox/child, the pristine copy, the MNIST files and the
-    Python installation are mounted; stdin/stdout are the protocol, stderr the log."""
+def start_child(pristine, options, workdir, assignment):
+    """The child in its sandbox (grading.sandbox.isolation): only grading/sandbox/child, the case toolkit, the
+    pristine copy, the dataset's files and the Python installation are mounted; stdin/stdout are the protocol,
+    stderr the log."""
     mounts = [(GRADING / "__init__.py", "/grader/grading/__init__.py", False),
               (GRADING / "sandbox" / "__init__.py", "/grader/grading/sandbox/__init__.py", False),
               (GRADING / "sandbox" / "child", "/grader/grading/sandbox/child", False),
-              (Path(pristine), "/pristine", False), (Path(options["data"]), "/data", False)]
+              (Path(casekit.__file__), "/grader/casekit.py", False),
+              (Path(pristine), "/pristine", False)]
+    if options.get("data"):
+        mounts.append((Path(options["data"]), "/data", False))
     for path in sorted({Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()}):
         mounts.append((path, str(path), False))
     threads = str(options.get("threads", 1))
-    env = {"PATH": "/usr/bin:/bin", "HOME": f"{SUB}/home", "LANG": "C.UTF-8", "TMPDIR": "/tmp", "HW2_QUICK": "1",
-           "HW2_DEVICE": "cpu", "CUDA_VISIBLE_DEVICES": "", "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1",
+    env = {"PATH": "/usr/bin:/bin", "HOME": f"{SUB}/home", "LANG": "C.UTF-8", "TMPDIR": "/tmp",
+           "CUDA_VISIBLE_DEVICES": "", "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1",
            "PYTHONPATH": "/grader", "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "TQDM_DISABLE": "1",
-           "PYTHONHASHSEED": "0", "MPLCONFIGDIR": "/tmp/mpl"}
+           "PYTHONHASHSEED": "0", "MPLCONFIGDIR": "/tmp/mpl", **assignment.data.get("environment", {})}
     start = Path(workdir) / f"start-{time.monotonic_ns()}"  # each fresh child stages its mounts in a folder of its own
     start.mkdir()
     os.chmod(start, 0o755)

@@ -9,58 +9,51 @@ import html
 import io
 import zipfile
 
-from grading import parts
-from grading.outputs.report import write_atomically
-from grading.outputs.results import _text, number
 from grading.intake.submissions import file_name
+from grading.text import number, write_atomically
 
 STYLE = ("body { font-family: sans-serif; margin: 1.5em; max-width: 60em; } table { border-collapse: collapse; } "
          "td, th { border-top: 1px solid #ccc; padding: 0.4em; vertical-align: top; text-align: left; } "
-         ".ok { color: #2a7a2a; } .lost { color: #a33; } .points { white-space: nowrap; }")
+         ".ok { color: #2a7a2a; } .lost { color: #a33; } .points { white-space: nowrap; } ul { margin: 0; }")
+OWN = {"case", "unscored", "late"}  # issues the table itself shows
 
 
-def _checks(record, part):
-    """[(passed, what the check found)] of one automatic part, in its cases' order."""
-    found = [r for r in record.get("results") or [] if isinstance(r, dict) and r.get("part") == part]
-    lines = []
-    for result in sorted(found, key=lambda r: str(r.get("case"))):
-        points = result.get("points")
-        worth = f" ({number(points)} pt)" if isinstance(points, (int, float)) and not isinstance(points, bool) else ""
-        if result.get("passed") is True:
-            lines.append((True, f"passed{worth}"))
-        else:
-            lines.append((False, f"not earned{worth}: {_text(result.get('message') or 'the check failed')}"))
-    return lines or [(False, "not checked: see the notes below (your code did not get this far)")]
+def _lines(entry):
+    """[(passed, text)] of one part: each case by name, passed or with its message; a written part's score and comment."""
+    if entry["kind"] != "automatic":
+        if not entry["checked"]:
+            return [(False, "not scored yet")]
+        comment = entry.get("comment") or ""
+        return [(True, "scored by your instructor" + (f": {comment}" if comment else ""))]
+    if not entry["cases"]:
+        return [(False, "not checked: see the notes below (your code did not get this far)")]
+    return [(case["passed"], f"{case['title']} ({number(case['points'])} pt): "
+             + ("passed" if case["passed"] else f"not earned: {case['message'] or 'the check failed'}"))
+            for case in entry["cases"]]
 
 
-def page(record, row):
-    """The HTML page of one submission, from its record and its row of grades.csv."""
-    name = html.escape(row["submission"])
+def page(result, assignment):
+    """The HTML page of one submission, from its outcome."""
+    name = html.escape(result["name"])
     body = []
-    for part in parts.PARTS:
-        earned = row.get(part.name, "")
-        if part.kind == parts.WRITTEN:
-            found = [(True, "scored by your instructor")] if earned else [(False, "not scored yet")]
-        else:
-            found = _checks(record, part.name)
-        shown = "".join(f'<li class="{"ok" if ok else "lost"}">{html.escape(text)}</li>' for ok, text in found)
-        body.append(f'<tr><td>{html.escape(part.title)}</td><td class="points">{html.escape(earned or "-")} / '
-                    f'{part.points:g}</td><td><ul>{shown}</ul></td></tr>')
-    own = {p.name for p in parts.PARTS}
-    notes = [s for s in row["status"].split("; ") if s and s != "ok" and s.split(":")[0] not in own
-             and not s.startswith("written parts not scored yet")]
-    noted = "".join(f"<li>{html.escape(s)}</li>" for s in notes) or "<li>none</li>"
-    late = f"<p>Late: {html.escape(row['late_penalty'])} point(s) off.</p>" if row.get("late_penalty") else ""
-    written = ("" if all(row.get(p.name) for p in parts.written()) else
-               " The written parts are not scored yet; this page shows the automatic points.")
+    for part in assignment.parts:
+        entry = result["parts"][part.name]
+        earned = "-" if entry["points"] is None else number(entry["points"])
+        shown = "".join(f'<li class="{"ok" if ok else "lost"}">{html.escape(text)}</li>' for ok, text in _lines(entry))
+        body.append(f'<tr><td>{html.escape(part.title)}</td><td class="points">{earned} / {number(part.points)}</td>'
+                    f'<td><ul>{shown}</ul></td></tr>')
+    notes = "".join(f"<li>{html.escape(i['text'])}</li>" for i in result["issues"] if i["kind"] not in OWN) or "<li>none</li>"
+    late = f"<p>Late: {number(result['late_penalty'])} point(s) off.</p>" if result["late_penalty"] else ""
+    written = " The written parts are not scored yet; this page shows the automatic points." if result["unscored"] else ""
+    title = html.escape(assignment.name.upper())
     return f"""<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>HW2 feedback: {name}</title><style>{STYLE}</style></head><body>
-<h1>HW2 feedback: {name}</h1>
-<p><strong>Total: {html.escape(row['total'])} / {parts.AUTOMATIC_POINTS + parts.WRITTEN_POINTS}</strong> (automatic
-{html.escape(row['automatic'])} / {parts.AUTOMATIC_POINTS}, written {html.escape(row['written'])} /
-{parts.WRITTEN_POINTS}).{written}</p>{late}
-<table><tr><th>part</th><th>points</th><th>what the check found</th></tr>{''.join(body)}</table>
-<h2>Notes on your submission</h2><ul>{noted}</ul>
+<html><head><meta charset="utf-8"><title>{title} feedback: {name}</title><style>{STYLE}</style></head><body>
+<h1>{title} feedback: {name}</h1>
+<p><strong>Total: {number(result['total'])} / {number(assignment.total)}</strong> (automatic
+{number(result['automatic'])} / {number(assignment.automatic_points)}, written {number(result['written'])} /
+{number(assignment.written_points)}).{written}</p>{late}
+<table><tr><th>part</th><th>points</th><th>what the checks found</th></tr>{''.join(body)}</table>
+<h2>Notes on your submission</h2><ul>{notes}</ul>
 </body></html>
 """
 
@@ -71,14 +64,13 @@ def canvas_name(record):
     return f"{prefix + '_' if prefix else ''}{record['canvas_user_id']}_feedback.html"
 
 
-def write(out, records, rows):
+def write(out, records, outcomes, assignment):
     """feedback/FILE.html of every record; feedback_for_canvas.zip when a record came from Canvas's download."""
     folder = out / "feedback"
     folder.mkdir(exist_ok=True)
-    by_name = {row["submission"]: row for row in rows}
     pages = {}
-    for record in records:
-        text = page(record, by_name[record["name"]])
+    for record, result in zip(records, outcomes):
+        text = page(result, assignment)
         write_atomically(folder / f"{file_name(record['name'])}.html", text)
         if isinstance(record.get("canvas_user_id"), str):
             pages[canvas_name(record)] = text

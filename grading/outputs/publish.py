@@ -4,67 +4,70 @@ summary.html and, given Canvas's gradebook export, canvas_import.csv. Returns th
 
 from pathlib import Path
 
-from grading import parts
-from grading.intake import canvas, notebook
+from grading.intake import canvas
 from grading.outputs import feedback, report, results, summary
-
-POSSIBLE = parts.AUTOMATIC_POINTS + parts.WRITTEN_POINTS
+from grading.text import clean, write_atomically
 
 
 def _reason(step, error):
     text = str(error).splitlines()[0][:120] if str(error) else ""
-    return notebook.clean(f"{step}: {type(error).__name__}{': ' + text if text else ''}")
+    return clean(f"{step}: {type(error).__name__}{': ' + text if text else ''}")
 
 
-def row(record, written, options):
+def outcome(record, written, options, assignment):
     try:
-        return results.row_for(record, written, options)
+        return results.outcome(record, written, options, assignment)
     except Exception as error:  # never the batch's end: the row says the grader failed on it
         failed = results.failed_record(record.get("name", "?"), _reason("making its row", error))
-        return results.row_for(failed, written, options)
+        return results.outcome(failed, written, options, assignment)
 
 
-def read_gradebook(path, assignment=None):
+def read_gradebook(path, column=None, assignment=None):
     """(export, column) of Canvas's gradebook export at ``path``; raises canvas.GradebookError saying what to do."""
     try:
         text = Path(path).read_text(encoding="utf-8-sig", errors="replace")
     except OSError as error:
         raise canvas.GradebookError(f"{path}: {error.strerror}; export it from Canvas (Grades > Export)") from None
     export = canvas.read_export(text)
-    return export, canvas.choose_assignment(export, assignment)
+    return export, canvas.choose_assignment(export, column)
 
 
-def canvas_import(out, rows, gradebook):
+def canvas_import(out, outcomes, gradebook, assignment):
     """Write canvas_import.csv for ``gradebook`` (export, column); returns messages for the user."""
     export, column = gradebook
     known = {r.get("ID", "") for r in export.rows}
-    points = {r["canvas_user_id"]: float(r["total"]) for r in rows if r["canvas_user_id"] in known}
-    report.write_atomically(out / "canvas_import.csv", canvas.import_text(export, column, points, POSSIBLE))
+    points = {o["canvas_user_id"]: o["total"] for o in outcomes if o["canvas_user_id"] in known}
+    write_atomically(out / "canvas_import.csv", canvas.import_text(export, column, points, assignment.total))
     messages = [f"canvas_import.csv: {len(points)} of the export's {len(export.rows)} students scored, column "
                 f"{column!r} (Grades > Import in Canvas)"]
-    unknown = [r["submission"] for r in rows if r["canvas_user_id"] not in known]
+    unknown = [o["name"] for o in outcomes if o["canvas_user_id"] not in known]
     if unknown:
         messages.append(f"not in the gradebook export, left out of canvas_import.csv: {', '.join(unknown)}")
-    if any(r["status"].find("written parts not scored yet") >= 0 for r in rows if r["canvas_user_id"] in known):
+    if any(o["unscored"] for o in outcomes if o["canvas_user_id"] in known):
         messages.append("canvas_import.csv holds the automatic points only for students whose written parts are not "
                         "scored yet: merge them with --written-scores, then import")
     return messages
 
 
-def write(out, records, written, options, gradebook=None, ignored=()):
+def write(out, records, written, options, gradebook=None, ignored=(), assignment=None):
     """Every output of ``records`` (a list) into ``out``; grades.csv last, atomically. Returns (rows, messages)."""
     out = Path(out)
     records = sorted(records, key=lambda r: r["name"])
-    rows = [row(record, written, options) for record in records]
+    outcomes = [outcome(record, written, options, assignment) for record in records]
+    rows = [results.row_for(o, assignment) for o in outcomes]
     messages = []
     try:
-        report.clear(out)
-        report.write(out, rows, records, written)
-        feedback.write(out, records, rows)
-        summary.write(out, rows, ignored)
+        report.clear(out, assignment)
+        report.write(out, rows, records, written, assignment)
+        feedback.write(out, records, outcomes, assignment)
+        absent = []
+        if gradebook:
+            present = {o["canvas_user_id"] for o in outcomes}
+            absent = sorted(r.get("Student", "") for r in gradebook[0].rows if r.get("ID", "") not in present)
+        summary.write(out, outcomes, assignment, ignored, absent)
         (out / "canvas_import.csv").unlink(missing_ok=True)
         if gradebook:
-            messages += canvas_import(out, rows, gradebook)
+            messages += canvas_import(out, outcomes, gradebook, assignment)
     finally:
-        report.write_grades(out, rows)  # whatever else could not be written, grades.csv is
+        report.write_grades(out, rows, assignment)  # whatever else could not be written, grades.csv is
     return rows, messages

@@ -2,76 +2,43 @@
 ``details/FILE.json`` and ``logs/FILE.txt`` (FILE: ``submissions.file_name``). Every file is written as UTF-8 with
 anything unencodable replaced, so no text of a submission can stop the writing."""
 
-import csv
 import html
-import io
 import json
-import os
 import shutil
 import sys
 
-from grading import parts, settings
-from grading.outputs.results import COLUMNS, WRITTEN, number
+from grading.assignment import EMPTY_ANSWER, heading
 from grading.intake.submissions import file_name
-
-EMPTY_ANSWER = parts.EMPTY_ANSWER
-QUESTIONS = {part.name: (part.follows, parts.heading(part)) for part in parts.written()}  # (phrase, title)
-
-
-def write_text(path, text):
-    path.write_text(text, encoding="utf-8", errors="replace", newline="")
+from grading.outputs.results import columns
+from grading.text import csv_text, number, write_atomically, write_text
 
 
-def write_atomically(path, text):
-    """Write a whole file or nothing: a reader never sees half a grades.csv."""
-    temporary = path.with_name(f".{path.name}.partial")
-    write_text(temporary, text)
-    os.replace(temporary, path)
-
-
-def spreadsheet_safe(value):
-    """A cell a spreadsheet shows as text: one beginning with = + - @ (or a tab or return) would run as a formula."""
-    value = str(value)
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
-def csv_text(rows, header=None):
-    handle = io.StringIO()
-    writer = csv.writer(handle, lineterminator="\n")
-    if header:
-        writer.writerow(header)
-    writer.writerows([[spreadsheet_safe(v) for v in row] for row in rows])
-    return handle.getvalue()
-
-
-def clear(out):
+def clear(out, assignment):
     """Remove what an earlier run wrote, so a run that fails never leaves results looking current."""
     out.mkdir(parents=True, exist_ok=True)
-    for stale in ["grades.csv", "written_scores_template.csv", *(f"written_{p}.html" for p in WRITTEN)]:
+    for stale in ["grades.csv", "written_scores_template.csv", *(f"written_{p.name}.html" for p in assignment.written())]:
         (out / stale).unlink(missing_ok=True)
     for sub in ("details", "logs"):
         shutil.rmtree(out / sub, ignore_errors=True)
         (out / sub).mkdir()
 
 
-def reference_answers():
+def reference_answers(assignment):
+    """{part: the solved notebook's answer} (its ``answer``-tagged cell after the part's question)."""
     from grading.intake import notebook
 
-    nb, _ = notebook.parse((settings.REPO / "hw2.ipynb").read_bytes())
-    tagged = [notebook.source(c) for c in notebook.cells(nb) if "answer" in notebook.tags(c)]
-    return dict(zip(QUESTIONS, tagged))
+    return notebook.written_answers(assignment.solved("notebook"), {p.name: p.question for p in assignment.written()})
 
 
-def answer_page(part, records, reference):
+def answer_page(part, records, reference, assignment):
     rows = []
     for record in records:
-        answer = record.get("answers", {}).get(part, "")
+        answer = record.get("answers", {}).get(part.name, "")
         shown = "<em>(no answer)</em>" if not answer or answer == EMPTY_ANSWER else html.escape(answer)
         rows.append(f'<tr><td class="name">{html.escape(record["name"])}</td><td><pre>{shown}</pre></td>'
-                    f'<td class="points">&nbsp;/ {WRITTEN[part]}</td></tr>')
-    title = QUESTIONS[part][1]
+                    f'<td class="points">&nbsp;/ {number(part.points)}</td></tr>')
     return f"""<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>HW2 written answers: {part}</title>
+<html><head><meta charset="utf-8"><title>{html.escape(assignment.name)} written answers: {part.name}</title>
 <style>
 body {{ font-family: sans-serif; margin: 1.5em; }} h1 {{ font-size: 1.3em; }}
 .layout {{ display: grid; grid-template-columns: 3fr 2fr; gap: 1.5em; align-items: start; }}
@@ -80,11 +47,11 @@ table {{ border-collapse: collapse; width: 100%; }} td {{ border-top: 1px solid 
 pre {{ white-space: pre-wrap; font-family: inherit; margin: 0; }} .name {{ font-weight: bold; width: 12em; }}
 .points {{ white-space: nowrap; width: 4em; }}
 </style></head><body>
-<h1>{html.escape(title)}</h1>
-<p>{len(records)} submissions; {WRITTEN[part]} point(s) each. Score them in <code>written_scores_template.csv</code>
-(column <code>{part}</code>), save it, then run <code>python -m grading.grade ... --written-scores FILE</code> again.</p>
+<h1>{html.escape(heading(part))}</h1>
+<p>{len(records)} submissions; {number(part.points)} point(s) each. Score them in <code>written_scores_template.csv</code>
+(column <code>{part.name}</code>), save it, then run <code>python -m grading.grade ... --written-scores FILE</code> again.</p>
 <div class="layout"><table>{''.join(rows)}</table>
-<div class="reference"><h2>Reference answer (the solved notebook)</h2><pre>{html.escape(reference.get(part, ''))}</pre></div>
+<div class="reference"><h2>Reference answer (the solved notebook)</h2><pre>{html.escape(reference.get(part.name, ''))}</pre></div>
 </div></body></html>
 """
 
@@ -102,21 +69,24 @@ def write_submission_files(out, record):
     write_text(out / "logs" / f"{safe}.txt", str(record.get("log", "")))
 
 
-def write(out, rows, records, written):
-    """Every output of a run; grades.csv last, atomically."""
-    reference = reference_answers()
-    for part in QUESTIONS:
-        write_text(out / f"written_{part}.html", answer_page(part, records, reference))
+def write(out, rows, records, written, assignment):
+    """Every output of a run but grades.csv, which the caller writes last."""
+    reference = reference_answers(assignment)
+    for part in assignment.written():
+        write_text(out / f"written_{part.name}.html", answer_page(part, records, reference, assignment))
     for record in records:
         try:
             write_submission_files(out, record)
         except Exception as error:  # one submission's files never stop the others' or grades.csv
             print(f"grading.grade: the details of {record.get('name')!r} could not be written ({error})", file=sys.stderr)
-    scored = [[r["name"], *(number(written.get(r["name"], {})[p]) if p in written.get(r["name"], {}) else ""
-                            for p in WRITTEN)] for r in records]
-    write_atomically(out / "written_scores_template.csv", csv_text(scored, ["submission", *WRITTEN]))
-    write_grades(out, rows)
+    parts = [part.name for part in assignment.written()]
+    header = ["submission"] + [f"{name}{kind}" for name in parts for kind in ("", "_comment")]
+    scored = [[r["name"], *(value for name in parts for value in (
+        number(written.get(r["name"], {})[name]) if name in written.get(r["name"], {}) else "",
+        written.get(r["name"], {}).get(f"{name}_comment", "")))] for r in records]
+    write_atomically(out / "written_scores_template.csv", csv_text(scored, header))
 
 
-def write_grades(out, rows):
-    write_atomically(out / "grades.csv", csv_text([[row[c] for c in COLUMNS] for row in rows], COLUMNS))
+def write_grades(out, rows, assignment):
+    names = columns(assignment)
+    write_atomically(out / "grades.csv", csv_text([[row[c] for c in names] for row in rows], names))

@@ -1,37 +1,36 @@
-"""Records to rows: one submission's record (what its run reported, validated) becomes its row of grades.csv; the
-instructor's written scores are read, keyed by the exact submission name.
+"""Records to outcomes, outcomes to rows. ``outcome(record, written, options, assignment)`` is the typed result of one
+submission: per part its points and cases (title, points, passed, message), the totals, and its ``issues`` (each a
+kind and a text); grades.csv, the feedback pages, the summary and the Canvas import all render text from outcomes,
+and nothing reads a status text back. Written scores are read here, keyed by the exact submission name.
 
-A record comes from the grader's own code, but its texts come from the submission (status messages, answers), so
-``row_for`` takes nothing on trust: a field of the wrong kind is shown, never raised on, and every text is made
-encodable (lone surrogates replaced)."""
+A record comes from the grader's own code, but its texts come from the submission (messages, answers), so nothing of
+it is taken on trust: a field of the wrong kind is shown, never raised on, and every text is made encodable."""
 
 import csv
 import difflib
 import re
 
-from grading import parts, settings
-from grading.intake.notebook import clean
+from grading import settings
+from grading.text import clean, number, unquote
 
-# (column, points, what) in the assignment's order, from the one table of parts; written parts are scored by a person.
-PARTS = [(part.name, part.points, "auto" if part.kind == parts.AUTOMATIC else "written") for part in parts.PARTS]
-WRITTEN = {part.name: part.points for part in parts.written()}
-# canvas_user_id and late: from Canvas's download (empty for a plain folder); late_penalty: points off (--late-penalty)
-COLUMNS = ["submission", "canvas_user_id", "late"] + [name for name, _, _ in PARTS] + ["automatic", "written",
-                                                                                    "late_penalty", "total", "status"]
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+# kinds of issue that mean the submission's code could not be graded (the summary lists them)
+UNGRADED = {"missing", "grader", "timeout", "ended"}
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]{6,}>")  # an object's address in a repr: it changes from run to run
 
 
-def number(value):
-    return f"{value:g}"
+def columns(assignment):
+    """grades.csv's columns: identity, one per part, the totals, the status."""
+    return (["submission", "canvas_user_id", "late"] + [part.name for part in assignment.parts]
+            + ["automatic", "written", "late_penalty", "total", "status"])
 
 
 def _text(value, limit=300):
-    """Any value as one short line of encodable text."""
+    """Any value as one short line of encodable text, control characters dropped."""
     text = clean(value if isinstance(value, str) else repr(value))[:limit * 4]
-    text = re.sub(r"0x[0-9a-fA-F]+", "0x…", text)
-    text = text.strip()
+    text = _ADDRESS.sub(">", text).strip()
     if text.startswith("AssertionError: "):
         text = text[len("AssertionError: "):]
+    text = "".join(c for c in text if c.isprintable() or c in " \t\n")
     return " ".join(text.split())[:limit]
 
 
@@ -43,75 +42,112 @@ def _integer(value):
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _event_status(event, status):
+def _points(value):
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+
+
+def _event_issue(event):
     kind = event.get("event")
     if kind == "problem":
-        status.append(_text(event.get("message")))
-    elif kind == "output" and _integer(event.get("cell")) is not None and _integer(event.get("characters")) is not None:
-        status.append(f"cell {event['cell'] + 1} printed {event['characters']:,} characters (kept the first "
-                      f"{settings.OUTPUT_LIMIT // 1024} KiB)")
-    elif kind == "cell" and event.get("graded"):
-        graded = ", ".join(_texts(event["graded"]))
+        return {"kind": "problem", "text": _text(event.get("message"))}
+    if kind == "output" and _integer(event.get("cell")) is not None and _integer(event.get("characters")) is not None:
+        return {"kind": "output", "text": f"cell {event['cell'] + 1} printed {event['characters']:,} characters (kept "
+                                          f"the first {settings.OUTPUT_LIMIT // 1024} KiB)"}
+    if kind == "cell" and event.get("graded"):
         cell = _integer(event.get("cell"))
         where = f"cell {cell + 1}" if cell is not None else "a cell"
-        status.append(f"{where} ({graded}) failed: {_text(event.get('message'))}")
+        return {"kind": "cell", "text": f"{where} ({', '.join(_texts(event['graded']))}) failed: "
+                                        f"{_text(event.get('message'))}"}
+    return None
 
 
-def row_for(record, written, options):
-    """The row (column -> text) of one record; ``written`` {name: {part: points}}, keyed by the exact name;
+def outcome(record, written, options, assignment):
+    """The typed result of one record; ``written`` {name: {part: points}}, keyed by the exact name;
     ``options["late_penalty"]`` (a fraction, optional) takes that share of a late submission's total off."""
-    earned = {name: 0.0 for name, _, kind in PARTS if kind == "auto"}
-    status = _texts(record.get("notes") or []) + _texts(record.get("problems") or [])
-    checked = set()
-    results = [r for r in record.get("results") or [] if isinstance(r, dict) and r.get("part") in earned]
-    for result in sorted(results, key=lambda r: (str(r.get("part")), str(r.get("case")))):
-        checked.add(result["part"])
-        points = result.get("points")
-        if result.get("passed") is True and isinstance(points, (int, float)) and not isinstance(points, bool):
-            earned[result["part"]] += max(0.0, float(points))
-        elif result.get("passed") is not True:
-            status.append(f"{result['part']}: {_text(result.get('message', ''))}")
+    name = clean(record.get("name", ""))
+    issues = [{"kind": "note", "text": t} for t in _texts(record.get("notes") or [])]
+    issues += [{"kind": "missing" if t.startswith("no ") else "problem", "text": t}
+               for t in _texts(record.get("problems") or [])]
+    parts = {}
+    results = [r for r in record.get("results") or [] if isinstance(r, dict)]
+    scored = written.get(name, {})
+    for part in assignment.parts:
+        entry = {"name": part.name, "title": part.title, "kind": part.kind, "of": part.points, "cases": []}
+        if part.kind == "automatic":
+            for result in (r for r in results if r.get("part") == part.name):
+                entry["cases"].append({"title": _text(result.get("case")), "points": _points(result.get("points")),
+                                       "passed": result.get("passed") is True, "public": result.get("public") is True,
+                                       "message": _text(result.get("message") or "") if result.get("passed") is not True
+                                       else ""})
+            earned = sum(max(0.0, c["points"]) for c in entry["cases"] if c["passed"])
+            entry["points"] = min(earned, part.points)  # never more than the part is worth, whatever its cases say
+            entry["checked"] = bool(entry["cases"])
+        else:
+            entry["points"] = scored.get(part.name)
+            entry["comment"] = scored.get(f"{part.name}_comment", "")
+            entry["checked"] = part.name in scored
+        parts[part.name] = entry
+    for entry in parts.values():
+        for case in entry["cases"]:
+            if not case["passed"]:
+                issues.append({"kind": "case", "part": entry["name"], "text": f"{entry['name']}: {case['message']}"})
     events = [e for e in record.get("events") or [] if isinstance(e, dict)]
-    for event in events:
-        _event_status(event, status)
-    finished = any(e.get("event") == "finished" for e in events)
+    issues += [issue for issue in map(_event_issue, events) if issue]
+    conditions = record.get("conditions") if isinstance(record.get("conditions"), dict) else {}
+    timeout = conditions.get("timeout", options.get("timeout"))
     if record.get("timed_out"):
-        status.append(f"stopped at the time limit ({options['timeout']:g} s)")
-    elif not finished:
-        status.append(f"the grading process ended early (exit status {_text(record.get('returncode'))})")
+        issues.append({"kind": "timeout", "text": f"stopped at the time limit ({_points(timeout):g} s)"})
+    elif not any(e.get("event") == "finished" for e in events):
+        issues.append({"kind": "ended", "text": "the grading process ended early (exit status "
+                                                f"{_text(record.get('returncode'))})"})
     printed = _integer(record.get("printed"))
     if printed and printed > 2 * settings.LOG_KEEP:
-        status.append(f"the grading process printed {printed:,} bytes (its log keeps the first and last "
-                      f"{settings.LOG_KEEP // 1024} KiB)")
-    missing = [name for name in earned if name not in checked]
-    if missing:
-        status.append(f"not checked: {', '.join(missing)}")
+        issues.append({"kind": "output", "text": f"the grading process printed {printed:,} bytes (its log keeps the "
+                                                 f"first and last {settings.LOG_KEEP // 1024} KiB)"})
+    unchecked = [p.name for p in assignment.automatic() if not parts[p.name]["checked"]]
+    if unchecked:
+        issues.append({"kind": "unchecked", "text": f"not checked: {', '.join(unchecked)}"})
     rejected = _texts(record.get("rejected") or [])
     if rejected:
         shown = rejected[:3] + ([f"{len(rejected) - 3} more"] if len(rejected) > 3 else [])
-        status.append(f"REJECTED result lines (the submission wrote into its results): {'; '.join(shown)}")
-    name = clean(record.get("name", ""))
-    user = record.get("canvas_user_id")
-    row = {"submission": name, "canvas_user_id": clean(user) if isinstance(user, str) else "",
-           "late": "late" if record.get("late") is True else ""}
-    scored = written.get(name, {})
-    for part, points, kind in PARTS:
-        if kind == "auto":
-            earned[part] = min(earned[part], points)  # never more than the part is worth, whatever its cases say
-        row[part] = number(earned[part]) if kind == "auto" else (number(scored[part]) if part in scored else "")
-    automatic = sum(earned.values())
-    written_total = sum(scored.get(part, 0) for part in WRITTEN)
-    row["automatic"], row["written"] = number(automatic), number(written_total)
-    penalty = (options.get("late_penalty") or 0) * (automatic + written_total) if row["late"] else 0
-    row["late_penalty"] = number(round(penalty, 2)) if penalty else ""
-    row["total"] = number(round(automatic + written_total - penalty, 2))
+        issues.append({"kind": "rejected", "text": "REJECTED answers (the submission broke the grader's protocol): "
+                                                   + "; ".join(shown)})
+    if any("grader failed" in i["text"] for i in issues if i["kind"] == "problem"):
+        issues.append({"kind": "grader", "text": "the grader failed on this submission"})
+    automatic = sum(parts[p.name]["points"] for p in assignment.automatic())
+    written_total = sum(parts[p.name]["points"] or 0 for p in assignment.written())
+    late = record.get("late") is True
+    penalty = round((options.get("late_penalty") or 0) * (automatic + written_total), 2) if late else 0
     if penalty:
-        status.append(f"late: {number(round(penalty, 2))} point(s) off ({options['late_penalty']:.0%} of the total)")
-    if set(scored) != set(WRITTEN):
-        status.append("written parts not scored yet" if not scored else
-                      f"written parts not scored yet: {', '.join(n for n in WRITTEN if n not in scored)}")
-    status = list(dict.fromkeys(s for s in status if s))  # each message once, in order
-    row["status"] = "; ".join(status) if status else "ok"
+        issues.append({"kind": "late", "text": f"late: {number(penalty)} point(s) off "
+                                               f"({options['late_penalty']:.0%} of the total)"})
+    unscored = [p.name for p in assignment.written() if not parts[p.name]["checked"]]
+    if unscored:
+        issues.append({"kind": "unscored", "text": "written parts not scored yet" + (
+            f": {', '.join(unscored)}" if len(unscored) < len(assignment.written()) else "")})
+    seen, unique = set(), []
+    for issue in issues:  # each message once, in order
+        if issue["text"] and issue["text"] not in seen:
+            seen.add(issue["text"])
+            unique.append(issue)
+    user = record.get("canvas_user_id")
+    return {"name": name, "canvas_user_id": clean(user) if isinstance(user, str) else "", "late": late,
+            "parts": parts, "automatic": automatic, "written": written_total, "late_penalty": penalty,
+            "total": round(automatic + written_total - penalty, 2), "issues": unique,
+            "graded": not any(i["kind"] in UNGRADED for i in unique), "unscored": bool(unscored)}
+
+
+def row_for(result, assignment):
+    """The row (column -> text) of grades.csv for one outcome."""
+    row = {"submission": result["name"], "canvas_user_id": result["canvas_user_id"],
+           "late": "late" if result["late"] else ""}
+    for part in assignment.parts:
+        points = result["parts"][part.name]["points"]
+        row[part.name] = "" if points is None else number(points)
+    row.update(automatic=number(result["automatic"]), written=number(result["written"]),
+               late_penalty=number(result["late_penalty"]) if result["late_penalty"] else "",
+               total=number(result["total"]))
+    row["status"] = "; ".join(issue["text"] for issue in result["issues"]) or "ok"
     return row
 
 
@@ -123,14 +159,10 @@ def failed_record(name, reason, log=""):
             "seconds": 0.0, "log": log, "answers": {}}
 
 
-def unquote(name):
-    """A name as the scores template wrote it for spreadsheets (``'=1+2`` -> ``=1+2``)."""
-    return name[1:] if name[:1] == "'" and name[1:2] in _FORMULA else name
-
-
-def read_written_scores(path, names=None):
-    """{submission: {part: points}} from the instructor's CSV, keyed by the exact name (never stripped); raises
-    ValueError naming a bad cell, or a name that is not a submission of ``names`` when they are given."""
+def read_written_scores(path, names, assignment):
+    """{submission: {part: points, part_comment: text}} from the instructor's CSV, keyed by the exact name (never
+    stripped); raises ValueError naming a bad cell, or a name that is not a submission of ``names``."""
+    written = {part.name: part.points for part in assignment.written()}
     scores = {}
     with open(path, newline="", encoding="utf-8", errors="replace") as handle:
         for row in csv.DictReader(handle):
@@ -142,8 +174,11 @@ def read_written_scores(path, names=None):
                         f"{', '.join(repr(n) for n in close)})" if close
                         else "; its submission column must name a row of grades.csv")
                 raise ValueError(f"{path}: {name!r} is not a submission of this folder{hint}")
-            for part, most in WRITTEN.items():
+            for part, most in written.items():
                 value = (row.get(part) or "").strip()
+                comment = unquote((row.get(f"{part}_comment") or "").strip())
+                if comment:
+                    scores.setdefault(name, {})[f"{part}_comment"] = comment
                 if not value:
                     continue
                 try:
@@ -151,6 +186,6 @@ def read_written_scores(path, names=None):
                 except ValueError:
                     raise ValueError(f"{path}: {name}'s {part} is {value!r}, not a number") from None
                 if not 0 <= points <= most:
-                    raise ValueError(f"{path}: {name}'s {part} is {value}, outside 0..{most}")
+                    raise ValueError(f"{path}: {name}'s {part} is {value}, outside 0..{most:g}")
                 scores.setdefault(name, {})[part] = points
     return scores

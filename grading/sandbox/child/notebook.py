@@ -1,10 +1,11 @@
-"""Inside the sandbox: build the submission's ``hw2_models`` module and run the notebook cells the questions need.
+"""Inside the sandbox: build the submission's module and run the notebook cells the parent names.
 
-The kit's format: ``hw2_models.py`` imported whole, or, when it does not compile, statement by statement with the
-splitter the notebook's import hook uses (``hw2_helpers.models_import.top_level_statements``, loaded from the
-provided helpers copied into the workdir), so both build the same module from the same file. The assignment's
-format: its class cells run, each on its own, into a stand-in module. Each piece of code runs under ``limit``
-seconds (SIGALRM) with its printing capped; what goes wrong becomes a problem (text), never an exception.
+What the assignment is (its files, graded classes, the splitter) arrives as data in the ``load`` request (``spec``).
+The kit's format: the module imported whole, or, when it does not compile, statement by statement with the
+splitter the assignment names (a function of the provided files copied into the workdir, so the notebook's import
+hook and the grader build the same module from the same file). The assignment's format: its class cells run, each on
+its own, into a stand-in module. Each piece of code runs under ``limit`` seconds (SIGALRM) with its printing capped;
+what goes wrong becomes a problem (text), never an exception.
 """
 
 import ast
@@ -17,7 +18,7 @@ import sys
 import types
 from pathlib import Path
 
-from grading.sandbox.child.shared import FILE_LIMIT as NOTEBOOK_LIMIT, GRADED_CLASSES as GRADED, OUTPUT_LIMIT
+from grading.sandbox.child.shared import FILE_LIMIT as NOTEBOOK_LIMIT, OUTPUT_LIMIT
 
 
 class CellTimeout(BaseException):
@@ -52,10 +53,15 @@ def first_line(error):
 
 
 def guarded(function, limit):
-    """(result, error text or None, characters printed) of ``function()`` run under ``limit`` s, printing captured."""
+    """(result, error text or None, characters printed) of ``function()`` run under ``limit`` s (or what is left of
+    the request's own alarm, if less), printing captured; the alarm it found is armed again with what is left."""
+    import time
+
     writer, saved = BoundedWriter(), (sys.stdout, sys.stderr)
+    outer = signal.getitimer(signal.ITIMER_REAL)[0]
+    started = time.monotonic()
     sys.stdout = sys.stderr = writer
-    signal.setitimer(signal.ITIMER_REAL, limit)
+    signal.setitimer(signal.ITIMER_REAL, min(limit, outer) if outer > 0 else limit)
     try:
         return function(), None, writer.total
     except CellTimeout:
@@ -65,6 +71,8 @@ def guarded(function, limit):
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         sys.stdout, sys.stderr = saved
+        if outer > 0:  # the request's own deadline goes on (at once, if it has passed)
+            signal.setitimer(signal.ITIMER_REAL, max(outer - (time.monotonic() - started), 1e-3))
 
 
 def python(source):
@@ -92,28 +100,32 @@ def code_cells(path):
     return found
 
 
-def defined_classes(source):
+def defined_classes(source, graded):
     """The graded classes a cell defines at its top level; read from the text when the cell does not compile."""
     try:
         tree = ast.parse(python(source))
-        return [node.name for node in tree.body if isinstance(node, ast.ClassDef) and node.name in GRADED]
+        return [node.name for node in tree.body if isinstance(node, ast.ClassDef) and node.name in graded]
     except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return [name for name in GRADED if re.search(rf"(?m)^class\s+{name}\b", source)]
+        return [name for name in graded if re.search(rf"(?m)^class\s+{name}\b", source)]
 
 
-def splitter(workdir):
-    """The import hook's own splitter, from the provided helpers in the workdir (never the package's __init__)."""
-    spec = importlib.util.spec_from_file_location("_hw2_models_import", Path(workdir) / "hw2_helpers" / "models_import.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.top_level_statements
+def splitter(workdir, spec):
+    """The splitter the assignment names (``file:function`` of a provided file, never a package's __init__), or one
+    that keeps the whole file."""
+    if not spec.get("splitter"):
+        return lambda source: []
+    file, _, function = spec["splitter"].partition(":")
+    loaded = importlib.util.spec_from_file_location("_assignment_splitter", Path(workdir) / file)
+    module = importlib.util.module_from_spec(loaded)
+    loaded.loader.exec_module(module)
+    return getattr(module, function)
 
 
-def _fresh_module(path, source_name):
-    module = types.ModuleType("hw2_models")
+def _fresh_module(path, name, source_name):
+    module = types.ModuleType(name)
     module.__file__ = str(path)
     module.GRADING_SOURCE = source_name
-    sys.modules["hw2_models"] = module
+    sys.modules[name] = module
     return module
 
 
@@ -128,47 +140,41 @@ def _run(code, module, limit, where, problems, at_import=""):
         problems.append(f"{where} printed {printed:,} characters{at_import} (kept the first 64 KiB)")
 
 
-def load_kit(workdir, problems, limit):
-    """The submission's hw2_models.py as module ``hw2_models``, keeping every top-level statement that works."""
-    path = Path(workdir) / "hw2_models.py"
-    module = _fresh_module(path, "hw2_models.py")
+def load_kit(workdir, problems, limit, spec):
+    """The submission's module file as its module, keeping every top-level statement that works."""
+    file = spec["files"]["module"]
+    path = Path(workdir) / file
+    module = _fresh_module(path, Path(file).stem, file)
     if not path.is_file():
-        problems.append("no hw2_models.py")
+        problems.append(f"no {file}")
         return module
     source = path.read_text(errors="replace")
     try:
         codes = [compile(source, str(path), "exec")]
     except (SyntaxError, ValueError) as error:
-        problems.append(f"hw2_models.py does not compile (line {getattr(error, 'lineno', '?')}: "
+        problems.append(f"{file} does not compile (line {getattr(error, 'lineno', '?')}: "
                         f"{getattr(error, 'msg', error)}); its other top-level definitions are graded")
         codes = []
-        for first, text in splitter(workdir)(source):
+        for first, text in splitter(workdir, spec)(source):
             try:
                 codes.append(compile("\n" * (first - 1) + text, str(path), "exec"))
             except (SyntaxError, ValueError):
                 pass
     for code in codes:
-        _run(code, module, limit, "hw2_models.py", problems, " at import")
+        _run(code, module, limit, file, problems, " at import")
     return module
 
 
-def load_assignment(workdir, problems, limit):
+def load_assignment(workdir, problems, limit, spec):
     """(module, indices of the cells it ran): the notebook's imports, then each class cell on its own."""
-    path = Path(workdir) / "hw2.ipynb"
-    module = _fresh_module(path, "hw2.ipynb")
+    file = spec["files"]["notebook"]
+    path = Path(workdir) / file
+    module = _fresh_module(path, Path(spec["files"].get("module") or "module").stem, file)
     cells = code_cells(path)
     if cells is None:
-        problems.append("hw2.ipynb could not be read")
+        problems.append(f"{file} could not be read")
         return module, set()
-    import matplotlib.pyplot as plt
-    import numpy as np
-    import torch
-    import torch.nn as nn
-    import torch.nn.functional as F
-    import torchvision
-    import torchvision.transforms as transforms
-
-    module.__dict__.update(np=np, torch=torch, nn=nn, F=F, torchvision=torchvision, transforms=transforms, plt=plt)
+    exec(spec.get("preamble", ""), module.__dict__)
     for index, source in cells:  # the import statements only: an imports cell may hold anything else too
         try:
             tree = ast.parse(python(source))
@@ -180,7 +186,7 @@ def load_assignment(workdir, problems, limit):
             _run(code, module, limit, f"cell {index + 1}'s imports", problems)
     ran = set()
     for index, source in cells:
-        classes = defined_classes(source)
+        classes = defined_classes(source, spec["classes"])
         if not classes:
             continue
         ran.add(index)
@@ -195,39 +201,3 @@ def load_assignment(workdir, problems, limit):
             continue
         _run(code, module, limit, where, problems)
     return module, ran
-
-
-def assigned(tree):
-    """Names a cell assigns at its top level (functions' and classes' bodies left out)."""
-    names, stack = set(), list(tree.body)
-    while stack:
-        node = stack.pop()
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
-            if not isinstance(node, ast.Lambda):
-                names.add(node.name)
-            continue
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-            names.add(node.id)
-        stack.extend(ast.iter_child_nodes(node))
-    return names
-
-
-def plan(workdir, follows, needed, skip):
-    """[(index, source, names)] of the cells to run: those that import something or assign a name in ``needed``,
-    up to the last that assigns ``vae_model``; ``skip``: cells already run (the assignment's class cells)."""
-    cells = code_cells(Path(workdir) / "hw2.ipynb")
-    if cells is None:
-        return None
-    found = []
-    for index, source in cells:
-        try:
-            tree = ast.parse(python(source))
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
-            tree = None
-        names = assigned(tree) if tree is not None else {  # a cell that does not compile: by its text
-            name for name in follows if re.search(rf"(?m)^\s*{name}\s*=", source)}
-        imports = tree is not None and any(isinstance(n, (ast.Import, ast.ImportFrom)) for n in tree.body)
-        found.append((index, source, names, imports))
-    last = max([k for k, (_, _, names, _) in enumerate(found) if "vae_model" in names], default=len(found) - 1)
-    return [(index, source, sorted(names)) for index, source, names, imports in found[:last + 1]
-            if index not in skip and (set(names) & set(needed) or imports)]

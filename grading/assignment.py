@@ -1,0 +1,179 @@
+"""An assignment, read from its folder: the one place the engine learns what it grades.
+
+A folder holds ``assignment.json`` (plain data: the files a submission holds, the graded classes, the parts and their
+points, the notebook variables the checks need, the stand-ins, the dataset and its constants, the environment of a
+quick run), ``public_cases.py`` and ``hidden_cases.py`` (the check cases, ``@case(part, title, points, public=...)``;
+the public ones ship with the student version), optionally ``reference.py`` (what hidden cases compare with, loaded
+privately in the grader) and ``student/`` (the student version's texts). Paths in the data are relative to the folder.
+``load(folder)`` checks that every automatic part's cases add up to its points before anything is graded.
+"""
+
+import functools
+import gzip
+import hashlib
+import importlib.util
+import json
+from collections import namedtuple
+from pathlib import Path
+
+from grading.judge import casekit
+
+HOMEWORK = Path(__file__).resolve().parent / "assignments" / "hw2"  # the repository's own assignment
+AUTOMATIC, WRITTEN = "automatic", "written"
+YOUR_CODE = "### YOUR CODE HERE ###"  # a blank, as a student version writes it
+EMPTY_ANSWER = "*Your answer here.*"  # a written answer left as a student version hands it out
+
+Part = namedtuple("Part", "name points kind follows title fills question shows")
+Case = namedtuple("Case", "part title points public function")
+
+
+class AssignmentError(ValueError):
+    """An assignment folder that cannot be graded with: what is wrong and where."""
+
+
+class Assignment:
+    def __init__(self, folder):
+        self.folder = Path(folder).resolve()
+        path = self.folder / "assignment.json"
+        if not path.is_file():
+            raise AssignmentError(f"{self.folder} holds no assignment.json: pass an assignment folder "
+                                  f"(the repository's own is {HOMEWORK})")
+        try:
+            self.data = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError as error:
+            raise AssignmentError(f"{path} is not JSON ({error})") from None
+        self.name = self.data["name"]
+        self.files = self.data["files"]
+        self.module = Path(self.files["module"]).stem if self.files.get("module") else None
+        self.classes = tuple(self.data.get("classes", []))
+        self.parts = tuple(Part(p["name"], float(p["points"]), p["kind"], p.get("follows"), p["title"],
+                                tuple(p.get("fills", ())), p.get("question"), p.get("shows"))
+                           for p in self.data["parts"])
+
+    # -- the table of parts ------------------------------------------------------------------------------------
+    def automatic(self):
+        return [part for part in self.parts if part.kind == AUTOMATIC]
+
+    def written(self):
+        return [part for part in self.parts if part.kind == WRITTEN]
+
+    def module_parts(self):
+        """The automatic parts that follow a class of the module, in the assignment's order."""
+        return [part for part in self.automatic() if part.follows in self.classes]
+
+    def cell_parts(self):
+        """The automatic parts that follow a notebook variable, in the assignment's order."""
+        return [part for part in self.automatic() if part.follows not in self.classes]
+
+    @property
+    def automatic_points(self):
+        return sum(part.points for part in self.automatic())
+
+    @property
+    def written_points(self):
+        return sum(part.points for part in self.written())
+
+    @property
+    def total(self):
+        return self.automatic_points + self.written_points
+
+    def path(self, relative):
+        return (self.folder / relative).resolve()
+
+    def solved(self, kind):
+        """The solved file of ``kind`` (``notebook`` or ``module``)."""
+        return self.path(self.data["solved"][kind])
+
+    def provided(self):
+        """The folders and files copied next to every submission and into the student version."""
+        return [self.path(p) for p in self.data.get("provided", [])]
+
+    def data_root(self):
+        return self.path(self.data["data"]) if self.data.get("data") else None
+
+    def prepare_data(self):
+        """The dataset's folder, its files checked against the assignment's checksums and each ``.gz`` extracted
+        beside itself (as torchvision reads them); None for an assignment without data. AssignmentError naming a
+        damaged file."""
+        root = self.data_root()
+        if root is None:
+            return None
+        for relative, expected in self.data.get("checksums", {}).items():
+            path = root / relative
+            found = hashlib.md5(path.read_bytes()).hexdigest() if path.is_file() else "missing"
+            if found != expected:
+                raise AssignmentError(f"{path}: MD5 {found}, expected {expected}; restore the file from the "
+                                      "repository (git checkout -- data)")
+            if path.suffix == ".gz":
+                content, extracted = gzip.decompress(path.read_bytes()), path.with_suffix("")
+                if not extracted.is_file() or extracted.read_bytes() != content:
+                    partial = extracted.with_name(extracted.name + ".partial")
+                    partial.write_bytes(content)
+                    partial.replace(extracted)
+        return root
+
+    def student_text(self, name):
+        return (self.folder / "student" / name).read_text(encoding="utf-8")
+
+    def sandbox(self):
+        """What the sandboxed child needs, sent as data in its first request."""
+        keys = ("files", "classes", "stand_ins", "dataset", "fallbacks", "preamble", "splitter")
+        return {key: self.data[key] for key in keys if key in self.data}
+
+    def needed(self):
+        """The notebook variables the plan runs cells for: those the checks follow, and what they need."""
+        return set(self.data.get("needed", [])) | {part.follows for part in self.cell_parts()}
+
+    # -- the cases -------------------------------------------------------------------------------------------------
+    @functools.cached_property
+    def cases(self):
+        """{part: [Case]} for every automatic part, public ones first; AssignmentError when a part's cases do not add
+        up to its points, or a case names no automatic part, or sits in the wrong file for its ``public`` flag."""
+        found = {part.name: [] for part in self.automatic()}
+        for public, file in ((True, "public_cases.py"), (False, "hidden_cases.py")):
+            path = self.folder / file
+            if not path.is_file():
+                continue
+            for part, title, points, flag, function in casekit.load_cases(path, f"assignment_{self.name}_{path.stem}"):
+                if flag != public:
+                    raise AssignmentError(f"{path}: case {title!r} says public={flag} but sits in {file}")
+                if part not in found:
+                    raise AssignmentError(f"{path}: case {title!r} is of {part!r}, which is no automatic part")
+                found[part].append(Case(part, title, points, public, function))
+        for part in self.automatic():
+            points = sum(case.points for case in found[part.name])
+            if abs(points - part.points) > 1e-9:
+                raise AssignmentError(f"{self.folder.name}'s cases award {points:g} points to {part.name}; "
+                                      f"assignment.json gives it {part.points:g}")
+        return found
+
+    @functools.cached_property
+    def reference(self):
+        """The folder's reference.py as a private module (None without one): hidden cases read it as ``ask.reference``."""
+        path = self.folder / "reference.py"
+        if not path.is_file():
+            return None
+        spec = importlib.util.spec_from_file_location(f"assignment_{self.name}_reference", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+
+def points_label(points):
+    """As an assignment writes a part's points: ``(1 pt)``, ``(2 points)``."""
+    return f"({points:g} pt)" if points == 1 else f"({points:g} points)"
+
+
+def heading(part):
+    """The part's title with its points."""
+    return f"{part.title} {points_label(part.points)}"
+
+
+@functools.lru_cache(maxsize=None)
+def _load(folder):
+    return Assignment(folder)
+
+
+def load(folder=None):
+    """The assignment of ``folder`` (default: the repository's own), read once per folder."""
+    return _load(str(Path(folder or HOMEWORK).resolve()))

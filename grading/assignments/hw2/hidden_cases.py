@@ -1,0 +1,40 @@
+"""HW2's hidden cases, run by the grader only: each model, loaded with weights the grader draws, must compute what the
+solved class (rebuilt with the layers the submission describes, so a layer's mistake costs that layer's case only)
+computes on the grader's inputs."""
+
+from casekit import built, case, fresh_params, rebuild, same
+
+
+def computes_as_reference(ask, target, reference, x, label):
+    info = ask.describe(target)[0]
+    ours = rebuild(reference, info.get("modules", {}))
+    got = ask.forward(target, x, params=fresh_params(ours, ask.generator))
+    same(got[0], ours.eval()(x).detach(), f"{label}'s output with the grader's weights")
+
+
+@case("lenet_layers", "LeNet-5 computes what LeNet-5 computes (its activations and order), on the grader's weights", 0.5,
+      public=False)
+def lenet_computes(ask):
+    import torch
+
+    x = torch.randn(3, 1, 32, 32, generator=ask.generator)
+    computes_as_reference(ask, built("LeNet_5"), ask.reference.models().LeNet_5(), x, "LeNet_5")
+
+
+@case("encoder", "Encoder computes what the table's Encoder computes, on the grader's weights (widths 2 and 4)", 0.5,
+      public=False)
+def encoder_computes(ask):
+    images = ask.images(4)
+    for width in (2, 4):
+        computes_as_reference(ask, built("Encoder", width), ask.reference.models().Encoder(width), images,
+                              f"Encoder({width})")
+
+
+@case("decoder", "Decoder computes what the table's Decoder computes, on the grader's weights (widths 2 and 4)", 0.5,
+      public=False)
+def decoder_computes(ask):
+    import torch
+
+    for width in (2, 4):
+        z = 3 * torch.randn(4, width, generator=ask.generator)
+        computes_as_reference(ask, built("Decoder", width), ask.reference.models().Decoder(width), z, f"Decoder({width})")

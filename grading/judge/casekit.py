@@ -1,0 +1,277 @@
+"""The check cases' toolkit, written once for the three places a case runs: the trusted parent (the grader), the
+sandboxed child (which describes objects with ``describe``) and the student's kernel (the public checks). It knows no
+assignment and imports nothing but torch: a student version ships it as it is, and every loader registers it under
+the one name ``casekit`` (``load``), so a case file starts with ``from casekit import case``.
+
+A case is a function of ``ask`` (``grading.judge.session.Ask`` in the parent, ``grading.judge.kernel.LocalAsk`` in a
+student's kernel: the same questions, answered through the sandbox or on the kernel's own objects), registered with
+``@case(part, title, points, public=...)``; it raises AssertionError with the student's message when it fails. A
+public case uses nothing a student does not have (the assignment's own table, the toolkit), so its verdict is the
+same wherever it runs; a hidden case may use ``ask.reference`` (the solved classes, only in the parent).
+"""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+TOLERANCE = 1e-4
+LIMITS = {"channels": 4096, "features": 2**16}  # the widest layer the toolkit ever builds from a description
+
+
+def load():
+    """This module as ``casekit`` (one module object, whichever way it was first imported)."""
+    if "casekit" not in sys.modules:
+        sys.modules["casekit"] = sys.modules[__name__]
+    return sys.modules["casekit"]
+
+
+def load_cases(path, name):
+    """[(part, title, points, public, function)] of the case file at ``path``, in the order they are written."""
+    load()
+    spec = importlib.util.spec_from_file_location(name, Path(path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    functions = sorted((v for v in vars(module).values() if callable(v) and hasattr(v, "case")), key=lambda f: f.case[4])
+    return [(*function.case[:4], function) for function in functions]
+
+
+_ORDER = [0]
+
+
+def case(part, title, points, public):
+    """Register the decorated function as a case of ``part`` worth ``points``; ``public``: the student sees and runs it."""
+    def register(function):
+        _ORDER[0] += 1
+        function.case = (part, title, float(points), bool(public), _ORDER[0])
+        return function
+    return register
+
+
+# -- what an object is: the child answers with this, the student's kernel computes it in place --------------------
+def pair(value):
+    return [float(v) if isinstance(v, float) else v for v in value] if isinstance(value, (tuple, list)) else [value, value]
+
+
+def layer_config(module):
+    """The configuration numbers of a layer of a kind the toolkit rebuilds; {} for any other kind."""
+    if isinstance(module, nn.Conv2d):
+        return {"in": module.in_channels, "out": module.out_channels, "kernel": pair(module.kernel_size),
+                "stride": pair(module.stride), "padding": pair(module.padding)}
+    if isinstance(module, nn.Linear):
+        return {"in": module.in_features, "out": module.out_features}
+    if isinstance(module, nn.MaxPool2d):
+        return {"kernel": pair(module.kernel_size), "stride": pair(module.stride)}
+    if isinstance(module, nn.Upsample):
+        scale = module.scale_factor
+        return {"mode": module.mode, "scale": [float(s) for s in pair(scale)] if scale is not None else None}
+    return {}
+
+
+def describe(found, classes, stand_ins=()):
+    """(info, tensors) of an object: its type, which of ``classes`` ({name: class}) it is an instance of, whether it
+    is one of ``stand_ins`` (objects the runner itself made), its ``latent_dimensionality``; for a module its layers
+    and parameters (names in ``info["params"]``, float tensors); for a DataLoader its batch size, sampler and length."""
+    info = {"type": type(found).__name__, "stand_in": next((name for name, cls in stand_ins if type(found) is cls), None),
+            "instance_of": [name for name, cls in classes.items() if isinstance(cls, type) and isinstance(found, cls)]}
+    width = getattr(found, "latent_dimensionality", None) if isinstance(found, nn.Module) else None
+    info["latent_dimensionality"] = width if type(width) is int else None
+    if isinstance(found, torch.utils.data.DataLoader):
+        info.update(batch_size=found.batch_size, sampler=type(found.sampler).__name__, length=len(found.dataset))
+    elif hasattr(type(found), "__len__") and not isinstance(found, nn.Module):
+        info["length"] = len(found)
+    if not isinstance(found, nn.Module):
+        return info, []
+    info["modules"] = {name: {"type": type(m).__name__, **layer_config(m)} for name, m in found.named_modules()}
+    state = found.state_dict()
+    info["params"] = list(state)
+    return info, [t.detach().float().cpu() for t in state.values()]
+
+
+def forward(found, tensors, names=(), seed=None):
+    """``found``'s outputs (a list of float tensors) on ``tensors``; with ``names``, a copy of it loaded first with the
+    first ``len(names)`` tensors as its state (the asker's own weights: outputs only a real implementation gives)."""
+    import copy
+
+    found = found.cpu().eval() if isinstance(found, nn.Module) else found
+    if names:
+        found = copy.deepcopy(found)
+        found.load_state_dict(dict(zip(names, tensors[:len(names)])), strict=True)
+        tensors = tensors[len(names):]
+    if seed is not None:
+        torch.manual_seed(seed)
+    with torch.no_grad():
+        out = found(*tensors)
+    out = list(out) if isinstance(out, (tuple, list)) else [out]
+    if not all(isinstance(t, torch.Tensor) for t in out):
+        raise TypeError(f"returns {', '.join(type(t).__name__ for t in out)}, not tensors")
+    return [t.detach().float().cpu() for t in out]
+
+
+# -- what the asker builds and compares (never more than LIMITS) ---------------------------------------------------
+def build_layer(info):
+    """The asker's own layer of a described type and configuration; None for a kind or size it does not rebuild."""
+    kind = info.get("type")
+    try:
+        if kind == "Conv2d" and 0 < info["in"] <= LIMITS["channels"] and 0 < info["out"] <= LIMITS["channels"] \
+                and all(0 < k <= 64 for k in info["kernel"]):
+            return nn.Conv2d(info["in"], info["out"], tuple(info["kernel"]), tuple(info["stride"]), tuple(info["padding"]))
+        if kind == "Linear" and 0 < info["in"] <= LIMITS["features"] and 0 < info["out"] <= LIMITS["features"] \
+                and info["in"] * info["out"] <= 2**24:
+            return nn.Linear(info["in"], info["out"])
+        if kind == "MaxPool2d":
+            return nn.MaxPool2d(tuple(info["kernel"]), tuple(info["stride"]))
+        if kind in ("Upsample", "UpsamplingNearest2d") and info.get("scale"):
+            return nn.Upsample(scale_factor=tuple(info["scale"]), mode=info["mode"])
+        if kind in ("Identity", "ReLU", "Tanh", "Sigmoid", "Flatten"):
+            return getattr(nn, kind)()
+    except (KeyError, TypeError, ValueError, RuntimeError):
+        return None
+    return None
+
+
+def probe_input(info, generator):
+    """A fresh input for a described layer (None when the toolkit does not rebuild that kind)."""
+    kind = info.get("type")
+    if kind == "Linear":
+        return torch.randn(3, info["in"], generator=generator)
+    if kind == "Conv2d":
+        side = max(pair(info["kernel"])) + 6
+        return torch.randn(2, info["in"], side, side, generator=generator)
+    if kind in ("MaxPool2d", "Upsample", "UpsamplingNearest2d", "Identity"):
+        return torch.randn(2, 3, 8, 8, generator=generator)
+    return None
+
+
+def fresh_params(module, generator):
+    """``module``'s parameters redrawn (the scale of PyTorch's own initialisation), loaded into it; returns them."""
+    params = {}
+    for name, value in module.state_dict().items():
+        fan_in = value[0].numel() if value.dim() > 1 else max(1, value.numel())
+        params[name] = (torch.rand(value.shape, generator=generator) * 2 - 1) / fan_in ** 0.5
+    module.load_state_dict(params)
+    return params
+
+
+def load_state(module, params):
+    """``module`` loaded with ``params`` (every name and shape must match); AssertionError saying what differs."""
+    try:
+        module.load_state_dict(params, strict=True)
+    except RuntimeError as error:
+        raise AssertionError(f"its parameters do not fit the layers it reports ({str(error).splitlines()[1:2] or ''})")
+    return module.eval()
+
+
+def rebuild(reference, modules):
+    """``reference`` (a model) with each of its layers replaced by the described one where they differ (so a layer's
+    mistake costs that layer's case, not the forward's); AssertionError when one cannot be rebuilt."""
+    for name, layer in list(reference.named_modules()):
+        if not name or any(True for _ in layer.children()):  # the leaves only: the layers
+            continue
+        info = modules.get(name)
+        if info is None:
+            raise AssertionError(f"it has no layer {name}")
+        if {"type": type(layer).__name__, **layer_config(layer)} != info:
+            built = build_layer(info)
+            if built is None:
+                raise AssertionError(f"its layer {name} ({info.get('type')}) is not one the grader can recompute")
+            owner = reference.get_submodule(name.rpartition(".")[0]) if "." in name else reference
+            setattr(owner, name.rpartition(".")[2], built)
+    return reference
+
+
+def same(found, expected, what, tolerance=TOLERANCE):
+    """AssertionError unless two tensors have the same shape and agree to ``tolerance``."""
+    assert tuple(found.shape) == tuple(expected.shape), f"{what} has shape {tuple(found.shape)}, expected {tuple(expected.shape)}"
+    difference = (found.float() - expected.float()).abs().max().item() if found.numel() else 0.0
+    assert difference <= tolerance, f"{what} differs from the recomputation by more than {tolerance:g}"
+
+
+def steps_lower_loss(model, loss_of, batch, steps=5):
+    """``steps`` Adam steps (lr 1e-3) of ``model`` on one batch; AssertionError unless the loss fell."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = model.train()
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        with torch.no_grad():
+            torch.manual_seed(1)
+            before = float(loss_of(model, batch))
+        for _ in range(steps):
+            optimizer.zero_grad()
+            loss = loss_of(model, batch)
+            loss.backward()
+            optimizer.step()
+        with torch.no_grad():
+            torch.manual_seed(1)
+            after = float(loss_of(model, batch))
+    assert after < before, f"{steps} Adam steps on a real batch did not lower the loss"
+
+
+def signature(images):
+    """(N, 196) of images (N, C, H, W) of any size and affine scale: each at 14x14, centred, of unit norm."""
+    small = nn.functional.interpolate(images[:, :1].float(), size=(28, 28), mode="bilinear", antialias=True)
+    small = nn.functional.interpolate(small, size=(14, 14), mode="area").flatten(1)
+    small = small - small.mean(dim=1, keepdim=True)
+    return small / small.norm(dim=1, keepdim=True).clamp_min(1e-6)
+
+
+def not_real(images, labels, known, known_labels, threshold=0.95):
+    """How many of ``images`` are not, up to resizing and an affine scale, one of ``known`` (uint8 (N, H, W)) with
+    that label; a non-finite image is never real."""
+    reference = signature(known.unsqueeze(1).float())
+    wrong = 0
+    for image, label in zip(images, labels):
+        if not torch.isfinite(image).all():
+            wrong += 1
+            continue
+        candidates = reference[known_labels == label]
+        wrong += int(len(candidates) == 0 or not (candidates @ signature(image[None])[0]).max().item() >= threshold)
+    return wrong
+
+
+# -- small pieces the cases share ----------------------------------------------------------------------------------
+def built(name, *args):
+    """A question's target: the submission's class ``name`` built with ``args``."""
+    return {"class": name, "args": list(args)}
+
+
+def conv(cin, cout, kernel, stride=1, padding=0):
+    """The expected configuration of a convolution, in the described form."""
+    return {"in": cin, "out": cout, "kernel": [kernel, kernel], "stride": [stride, stride], "padding": [padding, padding]}
+
+
+def values(config):
+    """A configuration's numbers as messages show them: ``(1, 6, (3, 3), (1, 1), (0, 0))``."""
+    return tuple(tuple(v) if isinstance(v, list) else v for v in config.values())
+
+
+def layer(ask, target, owner, attribute, kinds, hint="", **expected):
+    """The described layer ``attribute`` of ``target`` is one of ``kinds`` with ``expected`` configuration and
+    computes, on the asker's inputs and weights, what the asker's layer of that configuration computes."""
+    info, names, tensors = ask.describe(target)
+    found = info.get("modules", {}).get(attribute)
+    kind = found.get("type") if found else "missing"
+    assert kind in kinds, f"{owner}.{attribute} should be nn.{kinds[0]}, is {kind}{': ' + hint if hint else ''}"
+    config = {key: found.get(key) for key in expected}
+    assert config == expected, (f"{owner}.{attribute}: ({', '.join(config)}) is {values(config)}, expected "
+                                f"{values(expected)}{': ' + hint if hint else ''}")
+    recompute(ask, target, owner, attribute, found)
+
+
+def recompute(ask, target, owner, attribute, found):
+    ours = build_layer(found)
+    assert ours is not None, f"{owner}.{attribute} ({found.get('type')}) is not a layer the grader can recompute"
+    x = probe_input(found, ask.generator)
+    out = ask.forward(dict(target, sub=attribute), x, params=fresh_params(ours, ask.generator))
+    same(out[0], ours.eval()(x).detach(), f"{owner}.{attribute}'s output")
+
+
+def parameters(names, tensors, *prefixes):
+    """Parameters counted from the tensors themselves (never from a reported count)."""
+    return sum(t.numel() for n, t in zip(names, tensors) if not prefixes or n.split(".")[0] in prefixes)
+
+
+def shape(out):
+    return tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__

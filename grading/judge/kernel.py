@@ -1,0 +1,211 @@
+"""The public checks in the student's kernel: the same case functions the grader runs, asked of the kernel's own
+objects. It imports nothing of the grader but the case toolkit (``casekit``), so a student version ships both files
+as they are, beside the assignment's ``assignment.json`` and ``public_cases.py``.
+
+``results(folder, part, namespace)`` runs the public cases of ``part`` and returns [(status, case title, message)];
+``check(folder, part, namespace)`` prints them. A case that cannot run yet (a variable not defined, a class with a
+blank) says what is unfinished instead of failing. The grader's hidden cases, not these, are the rest of the points.
+"""
+
+import importlib
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+PASSED, FAILED, UNFINISHED = "passed", "FAILED", "not finished"
+
+
+class Unfinished(AssertionError):
+    """The case cannot run yet: a variable is not defined, or a class still has a blank."""
+
+
+def _first_line(error):
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0][:200]}" if lines else type(error).__name__
+
+
+class LocalAsk:
+    """What a case may ask, answered on the kernel's variables (``namespace``) and the module the notebook imports;
+    inputs are drawn from a fixed seed, so a check says the same thing every time it runs."""
+
+    trusted = False
+    reference = None
+
+    def __init__(self, spec, namespace, data_root=None):
+        self.spec, self.namespace, self.data_root = spec, namespace, data_root
+        self.generator = torch.Generator().manual_seed(0)
+        self._built = {}
+        import casekit
+
+        self.kit = casekit
+
+    def _classes(self):
+        module = sys.modules.get(Path(self.spec["files"]["module"]).stem) if self.spec["files"].get("module") else None
+        found = {name: getattr(module, name) for name in self.spec["classes"]
+                 if module is not None and isinstance(getattr(module, name, None), type)}
+        found.update({name: self.namespace[name] for name in self.spec["classes"]
+                      if isinstance(self.namespace.get(name), type)})
+        return found
+
+    def _class(self, name):
+        cls = self._classes().get(name)
+        if cls is None:
+            module = self.spec["files"].get("module") or "the notebook"
+            raise Unfinished(f"{module} defines no class {name} that this kernel has imported")
+        if getattr(cls, "__hw_unfinished__", None) or getattr(cls, "__hw2_unfinished__", None):
+            raise Unfinished(getattr(cls, "__hw_unfinished__", None) or cls.__hw2_unfinished__)
+        return cls
+
+    def target(self, spec):
+        if "class" in spec:
+            key = (spec["class"], tuple(spec.get("args", [])))
+            if key not in self._built:
+                cls = self._class(spec["class"])
+                call = f"{spec['class']}({', '.join(map(str, key[1]))})"
+                try:
+                    with torch.random.fork_rng(devices=[]):
+                        self._built[key] = cls(*key[1])
+                except NameError as error:
+                    if getattr(error, "name", None) == "_" or "'_'" in str(error):
+                        self._built[key] = Unfinished(f"{spec['class']} still has a blank `_`: replace each `_`, then "
+                                                      "restart the kernel")
+                    else:
+                        self._built[key] = AssertionError(f"{call} raised {_first_line(error)}")
+                except Exception as error:
+                    kind = Unfinished if type(error).__name__ == "UnfinishedError" else AssertionError
+                    self._built[key] = kind(str(error) if kind is Unfinished else f"{call} raised {_first_line(error)}")
+            found = self._built[key]
+            if isinstance(found, AssertionError):
+                raise found
+        else:
+            if spec["var"] not in self.namespace:
+                raise Unfinished(f"`{spec['var']}` is not defined yet: fill in its `### YOUR CODE HERE ###` and run "
+                                 "its cell (if you did, it stopped with an error: see its output)")
+            found = self.namespace[spec["var"]]
+        for attribute in filter(None, spec.get("sub", "").split(".")):
+            found = getattr(found, attribute)
+        return found
+
+    @staticmethod
+    def label(target):
+        name = (f"{target['class']}({', '.join(map(str, target.get('args', [])))})" if "class" in target
+                else target["var"])
+        return name + (f".{target['sub']}" if target.get("sub") else "")
+
+    def describe(self, target):
+        try:
+            found = self.target(target)
+        except AttributeError as error:
+            raise AssertionError(f"{self.label(target)}: {_first_line(error)}") from None
+        info, tensors = self.kit.describe(found, self._classes())
+        return info, info.get("params", []), tensors
+
+    def forward(self, target, *inputs, seed=None, params=None):
+        found = self.target(target)
+        params = params or {}
+        try:
+            with torch.random.fork_rng(devices=[]):
+                return self.kit.forward(found, [*params.values(), *inputs], list(params), seed)
+        except Exception as error:
+            raise AssertionError(f"{self.label(target)} on input {tuple(inputs[0].shape)} raised "
+                                 f"{_first_line(error)}") from None
+
+    def works(self, target, x, shape):
+        try:
+            return tuple(self.forward(target, x)[0].shape) == tuple(shape)
+        except AssertionError:
+            return False
+
+    def dataset(self, train=False):
+        import torchvision
+
+        data = getattr(torchvision.datasets, self.spec["dataset"]["torchvision"])(str(self.data_root), train=train,
+                                                                                   download=False)
+        return torch.as_tensor(data.data), torch.as_tensor(data.targets)
+
+    def images(self, n, raw=False):
+        images, _ = self.dataset(False)
+        chosen = images[torch.randperm(len(images), generator=self.generator)[:n]]
+        floats = chosen.unsqueeze(1).float() / 255
+        return (floats, chosen) if raw else floats
+
+    def apply(self, variable, raw):
+        from PIL import Image
+
+        function = self.target({"var": variable})
+        out = []
+        for image in raw:
+            try:
+                result = function(Image.fromarray(image.numpy(), mode="L"))
+            except Exception as error:
+                raise AssertionError(f"{variable}(image) raised {_first_line(error)}") from None
+            if not isinstance(result, torch.Tensor):
+                raise AssertionError(f"{variable} returns a {type(result).__name__}, not a tensor")
+            out.append(result.float())
+        return out
+
+    def batches(self, variable, passes):
+        loader = self.target({"var": variable})
+        if not isinstance(loader, torch.utils.data.DataLoader):
+            raise AssertionError(f"{variable} is a {type(loader).__name__}, not a DataLoader")
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            return [tuple(torch.as_tensor(t) for t in next(iter(loader))[:2]) for _ in range(passes)]
+
+
+def load(folder):
+    """(assignment data, public cases) of an assignment folder as shipped (``assignment.json``, ``public_cases.py``)."""
+    folder = Path(folder)
+    if "casekit" not in sys.modules:  # the shipped toolkit, under the one name case files import
+        spec = importlib.util.spec_from_file_location("casekit", folder / "casekit.py") \
+            if (folder / "casekit.py").is_file() else None
+        if spec is None:
+            from grading.judge import casekit  # the instructors' repository
+            casekit.load()
+        else:
+            module = importlib.util.module_from_spec(spec)
+            sys.modules["casekit"] = module
+            spec.loader.exec_module(module)
+    import casekit
+
+    data = json.loads((folder / "assignment.json").read_text(encoding="utf-8"))
+    return data, casekit.load_cases(folder / "public_cases.py", f"public_cases_{data['name']}")
+
+
+def results(folder, part, namespace, data_root=None):
+    """[(status, title, message)] of the public cases of ``part`` on ``namespace``."""
+    data, cases = load(folder)
+    automatic = [p["name"] for p in data["parts"] if p["kind"] == "automatic"]
+    if part not in automatic:
+        raise ValueError(f"no automatic part named {part!r}; the automatic parts are {', '.join(automatic)}")
+    ask, found = LocalAsk(data, namespace, data_root), []
+    for name, title, points, public, function in cases:
+        if name != part:
+            continue
+        try:
+            function(ask)
+            found.append((PASSED, title, ""))
+        except Unfinished as unfinished:
+            found.append((UNFINISHED, title, str(unfinished)))
+        except AssertionError as error:
+            found.append((FAILED, title, str(error).strip() or "failed"))
+        except Exception as error:  # whatever a student's objects do, a check reports, never raises
+            found.append((FAILED, title, f"could not check it: {_first_line(error)}"))
+    return found
+
+
+def check(folder, part, namespace, data_root=None):
+    """Print the public cases of ``part``; returns nothing (so a notebook shows the printout only)."""
+    data, _ = load(folder)
+    info = next((p for p in data["parts"] if p["name"] == part), None)
+    found = results(folder, part, namespace, data_root)
+    points = f" ({info['points']:g} {'point' if info['points'] == 1 else 'points'})" if info else ""
+    failed = sum(status == FAILED for status, _, _ in found)
+    verdict = ("not finished" if any(status == UNFINISHED for status, _, _ in found) else
+               f"{failed} of {len(found)} failed" if failed else "all passed")
+    lines = [f"Public checks of {part}{points}: {verdict} (the grader runs these and hidden ones)"]
+    for status, title, message in found:
+        lines.append(f"  {status}: {title}" + (f"\n      {message}" if message else ""))
+    print("\n".join(lines))
