@@ -67,8 +67,8 @@ def student_readme():
                  "`hw2.ipynb`, the cell under its question" if p.kind == assignments.WRITTEN else
                  f"`hw2.ipynb`, {' and '.join(f'`{name} =`' for name in p.fills)}")
         rows.append(f"| `{p.name}` | {p.points:g} | {where} |")
-    return README_TEMPLATE.format(total=assignments.load().automatic_points + assignments.WRITTEN_POINTS, rows="\n".join(rows),
-                                  automatic=assignments.load().automatic_points, written=assignments.WRITTEN_POINTS)
+    return README_TEMPLATE.format(total=assignments.load().total, rows="\n".join(rows),
+                                  automatic=assignments.load().automatic_points, written=assignments.load().written_points)
 
 
 def add_check_cells(cells, checks):
@@ -83,7 +83,7 @@ def add_check_cells(cells, checks):
 
 
 README_TEMPLATE = """\
-# HW2: Introduction to CNNs and Generative Models ({total} points)
+# HW2: Introduction to CNNs and Generative Models ({total:g} points)
 
 LeNet-5 on MNIST, then a convolutional autoencoder and a VAE. Python 3.11 on Linux, macOS or Windows (WSL).
 
@@ -98,7 +98,7 @@ restart the kernel. Leave `hw2_helpers/` and `data/` as they are. **Quick mode**
 `HW2_QUICK=1 jupyter lab hw2.ipynb` runs every cell on 2,048 training and 512 validation images, one epoch per
 model (minutes on a laptop's CPU instead of about half an hour); without it the notebook is the full assignment.
 
-**Where your code goes** ({automatic} points checked by the grader, {written} written):
+**Where your code goes** ({automatic:g} points checked by the grader, {written:g} written):
 
 | part | points | where your code goes |
 | --- | ---: | --- |

@@ -11,8 +11,11 @@ from pathlib import Path
 
 import nbformat
 
-from grading import annotate, parts
+from grading import annotate
+from grading import assignment as assignments
 from grading import make_student as ms
+
+HW = assignments.load()
 
 REPO = Path(__file__).resolve().parents[1]
 ASSIGNMENT = REPO / "grading" / "assignments" / "hw2" / "hw2_assignment.txt"  # the assignment as handed out, kept in the repository
@@ -45,7 +48,7 @@ def notebook_from_text(text):
         body = "\n".join(lines).strip()
         if body:
             cells.append(nbformat.v4.new_markdown_cell(body))
-            if any(part.follows in body for part in parts.written()):
+            if any(part.question in body for part in HW.written()):
                 cells.append(nbformat.v4.new_markdown_cell(ms.EMPTY_ANSWER))
 
     blocks = re.split(r"(?m)^In \[[^\]]*\]:[ \t]*\n", text)

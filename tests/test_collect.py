@@ -9,9 +9,12 @@ import zipfile
 import pytest
 
 from conftest import zip_bytes
-from grading import grade, merge, parts
+from grading import grade, merge
+from grading import assignment as assignments
 from grading.intake import canvas, collect, submissions
 from grading.outputs import publish, results, store
+
+HW = assignments.load()
 
 NB = '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
 ENTRIES = {  # Canvas's top-level names -> content
@@ -59,7 +62,7 @@ def _extracted(entries, name, tmp_path):
     workdir = tmp_path / name / "in"
     workdir.mkdir(parents=True)
     notes = []
-    problems = collect.extract(entry, workdir, notes)
+    problems = collect.extract(entry, workdir, notes, tuple(HW.files.values()))
     return {p.name: p.read_text() for p in workdir.iterdir()}, problems, notes
 
 
@@ -150,7 +153,7 @@ def test_a_mistyped_written_score_name_is_an_error_that_lists_close_names(tmp_pa
     path = tmp_path / "written_scores.csv"
     path.write_text("submission,hw1_comparison,vae_use_case\ngarcialuis_48312,1,2\n")
     with pytest.raises(ValueError, match="'garcialuis_48312' is not a submission.*close names: 'garcialuis_48213'"):
-        results.read_written_scores(path, {"garcialuis_48213", "leejisoo_48214"})
+        results.read_written_scores(path, {"garcialuis_48213", "leejisoo_48214"}, HW)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -167,7 +170,7 @@ EXPORT = """Student,ID,SIS User ID,SIS Login ID,Section,Homework 1 (48200),Homew
 def record(name, user=None, late=False, earned=1.0, answers=None):
     """A record as the grader makes one: every automatic case passed but the first of lenet_layers (``earned``)."""
     found = [{"part": p.name, "case": "all", "points": p.points, "passed": True, "message": ""}
-             for p in parts.automatic() if p.name != "lenet_layers"]
+             for p in HW.automatic() if p.name != "lenet_layers"]
     found += [{"part": "lenet_layers", "case": "a", "points": 1, "passed": earned > 0, "message": "C1 is 3x3"},
               {"part": "lenet_layers", "case": "b", "points": 2, "passed": True, "message": ""}]
     made = {"name": name, "format": "kit", "notes": [], "problems": [], "results": found,
@@ -190,7 +193,7 @@ def test_records_give_rows_feedback_summary_and_the_canvas_import(tmp_path):
     export = canvas.read_export(EXPORT)
     book = (export, canvas.choose_assignment(export, "48213"))
     written = {"garcialuis_48213": {"hw1_comparison": 1, "vae_use_case": 2}}
-    rows, messages = publish.write(out, records, written, {"timeout": 60, "late_penalty": 0.1}, book)
+    rows, messages = publish.write(out, records, written, {"timeout": 60, "late_penalty": 0.1}, book, assignment=HW)
     by_name = {row["submission"]: row for row in rows}
     assert by_name["garcialuis_48213"]["total"] == "14" and by_name["garcialuis_48213"]["late"] == ""
     late = by_name["moreauana_48215"]
@@ -201,7 +204,7 @@ def test_records_give_rows_feedback_summary_and_the_canvas_import(tmp_path):
     assert any("strangerx_49999" in m and "left out" in m for m in messages)
     assert any("automatic points only" in m for m in messages)  # moreauana's written parts are not merged
     page = (out / "feedback" / "garcialuis_48213.html").read_text()
-    assert "not earned (1 pt): C1 is 3x3" in page and "Total: 14 / 15" in page and "scored by your instructor" in page
+    assert "a (1 pt): not earned: C1 is 3x3" in page and "Total: 14 / 15" in page and "scored by your instructor" in page
     assert "def " not in page and "assert" not in page  # the checks' words, never their source
     with zipfile.ZipFile(out / "feedback_for_canvas.zip") as archive:
         names = archive.namelist()
@@ -221,7 +224,7 @@ def test_grading_again_keeps_the_other_rows_and_shards_join_as_one_run(tmp_path)
     one = tmp_path / "one"
     for r in records:
         store.save(one, r)
-    rows, _ = publish.write(one, list(store.load(one).values()), {}, {"timeout": 60})
+    rows, _ = publish.write(one, list(store.load(one).values()), {}, {"timeout": 60}, assignment=HW)
     shards = [tmp_path / f"shard{k}" for k in (1, 2)]
     for r in records:
         store.save(shards[0] if grade.in_shard(r["name"], (1, 2)) else shards[1], r)

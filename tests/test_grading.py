@@ -18,13 +18,15 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grading import annotate, checks, parts
+from grading import annotate
+from grading import assignment as assignments
 from grading.outputs import report, results
 from grading.sandbox import isolation
 from grading import grade as grading
 from grading import make_student as ms
 
 REPO = Path(__file__).resolve().parents[1]
+HW = assignments.load()
 ASSIGNMENT = REPO / "grading" / "assignments" / "hw2" / "hw2_assignment.txt"  # the assignment as handed out, kept in the repository
 AUTO = ["transform", "dataloaders", "lenet_layers", "lenet_instantiated", "encoder", "decoder", "ae_built", "vae_built"]
 FULL = {"transform": 1, "dataloaders": 1, "lenet_layers": 3, "lenet_instantiated": 1, "encoder": 2, "decoder": 2,
@@ -119,8 +121,8 @@ def test_annotate_marks_the_graded_cells_by_content_idempotently(tmp_path):
     marked = nbformat.read(path, as_version=4)
     found = {cell.metadata[annotate.KEY]["part"]: (annotate.blanks_of(cell), cell.source)
              for cell in marked.cells if annotate.KEY in cell.metadata}
-    assert sorted(found) == sorted(p.name for p in parts.cell_parts())
-    for part in parts.cell_parts():
+    assert sorted(found) == sorted(p.name for p in HW.cell_parts())
+    for part in HW.cell_parts():
         names, source = found[part.name]
         assert names == list(part.fills)
         assert all(re.search(rf"(?m)^{name} = ", source) for name in names), (part.name, source)
@@ -139,24 +141,35 @@ def test_make_student_refuses_a_notebook_without_marks(tmp_path):
         ms.student_notebook(tmp_path / "hw2.ipynb")
 
 
-def test_one_table_of_parts_agrees_with_every_check_and_the_grader():
-    modules = sorted(p.stem for p in (REPO / "grading" / "checks").glob("*.py") if p.stem not in ("__init__", "common"))
-    assert modules == sorted(p.name for p in parts.automatic())
-    found = checks.cases()
-    for part in parts.automatic():
-        assert sum(points for _, points, _ in found[part.name]) == part.points, part.name
-        assert len({name for name, _, _ in found[part.name]}) == len(found[part.name]), part.name
-    assert (parts.AUTOMATIC_POINTS, parts.WRITTEN_POINTS) == (12, 3)
-    assert [name for name, _, _ in results.PARTS] == [p.name for p in parts.PARTS]
-    assert [p.name for p in parts.module_parts()] == ["lenet_layers", "encoder", "decoder"]
-    assert report.QUESTIONS["vae_use_case"][1].endswith("VAE? (2 points)")
+def test_one_table_of_parts_agrees_with_every_case_and_the_grader():
+    found = HW.cases
+    assert sorted(found) == sorted(p.name for p in HW.automatic())
+    for part in HW.automatic():
+        assert sum(case.points for case in found[part.name]) == part.points, part.name
+        assert len({case.title for case in found[part.name]}) == len(found[part.name]), part.name
+        assert any(case.public for case in found[part.name]), part.name  # every part has a public check
+    assert (HW.automatic_points, HW.written_points) == (12, 3)
+    assert results.columns(HW)[3:-5] == [p.name for p in HW.parts]
+    assert [p.name for p in HW.module_parts()] == ["lenet_layers", "encoder", "decoder"]
+    assert assignments.heading(HW.written()[-1]).endswith("VAE? (2 points)")
 
 
-def test_the_grader_refuses_a_check_that_disagrees_with_the_table(monkeypatch):
-    table = tuple(p._replace(points=2) if p.name == "transform" else p for p in parts.PARTS)
-    monkeypatch.setattr(parts, "PARTS", table)
-    with pytest.raises(RuntimeError, match=r"transform.py awards 1 points; grading/parts.py gives transform 2"):
-        checks.cases()
+def test_the_grader_refuses_cases_that_disagree_with_the_table(tmp_path):
+    import shutil
+
+    folder = tmp_path / "hw2"
+    shutil.copytree(HW.folder, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    data = json.loads((folder / "assignment.json").read_text())
+    data["parts"][0]["points"] = 2
+    (folder / "assignment.json").write_text(json.dumps(data))
+    with pytest.raises(assignments.AssignmentError, match=r"cases award 1 points to transform; assignment.json gives it 2"):
+        assignments.Assignment(folder).cases
+    data["parts"][0]["points"] = 1
+    (folder / "assignment.json").write_text(json.dumps(data))
+    text = (folder / "public_cases.py").read_text().replace("public=True)\ndef dataloaders", "public=False)\ndef dataloaders")
+    (folder / "public_cases.py").write_text(text)
+    with pytest.raises(assignments.AssignmentError, match="says public=False but sits in public_cases.py"):
+        assignments.Assignment(folder).cases
 
 
 def test_student_version_files(student):
@@ -164,9 +177,12 @@ def test_student_version_files(student):
     files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     if (REPO / "hw2_helpers").is_dir():  # the helpers as a package: every file of it, as it is, nothing compiled
         shipped = [p for p in files if p.startswith("hw2_helpers/")]
-        generated = "hw2_helpers/parts.json"  # the table of parts, as the public checks read it
-        assert json.loads((out / generated).read_text()) == parts.student_table()
-        assert shipped and all((out / p).read_bytes() == (REPO / p).read_bytes() for p in shipped if p != generated)
+        generated = {f"hw2_helpers/checking/{name}": path for name, path in [  # the public checks, as shipped
+            ("assignment.json", HW.folder / "assignment.json"), ("public_cases.py", HW.folder / "public_cases.py"),
+            ("casekit.py", REPO / "grading/judge/casekit.py"), ("kernel.py", REPO / "grading/judge/kernel.py")]}
+        assert all((out / p).read_bytes() == path.read_bytes() for p, path in generated.items())
+        assert not (out / "hw2_helpers" / "checking" / "hidden_cases.py").exists()
+        assert shipped and all((out / p).read_bytes() == (REPO / p).read_bytes() for p in shipped if p not in generated)
         assert not any(p.endswith(".pyc") for p in shipped)
         files = sorted([f for f in files if f not in shipped] + ["hw2_helpers"])
     else:
@@ -287,13 +303,13 @@ MUTANTS = {
     "shuffle_off": ({"mnist_training_set, batch_size=batch_size, shuffle=True": "mnist_training_set, batch_size=batch_size, shuffle=False"},
                     {}, dict(FULL, dataloaders=0)),
     "c1_kernel_3": ({}, {"nn.Conv2d(1, 6, kernel_size=5, stride=1)": "nn.Conv2d(1, 6, kernel_size=3, stride=1)"},
-                    dict(FULL, lenet_layers=2)),
+                    dict(FULL, lenet_layers=1)),  # the public parameter count and the hidden C1 case
     "c5_wrong_input": ({}, {"nn.Conv2d(16, 120, kernel_size=5": "nn.Conv2d(6, 120, kernel_size=5"},
-                       dict(FULL, lenet_layers=1)),
+                       dict(FULL, lenet_layers=0.5, lenet_instantiated=0)),  # the class cannot run: no instance point
     "vae_encoder_width_2": ({"Encoder(latent_dimensionality=4), Decoder": "Encoder(latent_dimensionality=2), Decoder"}, {},
                             dict(FULL, vae_built=0)),
     "decoder_no_first_upsampling": ({}, {"self.upsample_1 = nn.UpsamplingNearest2d(scale_factor=(2, 2))":
-                                         "self.upsample_1 = nn.Identity()"}, dict(FULL, decoder=0)),
+                                         "self.upsample_1 = nn.Identity()"}, dict(FULL, decoder=0.5)),
     "ae_latent_4": ({"AutoEncoder(Encoder(), Decoder())": "AutoEncoder(Encoder(4), Decoder(4))"}, {}, dict(FULL, ae_built=0)),
     "encoder_syntax_error": ({}, {"self.fc_2 = nn.Linear(32, latent_dimensionality)": "self.fc_2 = nn.Linear(32, latent_dimensionality"},
                              dict(FULL, encoder=0)),  # the class does not compile: the AE and VAE are judged with a stand-in
@@ -305,7 +321,7 @@ MUTANTS = {
     "prints_forever": ({"device, device_reason = device_choice()": "device, device_reason = device_choice()\nwhile True:\n    print('spam' * 1000)"},
                        {}, FULL),
 }
-PROTECTED = [REPO / "hw2_models.py", REPO / "hw2.ipynb", REPO / "grading" / "checks" / "transform.py",
+PROTECTED = [REPO / "hw2_models.py", REPO / "hw2.ipynb", REPO / "grading" / "assignments" / "hw2" / "public_cases.py",
              REPO / "grading" / "grade.py"]
 
 
@@ -383,13 +399,13 @@ def test_untouched_student_version_earns_nothing_and_is_graded(graded):
 # submission -> (changes {text: new} to the filled notebook, expected points of each automatic part)
 ASSIGNMENT_MUTANTS = {
     "asg_f6_64": ({"nn.Linear(120, 84)": "nn.Linear(120, 64)", "nn.Linear(84, 10)": "nn.Linear(64, 10)"},
-                  dict(FULL, lenet_layers=2)),
+                  dict(FULL, lenet_layers=1.5)),  # the public parameter count and the hidden F6 case
     "asg_no_resize": ({"    transforms.Resize((32, 32)),\n": ""}, dict(FULL, transform=0)),
     "asg_decoder_one_upsampling": ({"self.upsample_2 = nn.UpsamplingNearest2d(scale_factor=(2, 2))":
-                                    "self.upsample_2 = nn.Identity()"}, dict(FULL, decoder=0)),
+                                    "self.upsample_2 = nn.Identity()"}, dict(FULL, decoder=0.5)),
     "asg_encoder_fc1_16": ({"self.fc_1 = nn.Linear(64 * 5 * 5, 32)": "self.fc_1 = nn.Linear(64 * 5 * 5, 16)",
                             "nn.Linear(32, latent_dimensionality)": "nn.Linear(16, latent_dimensionality)"},
-                           dict(FULL, encoder=0)),
+                           dict(FULL, encoder=0.5)),  # what it computes with its layers is still the Encoder's
     "asg_ae_latent_4": ({"AutoEncoder(Encoder(), Decoder())": "AutoEncoder(Encoder(4), Decoder(4))"}, dict(FULL, ae_built=0)),
     "asg_encoder_cell_broken": ({"nn.Linear(32, latent_dimensionality)": "nn.Linear(32, latent_dimensionality"},
                                 dict(FULL, encoder=0)),  # the cell does not compile: LeNet-5, Decoder, AE, VAE keep theirs
@@ -430,7 +446,7 @@ def test_assignment_format_solution_earns_every_point(graded):
     assert row["status"] == "written parts not scored yet"  # no training ran: nothing timed out, nothing failed
     record = next(r for r in graded["records"] if r["name"] == "asg_full")
     assert record["format"] == "assignment"
-    assert record["answers"] == dict.fromkeys(results.WRITTEN, ms.EMPTY_ANSWER)  # the cells under the questions
+    assert record["answers"] == dict.fromkeys([p.name for p in HW.written()], ms.EMPTY_ANSWER)  # the cells under the questions
 
 
 def test_assignment_format_with_a_module_too_is_graded_from_its_cells_and_says_so(graded):
@@ -461,18 +477,18 @@ def test_which_format_a_submission_is_in(tmp_path):
     def notebook(*sources):
         path = tmp_path / "hw2.ipynb"
         nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources]), path)
-        return path
+        return af.load(path)[0]
 
-    assert af.detect(notebook("class Encoder(nn.Module):\n    x = ### YOUR CODE HERE ###")) == af.ASSIGNMENT
-    assert af.detect(notebook("from hw2_models import Encoder", "class Encoder:\n    pass")) == af.KIT
-    assert af.detect(notebook("import hw2_helpers as hw2", "model = LeNet_5()")) == af.KIT
-    assert af.detect(tmp_path / "missing.ipynb") == af.KIT
+    assert af.detect(notebook("class Encoder(nn.Module):\n    x = ### YOUR CODE HERE ###"), HW) == af.ASSIGNMENT
+    assert af.detect(notebook("from hw2_models import Encoder", "class Encoder:\n    pass"), HW) == af.KIT
+    assert af.detect(notebook("import hw2_helpers as hw2", "model = LeNet_5()"), HW) == af.KIT
+    assert af.detect(None, HW) == af.KIT
     notebook("class LeNet_5:\n    pass")
     (tmp_path / "hw2_models.py").write_text("x = 1\n")
-    found, problems, note = af.decide(tmp_path, ["no hw2.ipynb in the submission", "other"])
+    found, problems, note = af.decide(tmp_path, ["no hw2.ipynb in the submission", "other"], HW)
     assert (found, problems) == (af.ASSIGNMENT, ["no hw2.ipynb in the submission", "other"])
     assert "hw2_models.py ignored" in note and not (tmp_path / "hw2_models.py").exists()
-    found, problems, note = af.decide(tmp_path, ["no hw2_models.py in the submission"])
+    found, problems, note = af.decide(tmp_path, ["no hw2_models.py in the submission"], HW)
     assert (found, problems, note) == (af.ASSIGNMENT, [], None)
 
 
@@ -528,15 +544,15 @@ def test_written_answer_pages_and_scores(graded, tmp_path):
     assert [r["submission"] for r in template] == sorted(rows)
     scores = tmp_path / "written_scores.csv"
     scores.write_text("submission,hw1_comparison,vae_use_case\nfull,1,1.5\n")
-    written = results.read_written_scores(scores)
+    written = results.read_written_scores(scores, None, HW)
     record = next(r for r in graded["records"] if r["name"] == "full")
     options = {"timeout": 75}
-    row = results.row_for(record, written, options)
+    row = results.row_for(results.outcome(record, written, options, HW), HW)
     assert (row["hw1_comparison"], row["vae_use_case"], row["written"], row["total"], row["status"]) == (
         "1", "1.5", "2.5", "14.5", "ok")
     scores.write_text("submission,hw1_comparison,vae_use_case\nfull,2,0\n")
     with pytest.raises(ValueError, match="outside 0..1"):
-        results.read_written_scores(scores)
+        results.read_written_scores(scores, None, HW)
 
 
 def test_grades_csv_is_sorted_and_the_same_when_run_again(graded, tmp_path):
@@ -558,7 +574,7 @@ def test_readme_is_a_landing_page_and_the_manual_points_agree_with_the_table():
     assert "(grading/README.md)" in readme
     manual = (REPO / "grading" / "README.md").read_text()
     rows = dict(re.findall(r"(?m)^\| ([a-z]\w*) \| (\d+) \|", manual))  # the points table: parts by name
-    assert rows == {part.name: str(part.points) for part in parts.PARTS}
+    assert rows == {part.name: f"{part.points:g}" for part in HW.parts}
     assert "python -m grading.annotate hw2.ipynb" in manual and ms.MARKER.pattern in manual
 
 

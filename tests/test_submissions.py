@@ -14,9 +14,13 @@ import zipfile
 
 import pytest
 
+from grading import assignment as assignments
 from grading import grade, settings
 from grading.intake import notebook, submissions
 from grading.outputs import report, results
+
+HW = assignments.load()
+FILES = tuple(HW.files.values())
 
 QUESTION = "How does this compare to the confusion matrix you generated for your model in HW1?"
 
@@ -51,7 +55,7 @@ def test_a_cell_of_60000_newlines_is_read_in_linear_time(tmp_path):
     path = tmp_path / "hw2.ipynb"
     path.write_text(_notebook(_code(text), _code("class LeNet_5(nn.Module:\n" + "\n" * 60_000)))
     started = time.monotonic()
-    assert notebook.detect(path) == notebook.ASSIGNMENT  # read from its lines: the cell does not compile
+    assert notebook.detect(notebook.load(path)[0], HW) == notebook.ASSIGNMENT  # read from its lines: the cell does not compile
     assert notebook.imports_models(text) is False
     assert notebook.assigns_by_text(text, ["x", "y"]) == {"x"}
     assert time.monotonic() - started < 5
@@ -108,12 +112,13 @@ def test_names_that_collide_are_refused_both_named(names):
 def test_written_scores_are_keyed_by_the_exact_name(tmp_path):
     scores = tmp_path / "scores.csv"
     scores.write_text("submission,hw1_comparison,vae_use_case\nbob ,1,2\n'=1+2,0,1\n")
-    written = results.read_written_scores(scores)
+    written = results.read_written_scores(scores, None, HW)
     assert written == {"bob ": {"hw1_comparison": 1, "vae_use_case": 2}, "=1+2": {"hw1_comparison": 0, "vae_use_case": 1}}
-    row = results.row_for({"name": "bob", "results": [], "events": [{"event": "finished"}]}, written, {"timeout": 1})
+    row = results.row_for(results.outcome({"name": "bob", "results": [], "events": [{"event": "finished"}]}, written,
+                                          {"timeout": 1}, HW), HW)
     assert row["written"] == "0"  # guard: no strip of the names (bob would get "bob "'s 3 points)
     with pytest.raises(ValueError, match="'bob ' is not a submission of this folder .did you mean 'bob'"):
-        results.read_written_scores(scores, names={"bob", "=1+2"})
+        results.read_written_scores(scores, {"bob", "=1+2"}, HW)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -131,7 +136,7 @@ def test_a_zip_of_too_many_entries_is_refused_from_its_directory(tmp_path, monke
     _many(tmp_path / "many.zip", 150)
     opened = []
     monkeypatch.setattr(zipfile, "ZipFile", lambda *a, **k: opened.append(a) or (_ for _ in ()).throw(AssertionError))
-    problems = submissions.extract(tmp_path / "many.zip", tmp_path)
+    problems = submissions.extract(tmp_path / "many.zip", tmp_path, None, FILES)
     assert "the zip has 151 entries" in problems[0] and opened == []  # guard: zip_problem before zipfile
 
 
@@ -171,7 +176,7 @@ def test_a_zip_of_400000_entries_costs_little_memory(tmp_path):
     end = struct.pack("<4s4H2IH", b"PK\x05\x06", 0, 0, 0xFFFF, 0xFFFF, len(directory), 0, 0)
     path.write_bytes(directory + end)
     tracemalloc.start()
-    problems = submissions.extract(path, tmp_path)
+    problems = submissions.extract(path, tmp_path, None, FILES)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert "entries" in problems[0] and peak < 40 * 2**20  # zipfile's ZipInfo for each: hundreds of MB
@@ -246,6 +251,6 @@ def test_a_cell_of_magics_is_not_translated_in_the_graders_process(tmp_path):
     path = tmp_path / "hw2.ipynb"
     path.write_text(_notebook(_code(text)))
     started = time.monotonic()
-    assert notebook.detect(path) == notebook.ASSIGNMENT  # IPython's TransformerManager: about 290 s on this cell
+    assert notebook.detect(notebook.load(path)[0], HW) == notebook.ASSIGNMENT  # IPython's TransformerManager: about 290 s on this cell
     assert time.monotonic() - started < 5
     assert notebook.defined_classes("class Encoder:\n    pass\nx = '''\nclass Decoder:\n'''") == ["Encoder"]

@@ -185,7 +185,8 @@ def results(folder, part, namespace, data_root=None):
         if name != part:
             continue
         try:
-            function(ask)
+            with torch.random.fork_rng(devices=[]):  # the notebook trains the same with check cells as without
+                function(ask)
             found.append((PASSED, title, ""))
         except Unfinished as unfinished:
             found.append((UNFINISHED, title, str(unfinished)))

@@ -2,7 +2,9 @@
 solved class (rebuilt with the layers the submission describes, so a layer's mistake costs that layer's case only)
 computes on the grader's inputs."""
 
-from casekit import built, case, fresh_params, rebuild, same
+from casekit import built, case, conv, fresh_params, layer, parameters, rebuild, same
+
+LENET = built("LeNet_5")
 
 
 def computes_as_reference(ask, target, reference, x, label):
@@ -10,6 +12,26 @@ def computes_as_reference(ask, target, reference, x, label):
     ours = rebuild(reference, info.get("modules", {}))
     got = ask.forward(target, x, params=fresh_params(ours, ask.generator))
     same(got[0], ours.eval()(x).detach(), f"{label}'s output with the grader's weights")
+
+
+@case("lenet_layers", "LeNet-5 convolutions: C1 1->6, C3 6->16, C5 16->120, 5x5, stride 1; 50,692 parameters", 1,
+      public=False)
+def lenet_convolutions(ask):
+    hints = {"conv1": "C1 takes the 32x32 image without padding (padding=0), 5x5 kernels"}
+    for attribute, (cin, cout) in [("conv1", (1, 6)), ("conv2", (6, 16)), ("conv3", (16, 120))]:
+        layer(ask, LENET, "LeNet_5", attribute, ("Conv2d",), hint=hints.get(attribute, ""), **conv(cin, cout, 5))
+    _, names, tensors = ask.describe(LENET)
+    found = parameters(names, tensors, "conv1", "conv2", "conv3")
+    assert found == 50_692, f"the three convolutions hold {found:,} parameters, expected 50,692"
+
+
+@case("lenet_layers", "LeNet-5 pooling and fully connected layers: 2x2 max pools, F6 120->84, output 84->10", 0.5,
+      public=False)
+def lenet_pooling_and_fully_connected(ask):
+    for attribute in ("pool1", "pool2"):
+        layer(ask, LENET, "LeNet_5", attribute, ("MaxPool2d",), kernel=[2, 2], stride=[2, 2])
+    layer(ask, LENET, "LeNet_5", "fc1", ("Linear",), **{"in": 120, "out": 84})
+    layer(ask, LENET, "LeNet_5", "fc2", ("Linear",), **{"in": 84, "out": 10})
 
 
 @case("lenet_layers", "LeNet-5 computes what LeNet-5 computes (its activations and order), on the grader's weights", 0.5,
