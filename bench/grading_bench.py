@@ -40,7 +40,7 @@ def cpu_name():
 KINDS = [
     ("kit_full", "kit", {}, {}, 12),
     ("assignment_full", "assignment", {}, {}, 12),
-    ("kit_c1_kernel_3", "kit", {}, {"nn.Conv2d(1, 6, kernel_size=5": "nn.Conv2d(1, 6, kernel_size=3"}, 11),
+    ("kit_c1_kernel_3", "kit", {}, {"nn.Conv2d(1, 6, kernel_size=5": "nn.Conv2d(1, 6, kernel_size=3"}, 10),
     ("assignment_no_resize", "assignment", {"    transforms.Resize((32, 32)),\n": ""}, {}, 11),
     ("kit_ae_latent_4", "kit", {"AutoEncoder(Encoder(), Decoder())": "AutoEncoder(Encoder(4), Decoder(4))"}, {}, 11),
     ("assignment_encoder_broken", "assignment",
