@@ -67,8 +67,8 @@ def student_readme():
                  "`hw2.ipynb`, the cell under its question" if p.kind == assignments.WRITTEN else
                  f"`hw2.ipynb`, {' and '.join(f'`{name} =`' for name in p.fills)}")
         rows.append(f"| `{p.name}` | {p.points:g} | {where} |")
-    return README_TEMPLATE.format(total=assignments.load().automatic_points + assignments.WRITTEN_POINTS, rows="\n".join(rows),
-                                  automatic=assignments.load().automatic_points, written=assignments.WRITTEN_POINTS)
+    return README_TEMPLATE.format(total=assignments.load().total, rows="\n".join(rows),
+                                  automatic=assignments.load().automatic_points, written=assignments.load().written_points)
 
 
 def add_check_cells(cells, checks):
