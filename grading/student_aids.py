@@ -170,7 +170,7 @@ def ship(out, assignment=None):
         source = assignment.path(relative)
         target = out / (source.relative_to(base) if source.is_relative_to(base) else source.name)
         written.append(_copy(source, target))
-    root = assignment.data_root()
+    root = assignment.data_folder()
     if root is not None and wanted.get("data"):
         into = out / (root.relative_to(base) if root.is_relative_to(base) else root.name)
         for pattern in wanted["data"]:
