@@ -171,7 +171,9 @@ def heading(part):
 
 @functools.lru_cache(maxsize=None)
 def _load(folder):
-    return Assignment(folder)
+    assignment = Assignment(folder)
+    assignment.cases  # the cases read and their points checked now, before anything is generated or graded
+    return assignment
 
 
 def own():

@@ -7,6 +7,8 @@ import written, and the written scores merged without running code again.
 
 import csv
 import importlib.util
+import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -185,3 +187,15 @@ def test_written_scores_merge_into_the_totals_without_running_code(graded, tmp_p
     assert {r["submission"]: r["total"] for r in rows} == {"rightann_501": "4", "wrongbo_502": "1.5", "blankcy_503": "0"}
     imported = list(csv.reader(open(graded["out"] / "canvas_import.csv", newline="")))
     assert [(r[1], r[-1]) for r in imported[2:]] == [("501", "4"), ("502", "1.5"), ("503", "0")]
+
+
+def test_an_assignment_whose_cases_disagree_with_its_points_is_refused_before_anything_runs(tmp_path):
+    folder = tmp_path / "tiny"
+    shutil.copytree(TINY, folder)
+    spec = json.loads((folder / "assignment.json").read_text())
+    next(part for part in spec["parts"] if part["name"] == "net")["points"] = 2
+    (folder / "assignment.json").write_text(json.dumps(spec))
+    with pytest.raises(assignments.AssignmentError, match="cases award 1 points to net; assignment.json gives it 2"):
+        grading.grade(tmp_path / "none", tmp_path / "results", homework=str(folder), quiet=True)
+    assert ms.main(["--homework", str(folder), "--out", str(tmp_path / "student")]) == 1
+    assert not (tmp_path / "results").exists() and not (tmp_path / "student").exists()
