@@ -1,6 +1,7 @@
-"""Mark the graded cells of the solved notebook: ``python -m grading.annotate [hw2.ipynb] [--check]``.
+"""Mark the graded cells of the solved notebook: ``python -m grading.annotate [NOTEBOOK] [--homework FOLDER] [--check]``.
 
-For each automatic part that follows a notebook variable (``grading.parts``), the first code cell a student gets
+For each automatic part that follows a notebook variable (the assignment's parts, ``grading.assignment``; default
+notebook: the assignment's solved one), the first code cell a student gets
 (not ``solution-only``) that assigns the variable at its top level gets ``metadata.grading = {"part": NAME,
 "blank": [the variables a student writes]}``; make_student blanks exactly those assignments. The cells are found
 by what they assign, never by position, so the step can run again on any later version of the notebook: it is
@@ -11,13 +12,11 @@ notebook's marks are missing or stale.
 import argparse
 import ast
 import sys
-from pathlib import Path
 
 import nbformat
 
 from grading import assignment as assignments
 
-REPO = Path(__file__).resolve().parents[1]
 KEY = "grading"
 
 
@@ -42,10 +41,10 @@ def blanks_of(cell):
     return list(cell.get("metadata", {}).get(KEY, {}).get("blank", []))
 
 
-def marks(nb):
+def marks(nb, assignment=None):
     """{cell index: the metadata it should carry} for every graded cell of ``nb``; ValueError if one is not found."""
     wanted = {}
-    for part in assignments.load().cell_parts():
+    for part in (assignment or assignments.load()).cell_parts():
         found = next((i for i, cell in enumerate(nb.cells) if cell.cell_type == "code"
                       and "solution-only" not in cell.get("metadata", {}).get("tags", [])
                       and part.follows in _assigns(cell)), None)
@@ -61,9 +60,9 @@ def marks(nb):
     return wanted
 
 
-def annotate(nb):
+def annotate(nb, assignment=None):
     """Set the marks on ``nb`` in place (and remove stale ones); returns whether anything changed."""
-    wanted, changed = marks(nb), False
+    wanted, changed = marks(nb, assignment), False
     for index, cell in enumerate(nb.cells):
         current = cell.get("metadata", {}).get(KEY)
         if index in wanted and current != wanted[index]:
@@ -77,13 +76,19 @@ def annotate(nb):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("notebook", nargs="?", default=str(REPO / "hw2.ipynb"),
-                        help="the solved notebook (default: hw2.ipynb)")
+    parser.add_argument("notebook", nargs="?", help="the solved notebook (default: the assignment's)")
+    parser.add_argument("--homework", help="the assignment's folder (default: the repository's own)")
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if the marks are missing or stale")
     args = parser.parse_args(argv)
+    try:
+        assignment = assignments.load(args.homework)
+    except assignments.AssignmentError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    args.notebook = args.notebook or str(assignment.solved("notebook"))
     nb = nbformat.read(args.notebook, as_version=4)
     try:
-        changed = annotate(nb)
+        changed = annotate(nb, assignment)
     except ValueError as error:
         print(f"error: {args.notebook}: {error}", file=sys.stderr)
         return 1

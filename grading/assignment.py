@@ -18,7 +18,7 @@ from pathlib import Path
 
 from grading.judge import casekit
 
-HOMEWORK = Path(__file__).resolve().parent / "assignments" / "hw2"  # the repository's own assignment
+ASSIGNMENTS = Path(__file__).resolve().parent / "assignments"  # the repository's own assignment is its one folder
 AUTOMATIC, WRITTEN = "automatic", "written"
 YOUR_CODE = "### YOUR CODE HERE ###"  # a blank, as a student version writes it
 EMPTY_ANSWER = "*Your answer here.*"  # a written answer left as a student version hands it out
@@ -37,7 +37,7 @@ class Assignment:
         path = self.folder / "assignment.json"
         if not path.is_file():
             raise AssignmentError(f"{self.folder} holds no assignment.json: pass an assignment folder "
-                                  f"(the repository's own is {HOMEWORK})")
+                                  f"(the repository's own are in {ASSIGNMENTS})")
         try:
             self.data = json.loads(path.read_text(encoding="utf-8"))
         except ValueError as error:
@@ -88,14 +88,14 @@ class Assignment:
         """The folders and files copied next to every submission and into the student version."""
         return [self.path(p) for p in self.data.get("provided", [])]
 
-    def data_root(self):
+    def data_folder(self):
         return self.path(self.data["data"]) if self.data.get("data") else None
 
     def prepare_data(self):
         """The dataset's folder, its files checked against the assignment's checksums and each ``.gz`` extracted
         beside itself (as torchvision reads them); None for an assignment without data. AssignmentError naming a
         damaged file."""
-        root = self.data_root()
+        root = self.data_folder()
         if root is None:
             return None
         for relative, expected in self.data.get("checksums", {}).items():
@@ -171,9 +171,21 @@ def heading(part):
 
 @functools.lru_cache(maxsize=None)
 def _load(folder):
-    return Assignment(folder)
+    assignment = Assignment(folder)
+    assignment.cases  # the cases read and their points checked now, before anything is generated or graded
+    return assignment
+
+
+def own():
+    """The repository's own assignment's folder: the one folder of grading/assignments that holds an
+    assignment.json; AssignmentError when there is none or there are several (then name one)."""
+    found = sorted(path.parent for path in ASSIGNMENTS.glob("*/assignment.json"))
+    if len(found) != 1:
+        raise AssignmentError(f"{ASSIGNMENTS} holds {len(found)} assignment folders "
+                              f"({', '.join(p.name for p in found) or 'none'}): name one (--homework FOLDER)")
+    return found[0]
 
 
 def load(folder=None):
-    """The assignment of ``folder`` (default: the repository's own), read once per folder."""
-    return _load(str(Path(folder or HOMEWORK).resolve()))
+    """The assignment of ``folder`` (default: the repository's own, ``own()``), read once per folder."""
+    return _load(str(Path(folder or own()).resolve()))

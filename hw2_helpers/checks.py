@@ -34,9 +34,10 @@ def _kernel():
 
 
 def table():
-    """The graded parts: {"parts": [{name, points, kind, title, follows, fills, where}], "your_code", "empty_answer"}."""
+    """The graded parts: {"parts": [{name, points, kind, title, follows, fills, where}], "your_code", "empty_answer"};
+    a written part follows its question (the hand-in finds the answer cell under it)."""
     data = json.loads((folder() / "assignment.json").read_text(encoding="utf-8"))
-    parts = [dict(part, fills=part.get("fills", []),
+    parts = [dict(part, fills=part.get("fills", []), follows=part.get("follows") or part.get("question"),
                   where=data["files"]["module"] if part.get("follows") in data["classes"] else data["files"]["notebook"])
              for part in data["parts"]]
     return {"parts": parts, "your_code": YOUR_CODE, "empty_answer": EMPTY_ANSWER}
