@@ -16,7 +16,7 @@ import zipfile
 from pathlib import Path
 
 from .checks import table
-from .models_import import top_level_statements
+from .models_import import statement_failure, top_level_statements
 
 NAME = "hw2_submission.zip"
 FILES = ("hw2.ipynb", "hw2_models.py")
@@ -61,17 +61,33 @@ def _cells(notebook):
             for c in notebook.get("cells", [])]
 
 
+def _compile_error(source):
+    try:
+        compile(source, "hw2_models.py", "exec")
+        return None
+    except SyntaxError as error:
+        return error
+
+
 def _class_problem(source, name):
-    """Why class ``name`` of hw2_models.py is unfinished (a statement that does not compile, a ``_`` left), or None."""
+    """Why class ``name`` of hw2_models.py is unfinished (a blank, a statement that does not compile, a ``_`` left),
+    or None."""
     found = [(first, text) for first, text in top_level_statements(source)
              if re.search(rf"(?m)^class\s+{name}\b", text)]
     if not found:
+        error = _compile_error(source)
+        if error is not None:
+            return (f"hw2_models.py does not compile (line {error.lineno}: {error.msg}), and no class {name} could be "
+                    "read from it")
         return f"hw2_models.py defines no class {name}"
     first, text = found[-1]
-    try:
-        tree = ast.parse("\n" * (first - 1) + text)
-    except SyntaxError as error:
-        return f"{name} (hw2_models.py line {error.lineno}: `{(error.text or '').strip()}` does not compile)"
+    failure = statement_failure(first, text)
+    if failure is not None and failure.at_blank:
+        return f"{name} (hw2_models.py line {failure.line}: `{failure.text}` is still blank)"
+    if failure is not None:
+        return (f"hw2_models.py does not compile (line {failure.line}: {failure.msg}): {name}, on lines "
+                f"{failure.first}-{failure.last}, cannot be loaded")
+    tree = ast.parse("\n" * (first - 1) + text)
     blanks = sorted({node.lineno for node in ast.walk(tree) if isinstance(node, ast.Name) and node.id == "_"})
     if blanks:
         return f"{name} (hw2_models.py line {', '.join(map(str, blanks))}: `_` left)"

@@ -124,3 +124,103 @@ def test_a_transform_that_gives_no_float_tensor_gets_one_short_message(mnist_roo
     # the traceback ends in in_memory itself: nothing of the helpers' insides, no chained error
     assert _frames(caught.value)[-1] == "in_memory" and caught.value.__suppress_context__
     assert caught.value.__cause__ is None
+
+
+# ------------------------------------------------------------------------------------------------
+# 2. A file that does not compile is named as such; a blank is called a blank only when there is one
+# ------------------------------------------------------------------------------------------------
+import importlib  # noqa: E402
+import re  # noqa: E402
+import sys  # noqa: E402
+import warnings  # noqa: E402
+
+import hw2_models  # noqa: E402,F401  (the repository's module is in sys.modules: each test puts it back)
+from conftest import REPO  # noqa: E402
+from hw2_helpers import models_import, submission  # noqa: E402
+
+SOLVED = (REPO / "hw2_models.py").read_text(encoding="utf-8")
+C1 = "self.conv1 = nn.Conv2d(1, 6, kernel_size=5, stride=1)"
+TYPO = "self.conv1 = nn.Conv2d(1, 6 kernel_size=5, stride=1)"  # a comma forgotten
+
+
+def _edit(text, old, new):
+    assert text.count(old) == 1, old
+    return text.replace(old, new)
+
+
+def _line_of(text, fragment):
+    return text[:text.index(fragment)].count("\n") + 1
+
+
+def _lines_of_class(text, name):
+    """The first and last line of class ``name`` as the file holds it (up to its last line of code)."""
+    first = _line_of(text, f"class {name}(")
+    lines = text.splitlines()
+    last = next(i for i in range(first, len(lines)) if lines[i][:1] not in ("", " ", "#") or i == len(lines) - 1)
+    while not lines[last - 1].strip() or lines[last - 1].startswith("#"):
+        last -= 1
+    return first, last
+
+
+def _import_from(folder, monkeypatch):
+    """``import hw2_models`` from ``folder`` as the notebook's kernel does (the hook installed by hw2_helpers);
+    returns (module, [warning messages]). The repository's module is put back after the test."""
+    monkeypatch.delitem(sys.modules, "hw2_models")
+    monkeypatch.syspath_prepend(str(folder))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        module = importlib.import_module("hw2_models")
+    assert module.__file__ == str(folder / "hw2_models.py")
+    return module, [str(w.message) for w in caught]
+
+
+def _refusal(cls):
+    with pytest.raises(models_import.UnfinishedError) as caught:
+        cls()
+    return str(caught.value)
+
+
+def test_a_typo_says_the_file_does_not_compile_where_and_why(tmp_path, monkeypatch):
+    text = _edit(SOLVED, C1, TYPO)
+    (tmp_path / "hw2_models.py").write_text(text)
+    line, (first, last) = _line_of(text, TYPO), _lines_of_class(text, "LeNet_5")
+    module, caught = _import_from(tmp_path, monkeypatch)
+    assert caught == [f"hw2_models.py does not compile (line {line}: invalid syntax. Perhaps you forgot a comma?): "
+                      f"LeNet_5 is defined on lines {first}-{last}, which could not be loaded; fix the line and "
+                      "restart the kernel. Using it stops with a message naming the line; the rest of the file works, "
+                      "so the cells before it run."]
+    assert _refusal(module.LeNet_5) == (
+        f"hw2_models.py does not compile (line {line}: invalid syntax. Perhaps you forgot a comma?): LeNet_5 is defined "
+        f"on lines {first}-{last}, which could not be loaded; fix the line (`{TYPO}  # C1  # blank: args, kernel_size`) "
+        "and restart the kernel.")
+    assert module.Encoder(2).latent_dimensionality == 2  # the rest of the file works
+    problem = submission._class_problem(text, "LeNet_5")  # the hand-in says the same
+    assert problem.startswith(f"hw2_models.py does not compile (line {line}: invalid syntax") and "blank" not in problem
+    assert f"LeNet_5, on lines {first}-{last}, cannot be loaded" in problem
+
+
+def test_blanks_are_called_blanks_and_only_they(tmp_path, monkeypatch):
+    # the student version's state: `_` in LeNet_5 (it compiles), ### YOUR CODE HERE ### in Encoder; then a typo too
+    blanked = _edit(_edit(_edit(SOLVED, C1, "self.conv1 = nn.Conv2d(_, _, kernel_size=_, stride=1)"),
+                          "self.fc1 = nn.Linear(120, 84)", "self.fc1 = nn.Linear(_, 84)"),
+                    "self.conv_1 = nn.Conv2d(1, 16, kernel_size=(3, 3), stride=(1, 1))",
+                    "self.conv_1 = ### YOUR CODE HERE ###")
+    (tmp_path / "hw2_models.py").write_text(blanked)
+    module, caught = _import_from(tmp_path, monkeypatch)
+    assert caught == ["hw2_models.py does not compile yet: Encoder still has blanks, and using them stops with a "
+                      "message naming the line. The rest of the file works, so the cells before them run."]
+    assert _refusal(module.Encoder).startswith("Encoder is not finished: hw2_models.py line")
+    typo = _edit(blanked, "self.conv1 = nn.Conv2d(_, _, kernel_size=_, stride=1)",
+                 "self.conv1 = nn.Conv2d(_, _ kernel_size=_, stride=1)")
+    folder = tmp_path / "typo"
+    folder.mkdir()
+    (folder / "hw2_models.py").write_text(typo)
+    monkeypatch.setitem(sys.modules, "hw2_models", hw2_models)
+    module, caught = _import_from(folder, monkeypatch)
+    line = _line_of(typo, "self.conv1 = nn.Conv2d(_, _ kernel_size")
+    first, last = _lines_of_class(typo, "LeNet_5")
+    assert caught[0].startswith(f"hw2_models.py does not compile (line {line}: invalid syntax")
+    assert f"LeNet_5 is defined on lines {first}-{last}, which could not be loaded" in caught[0]
+    assert "LeNet_5 still" not in caught[0] and "Encoder still has blanks." in caught[0]
+    blanks = [_line_of(typo, f"self.{name} = nn.") for name in ("conv1", "fc1")]
+    assert _refusal(module.LeNet_5).endswith(f"It also still has blanks (lines {', '.join(map(str, blanks))}).")
