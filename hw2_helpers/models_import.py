@@ -8,13 +8,17 @@ the line and its text. A file that compiles is imported by Python's own machiner
 
 A definition that does not compile because of a blank (``### YOUR CODE HERE ###``) is "not finished"; one that does
 not compile for another reason (a typo, a bracket left open) is named as such: the file does not compile, at this
-line, for this reason, and the definition on those lines could not be loaded.
+line, for this reason, and the definition on those lines could not be loaded. Either way the finder records a hash
+of the source it imported, so ``models_changed()`` can tell when ``hw2_models.py`` was edited after this kernel
+imported it (and the kernel must restart to see the edit).
 """
 
+import hashlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
 import io
+import os
 import re
 import sys
 import tokenize
@@ -23,6 +27,8 @@ import warnings
 
 MODULE = "hw2_models"
 YOUR_CODE = "### YOUR CODE HERE ###"  # the assignment's blank, as grading/make_student.py writes it
+CHANGED = ("hw2_models.py changed since this kernel imported it: restart the kernel (Kernel > Restart) and run all")
+_IMPORTED = {}  # the resolved path of each hw2_models.py imported -> SHA-256 of the source then
 
 
 class UnfinishedError(NotImplementedError):
@@ -220,8 +226,10 @@ class _Finder(importlib.abc.MetaPathFinder):
         spec = importlib.machinery.PathFinder.find_spec(name, path)
         if spec is None or not spec.origin or not spec.origin.endswith(".py"):
             return None
-        with open(spec.origin, encoding="utf-8") as f:
-            source = f.read()
+        with open(spec.origin, "rb") as f:
+            data = f.read()
+        _IMPORTED[os.path.realpath(spec.origin)] = hashlib.sha256(data).hexdigest()  # what this import reads
+        source = data.decode("utf-8")
         try:
             compile(source, spec.origin, "exec")
             return None  # it compiles: Python's own import, as if this finder were not there
@@ -234,3 +242,24 @@ def install():
     if not any(isinstance(finder, _Finder) for finder in sys.meta_path):
         sys.meta_path.insert(0, _Finder())
 
+
+def models_changed(path=None):
+    """``CHANGED`` (the message) if the hw2_models.py this kernel imported differs now on disk from the source it
+    imported, else None. ``path``: only if the kernel imported that file (default: whichever it imported). None when
+    hw2_models is not imported, or was imported before ``install()``."""
+    module = sys.modules.get(MODULE)
+    origin = getattr(getattr(module, "__spec__", None), "origin", None) or getattr(module, "__file__", None)
+    if not origin:
+        return None
+    origin = os.path.realpath(origin)
+    if path is not None and os.path.realpath(path) != origin:
+        return None
+    recorded = _IMPORTED.get(origin)
+    if recorded is None:
+        return None
+    try:
+        with open(origin, "rb") as f:
+            now = hashlib.sha256(f.read()).hexdigest()
+    except OSError:
+        return CHANGED  # moved or deleted: not what the kernel imported either
+    return CHANGED if now != recorded else None

@@ -224,3 +224,20 @@ def test_blanks_are_called_blanks_and_only_they(tmp_path, monkeypatch):
     assert "LeNet_5 still" not in caught[0] and "Encoder still has blanks." in caught[0]
     blanks = [_line_of(typo, f"self.{name} = nn.") for name in ("conv1", "fc1")]
     assert _refusal(module.LeNet_5).endswith(f"It also still has blanks (lines {', '.join(map(str, blanks))}).")
+
+
+# ------------------------------------------------------------------------------------------------
+# 3. A stale kernel is named: hw2_models.py edited after the kernel imported it
+# ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("compiles", [True, False], ids=["compiles", "does_not_compile"])
+def test_models_changed_names_a_file_edited_after_the_import(tmp_path, monkeypatch, compiles):
+    path = tmp_path / "hw2_models.py"
+    path.write_text(SOLVED if compiles else _edit(SOLVED, C1, TYPO))  # Python's import, or the hook's
+    _import_from(tmp_path, monkeypatch)
+    assert models_import.models_changed() is None and models_import.models_changed(path) is None
+    path.write_text(path.read_text() + "\n# an edit after the import\n")
+    expected = "hw2_models.py changed since this kernel imported it: restart the kernel (Kernel > Restart) and run all"
+    assert models_import.models_changed() == expected == models_import.models_changed(path)
+    assert models_import.models_changed(REPO / "hw2_models.py") is None  # not the file this kernel imported
+    path.unlink()
+    assert models_import.models_changed() == expected  # gone: not what the kernel imported either
