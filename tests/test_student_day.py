@@ -241,3 +241,130 @@ def test_models_changed_names_a_file_edited_after_the_import(tmp_path, monkeypat
     assert models_import.models_changed(REPO / "hw2_models.py") is None  # not the file this kernel imported
     path.unlink()
     assert models_import.models_changed() == expected  # gone: not what the kernel imported either
+
+
+# ------------------------------------------------------------------------------------------------
+# 4. The hand-in says what a grader would notice, refuses an unsaved notebook precisely, prints only
+# ------------------------------------------------------------------------------------------------
+import zipfile  # noqa: E402
+
+import nbformat  # noqa: E402
+
+from hw2_helpers import checks  # noqa: E402
+
+HAND_IN = "hw2.make_submission()"
+QUESTIONS = [part["follows"] for part in checks.table()["parts"] if part["kind"] == "written"]
+EMPTY = checks.table()["empty_answer"]
+
+
+def _code(source, count=None, outputs=()):
+    return nbformat.v4.new_code_cell(source, execution_count=count, outputs=list(outputs))
+
+
+def _folder(tmp_path, cells, answers=("My answer.", "Mine too.")):
+    """A notebook folder: hw2_models.py (the solved one) and an hw2.ipynb of ``cells``, the two questions answered
+    with ``answers``, and the hand-in cell last."""
+    folder = tmp_path / "hw2"
+    folder.mkdir(parents=True)
+    (folder / "hw2_models.py").write_text(SOLVED)
+    written = [cell for question, answer in zip(QUESTIONS, answers)
+               for cell in (nbformat.v4.new_markdown_cell(f"**Question.** {question}"), nbformat.v4.new_markdown_cell(answer))]
+    nb = nbformat.v4.new_notebook(cells=list(cells) + written + [_code(HAND_IN)])
+    nbformat.write(nb, folder / "hw2.ipynb")
+    return folder
+
+
+def _hand_in(folder, capsys, history=()):
+    assert submission.make_submission(folder, history=list(history)) is None  # it prints; the cell echoes nothing
+    return capsys.readouterr().out
+
+
+def test_the_hand_in_prints_where_the_zip_is_and_returns_nothing(tmp_path, capsys):
+    folder = _folder(tmp_path, [_code("import hw2_helpers as hw2", 1)])
+    printed = _hand_in(folder, capsys)
+    assert printed.startswith(f"Wrote {folder / submission.NAME} (") and "hw2_models.py compiles" in printed
+    with zipfile.ZipFile(folder / submission.NAME) as archive:
+        assert archive.namelist() == ["hw2.ipynb", "hw2_models.py"]
+    assert printed.rstrip().endswith("Upload hw2_submission.zip to Canvas.")
+
+
+def test_the_hand_in_names_cells_whose_output_is_an_error_and_cells_that_never_ran(tmp_path, capsys):
+    error = nbformat.v4.new_output("error", ename="NameError", evalue="name 'LeNet_5' is not defined",
+                                   traceback=["NameError: name 'LeNet_5' is not defined"])
+    printed_traceback = nbformat.v4.new_output("stream", name="stderr", text=(
+        "Traceback (most recent call last):\n  File \"<stdin>\", line 1\nValueError: bad\n"))
+    folder = _folder(tmp_path, [
+        _code("import hw2_helpers as hw2", 1),
+        _code("# Part 1: the model\nmodel = LeNet_5()", 2, [error]),
+        _code("print('fine')", 3, [nbformat.v4.new_output("stream", name="stdout", text="fine\n")]),
+        _code("run_something()", 4, [printed_traceback]),
+        _code("training_dataloader = make_loader()"),  # never ran
+        _code("   \n"),  # empty: nothing to run
+    ])
+    nb = nbformat.read(folder / "hw2.ipynb", as_version=4)
+    nb.cells.append(_code("after_the_hand_in = 1"))  # after the hand-in cell: not the hand-in's business
+    nbformat.write(nb, folder / "hw2.ipynb")
+    printed = _hand_in(folder, capsys)
+    assert ("In the saved hw2.ipynb, a grader will notice:\n"
+            "  `model = LeNet_5()` (cell [2]): its saved output is an error, NameError: name 'LeNet_5' is not defined\n"
+            "  `run_something()` (cell [4]): its saved output holds a traceback\n"
+            "  1 code cell never ran (no output saved): `training_dataloader = make_loader()`\n") in printed
+    assert "print('fine')" not in printed and "after_the_hand_in" not in printed and "make_submission" not in printed
+    assert (folder / submission.NAME).is_file()  # noticed, not refused: the grader grades what is there
+
+
+def test_an_empty_answer_asks_for_the_answer_and_for_a_save(tmp_path, capsys):
+    hint = ("An answer typed but not saved looks empty on disk: if you wrote one, save the notebook (Ctrl-S / Cmd-S) "
+            "and run this cell again.")
+    printed = _hand_in(_folder(tmp_path, [], answers=(EMPTY, "Mine.")), capsys)
+    assert "  hw1_comparison: no answer yet in the cell under its question" in printed and hint in printed
+    assert "vae_use_case" not in printed
+    printed = _hand_in(_folder(tmp_path / "answered", []), capsys)
+    assert "hw1_comparison" not in printed and hint not in printed
+
+
+TRANSFORM_CELL = ("transform = transforms.Compose([\n    transforms.Resize((32, 32)),\n    transforms.ToTensor(),\n"
+                  "    transforms.Normalize((0.1307,), (0.3081,)),\n])")
+
+
+@pytest.mark.parametrize("ran, quoted", [
+    (TRANSFORM_CELL.replace("ToTensor()", "PILToTensor()"),
+     "in the latest, the line `transforms.PILToTensor(),` is `transforms.ToTensor(),` in the saved file"),
+    (TRANSFORM_CELL.replace("    transforms.Resize((32, 32)),\n", ""),
+     "in the latest, the saved file still has the line `transforms.Resize((32, 32)),`, which the cell you ran lacks"),
+    (TRANSFORM_CELL.replace("])", "    transforms.Pad(0),\n])"),
+     "in the latest, the line `transforms.Pad(0),` is not in the saved file"),
+    ("x = 42\nprint(x)", "the latest, a cell the saved file does not have, starts `x = 42`"),
+], ids=["changed", "removed", "added", "new_cell"])
+def test_an_unsaved_notebook_is_refused_with_the_line_that_changed(tmp_path, capsys, ran, quoted):
+    folder = _folder(tmp_path, [_code("import hw2_helpers as hw2", 1), _code(TRANSFORM_CELL, 2)])
+    printed = _hand_in(folder, capsys, history=["import hw2_helpers as hw2", ran])
+    assert printed.startswith(f"hw2.ipynb on disk is not the notebook you ran: 1 cell(s) ran here in a form the saved "
+                              f"file lacks ({quoted}).\nSave the notebook (Ctrl-S / Cmd-S) and run this cell again.")
+    assert not (folder / submission.NAME).exists()
+
+
+def test_a_refusal_removes_an_older_zip_so_it_is_not_uploaded(tmp_path, capsys):
+    folder = _folder(tmp_path, [_code("import hw2_helpers as hw2", 1), _code(TRANSFORM_CELL, 2)])
+    zipped = folder / submission.NAME
+    _hand_in(folder, capsys)
+    assert zipped.is_file()
+    printed = _hand_in(folder, capsys, history=[TRANSFORM_CELL.replace("ToTensor()", "PILToTensor()")])
+    assert printed.rstrip().endswith(f"Removed the older hw2_submission.zip ({zipped}), so that it is not uploaded "
+                                     "instead.")
+    assert not zipped.exists()
+    _hand_in(folder, capsys)
+    (folder / "hw2_models.py").rename(folder / "my_models.py")  # a refusal of another kind: a file is missing
+    printed = _hand_in(folder, capsys)
+    assert printed.startswith(f"No hw2_models.py in {folder}") and "Removed the older hw2_submission.zip" in printed
+    assert not zipped.exists()
+
+
+def test_the_hand_in_names_a_kernel_older_than_hw2_models(tmp_path, capsys, monkeypatch):
+    folder = _folder(tmp_path, [_code("import hw2_helpers as hw2", 1)])
+    stale = "hw2_models.py changed since this kernel imported it: restart the kernel (Kernel > Restart) and run all"
+    _import_from(folder, monkeypatch)  # the kernel imports the folder's hw2_models.py
+    assert stale not in _hand_in(folder, capsys)
+    (folder / "hw2_models.py").write_text(SOLVED.replace("stride=1)  # C1", "stride=1)  # C1, edited"))
+    printed = _hand_in(folder, capsys)
+    assert printed.splitlines()[1] == stale  # right under the line naming the zip
