@@ -368,3 +368,15 @@ def test_the_hand_in_names_a_kernel_older_than_hw2_models(tmp_path, capsys, monk
     (folder / "hw2_models.py").write_text(SOLVED.replace("stride=1)  # C1", "stride=1)  # C1, edited"))
     printed = _hand_in(folder, capsys)
     assert printed.splitlines()[1] == stale  # right under the line naming the zip
+
+
+# ------------------------------------------------------------------------------------------------
+# 5. What hw2_models.py's docstring names exists
+# ------------------------------------------------------------------------------------------------
+def test_the_models_docstring_names_only_files_that_exist():
+    import ast
+
+    docstring = ast.get_docstring(ast.parse(SOLVED))
+    named = re.findall(r"``([\w./]+(?:\.py|\.ipynb|/))``", docstring)
+    assert "hw2_helpers/" in named and "hw2.ipynb" in named
+    assert [name for name in named if not (REPO / name).exists()] == []
