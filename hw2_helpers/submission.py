@@ -161,11 +161,14 @@ def run_problems(notebook):
             if output.get("output_type") == "stream" and "Traceback" in _output_text(output):
                 errors.append(f"  {where} (cell [{cell['execution_count']}]): its saved output holds a traceback")
                 break
-    found = errors
+    found = list(errors)
     if never:
         shown = ", ".join(never[:3]) + (f" and {len(never) - 3} more" if len(never) > 3 else "")
         several = len(never) > 1
-        found = found + [f"  {len(never)} code cell{'s' if several else ''} never ran (no output saved): {shown}"]
+        found.append(f"  {len(never)} code cell{'s' if several else ''} never ran (no output saved): {shown}")
+    if found:
+        fix = "Fix the errors, run" if errors else "Run"
+        found.append(f"  {fix} all cells, save the notebook (Ctrl-S / Cmd-S), then run this cell again.")
     return found
 
 

@@ -308,7 +308,8 @@ def test_the_hand_in_names_cells_whose_output_is_an_error_and_cells_that_never_r
     assert ("In the saved hw2.ipynb, a grader will notice:\n"
             "  `model = LeNet_5()` (cell [2]): its saved output is an error, NameError: name 'LeNet_5' is not defined\n"
             "  `run_something()` (cell [4]): its saved output holds a traceback\n"
-            "  1 code cell never ran (no output saved): `training_dataloader = make_loader()`\n") in printed
+            "  1 code cell never ran (no output saved): `training_dataloader = make_loader()`\n"
+            "  Fix the errors, run all cells, save the notebook (Ctrl-S / Cmd-S), then run this cell again.\n") in printed
     assert "print('fine')" not in printed and "after_the_hand_in" not in printed and "make_submission" not in printed
     assert (folder / submission.NAME).is_file()  # noticed, not refused: the grader grades what is there
 
