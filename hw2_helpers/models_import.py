@@ -127,7 +127,8 @@ class Failure:
         also = (f" It also still has blanks (line{'s' if len(self.blanks) > 1 else ''} "
                 f"{', '.join(map(str, self.blanks))})." if self.blanks else "")
         return (f"hw2_models.py does not compile (line {self.line}: {self.msg}): {self.name} is defined on lines "
-                f"{self.first}-{self.last}, which could not be loaded; fix the line{quoted} and restart the kernel.{also}")
+                f"{self.first}-{self.last}, which could not be loaded; fix the line{quoted} and restart the "
+                f"kernel.{also}")
 
 
 def import_warning(failures):

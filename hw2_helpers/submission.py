@@ -224,7 +224,8 @@ def make_submission(folder=None, history=None):
     target, partial = folder / NAME, folder / (NAME + ".part")
     missing = [name for name in FILES if not (folder / name).is_file()]
     if missing:
-        _refuse(f"No {' and no '.join(missing)} in {folder}: run this cell in hw2.ipynb, next to hw2_models.py.", target)
+        _refuse(f"No {' and no '.join(missing)} in {folder}: run this cell in hw2.ipynb, next to hw2_models.py.",
+                target)
         return None
     history = _kernel_history() if history is None else history
     notebook = json.loads((folder / "hw2.ipynb").read_text(encoding="utf-8"))

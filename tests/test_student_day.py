@@ -4,10 +4,16 @@ compile is named as such, a stale kernel is named, and the hand-in says what a g
 Each test works on small subsets or on temporary folders and takes seconds.
 """
 
-import itertools
+import ast
+import importlib
+import re
+import sys
 import time
 import traceback
+import warnings
+import zipfile
 
+import nbformat
 import pytest
 import torch
 import torchvision
@@ -15,7 +21,9 @@ import torchvision.transforms as transforms
 from torchvision.transforms import v2
 
 import hw2_helpers as hw2
-from hw2_helpers import data
+import hw2_models  # the repository's module stays in sys.modules: the tests that import another put it back
+from conftest import REPO
+from hw2_helpers import checks, data, models_import, submission
 
 NORMALIZE = ((0.1307,), (0.3081,))
 
@@ -129,15 +137,6 @@ def test_a_transform_that_gives_no_float_tensor_gets_one_short_message(mnist_roo
 # ------------------------------------------------------------------------------------------------
 # 2. A file that does not compile is named as such; a blank is called a blank only when there is one
 # ------------------------------------------------------------------------------------------------
-import importlib  # noqa: E402
-import re  # noqa: E402
-import sys  # noqa: E402
-import warnings  # noqa: E402
-
-import hw2_models  # noqa: E402,F401  (the repository's module is in sys.modules: each test puts it back)
-from conftest import REPO  # noqa: E402
-from hw2_helpers import models_import, submission  # noqa: E402
-
 SOLVED = (REPO / "hw2_models.py").read_text(encoding="utf-8")
 C1 = "self.conv1 = nn.Conv2d(1, 6, kernel_size=5, stride=1)"
 TYPO = "self.conv1 = nn.Conv2d(1, 6 kernel_size=5, stride=1)"  # a comma forgotten
@@ -190,9 +189,9 @@ def test_a_typo_says_the_file_does_not_compile_where_and_why(tmp_path, monkeypat
                       "restart the kernel. Using it stops with a message naming the line; the rest of the file works, "
                       "so the cells before it run."]
     assert _refusal(module.LeNet_5) == (
-        f"hw2_models.py does not compile (line {line}: invalid syntax. Perhaps you forgot a comma?): LeNet_5 is defined "
-        f"on lines {first}-{last}, which could not be loaded; fix the line (`{TYPO}  # C1  # blank: args, kernel_size`) "
-        "and restart the kernel.")
+        f"hw2_models.py does not compile (line {line}: invalid syntax. Perhaps you forgot a comma?): LeNet_5 is "
+        f"defined on lines {first}-{last}, which could not be loaded; fix the line "
+        f"(`{TYPO}  # C1  # blank: args, kernel_size`) and restart the kernel.")
     assert module.Encoder(2).latent_dimensionality == 2  # the rest of the file works
     problem = submission._class_problem(text, "LeNet_5")  # the hand-in says the same
     assert problem.startswith(f"hw2_models.py does not compile (line {line}: invalid syntax") and "blank" not in problem
@@ -246,12 +245,6 @@ def test_models_changed_names_a_file_edited_after_the_import(tmp_path, monkeypat
 # ------------------------------------------------------------------------------------------------
 # 4. The hand-in says what a grader would notice, refuses an unsaved notebook precisely, prints only
 # ------------------------------------------------------------------------------------------------
-import zipfile  # noqa: E402
-
-import nbformat  # noqa: E402
-
-from hw2_helpers import checks  # noqa: E402
-
 HAND_IN = "hw2.make_submission()"
 QUESTIONS = [part["follows"] for part in checks.table()["parts"] if part["kind"] == "written"]
 EMPTY = checks.table()["empty_answer"]
@@ -268,7 +261,8 @@ def _folder(tmp_path, cells, answers=("My answer.", "Mine too.")):
     folder.mkdir(parents=True)
     (folder / "hw2_models.py").write_text(SOLVED)
     written = [cell for question, answer in zip(QUESTIONS, answers)
-               for cell in (nbformat.v4.new_markdown_cell(f"**Question.** {question}"), nbformat.v4.new_markdown_cell(answer))]
+               for cell in (nbformat.v4.new_markdown_cell(f"**Question.** {question}"),
+                            nbformat.v4.new_markdown_cell(answer))]
     nb = nbformat.v4.new_notebook(cells=list(cells) + written + [_code(HAND_IN)])
     nbformat.write(nb, folder / "hw2.ipynb")
     return folder
@@ -309,7 +303,8 @@ def test_the_hand_in_names_cells_whose_output_is_an_error_and_cells_that_never_r
             "  `model = LeNet_5()` (cell [2]): its saved output is an error, NameError: name 'LeNet_5' is not defined\n"
             "  `run_something()` (cell [4]): its saved output holds a traceback\n"
             "  1 code cell never ran (no output saved): `training_dataloader = make_loader()`\n"
-            "  Fix the errors, run all cells, save the notebook (Ctrl-S / Cmd-S), then run this cell again.\n") in printed
+            "  Fix the errors, run all cells, save the notebook (Ctrl-S / Cmd-S), then run this cell again.\n"
+            ) in printed
     assert "print('fine')" not in printed and "after_the_hand_in" not in printed and "make_submission" not in printed
     assert (folder / submission.NAME).is_file()  # noticed, not refused: the grader grades what is there
 
@@ -375,8 +370,6 @@ def test_the_hand_in_names_a_kernel_older_than_hw2_models(tmp_path, capsys, monk
 # 5. What hw2_models.py's docstring names exists
 # ------------------------------------------------------------------------------------------------
 def test_the_models_docstring_names_only_files_that_exist():
-    import ast
-
     docstring = ast.get_docstring(ast.parse(SOLVED))
     named = re.findall(r"``([\w./]+(?:\.py|\.ipynb|/))``", docstring)
     assert "hw2_helpers/" in named and "hw2.ipynb" in named
