@@ -5,7 +5,7 @@ names (``conv1``, ``conv_1``, ``fc_2``, ``latent_dimensionality``...) are the as
 reads in the order a grader grades: device selection, then the graded classes in the notebook's order
 (``LeNet_5``; ``AutoEncoder``, ``Encoder``, ``Decoder``; ``VariationalAutoEncoder`` and
 ``kl_divergence``). Everything else the notebook uses (data, training and evaluation, measures,
-figures, weights) is in ``hw2_helpers.py``.
+figures, weights) is in the package ``hw2_helpers/``, imported as ``hw2``.
 """
 
 import os

@@ -289,8 +289,10 @@ def test_make_submission_refuses_an_unsaved_notebook_and_zips_a_saved_one(studen
     nb = nbformat.read(folder / "hw2.ipynb", as_version=4)
     next(c for c in nb.cells if c.source == transform_cell).source = edited
     nbformat.write(nb, folder / "hw2.ipynb")
-    path = submission.make_submission(folder, history=saved[:5] + [transform_cell, edited])
+    assert submission.make_submission(folder, history=saved[:5] + [transform_cell, edited]) is None  # prints only
     printed = capsys.readouterr().out
+    path = folder / submission.NAME
+    assert f"Wrote {path} (" in printed
     with zipfile.ZipFile(path) as archive:
         assert archive.namelist() == ["hw2.ipynb", "hw2_models.py"]
         assert archive.read("hw2.ipynb") == (folder / "hw2.ipynb").read_bytes()
