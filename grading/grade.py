@@ -188,11 +188,12 @@ def main(argv=None):
     parser.add_argument("submissions", help="folder of submissions (folders or .zip files), or Canvas's Download "
                                             "Submissions zip (or its unzipped folder)")
     parser.add_argument("--out", default="results", help="folder for grades.csv and the answer pages (default: results)")
-    parser.add_argument("--written-scores", help="the instructor's CSV of written scores (submission, hw1_comparison, "
-                                                 "vae_use_case) to merge into grades.csv (no code runs again)")
+    parser.add_argument("--written-scores", help="the instructor's CSV of written scores (written_scores_template.csv, "
+                                                 "filled in) to merge into grades.csv (no code runs again)")
     parser.add_argument("--jobs", type=int, default=min(4, os.cpu_count() or 1),
                         help="submissions graded at once, each with its share of the cores (default: the cores, at most 4)")
-    parser.add_argument("--homework", help="the assignment's folder (default: the repository's own, grading/assignments/hw2)")
+    parser.add_argument("--homework", help="the assignment's folder (default: the repository's own, under "
+                                           "grading/assignments/)")
     parser.add_argument("--timeout", type=float, default=settings.TIMEOUT,
                         help=f"seconds per submission (default {settings.TIMEOUT:g})")
     parser.add_argument("--cell-timeout", type=float, default=settings.CELL_LIMIT,

@@ -74,6 +74,12 @@ def _forge():
 
     def answer(request, tensors):
         op = request.get("op")
+        if op == "describe" and request["target"].get("var") in ("training_dataloader", "validation_dataloader"):
+            return {"type": "DataLoader", "batch_size": 64, "sampler": "RandomSampler", "length": 60000,
+                    "instance_of": [], "stand_in": None, "latent_dimensionality": None}, []
+        if op == "describe" and request["target"].get("var", "").startswith("mnist_"):
+            return {"type": "MNIST", "length": 60000, "instance_of": [], "stand_in": None,
+                    "latent_dimensionality": None}, []
         if op == "describe":
             kind, width, modules = structure(request["target"])
             params = params_of(modules)
@@ -88,14 +94,13 @@ def _forge():
             shapes = {"LeNet_5": [(n, 10)], "Encoder": [(n, width)], "Decoder": [(n, 1, 28, 28)],
                       "AutoEncoder": [(n, 1, 28, 28)], "VariationalAutoEncoder": [(n, 1, 28, 28), (n, 2), (n, 2)]}
             return {"count": len(shapes[kind])}, [_torch.full(s, 0.5) for s in shapes[kind]]
-        if op == "transform":
+        if op == "apply":
             return {}, [_torch.zeros(1, 32, 32) for _ in tensors[0]]
-        if op == "loaders":
-            claim = {"type": "DataLoader", "batch_size": 64, "sampler": "RandomSampler", "length": 60000,
-                     "set_length": 60000}
-            return ({"training_dataloader": claim, "validation_dataloader": dict(claim, length=10000, set_length=10000)},
-                    [_torch.randint(0, 10, (64,)), _torch.randint(0, 10, (64,)), _torch.rand(64, 1, 32, 32)])
-        return {"problems": ["lone \\ud800 surrogate"], "classes": every, "cells": [], "cell_error": None, "notes": [], "printed": 0}, []
+        if op == "batches":
+            return {}, [_torch.rand(64, 1, 32, 32), _torch.randint(0, 10, (64,)),
+                        _torch.rand(64, 1, 32, 32), _torch.randint(0, 10, (64,))]
+        return {"problems": ["lone \\ud800 surrogate"], "classes": every, "ran": [], "cell_error": None, "notes": [],
+                "printed": 0}, []
 
     header, out = answer({}, [])  # the request the runner was answering when this code ran
     _wire.send(sink, header, out)

@@ -122,8 +122,9 @@ def test_a_bomb_inside_the_download_costs_its_own_row_only(tmp_path, monkeypatch
     monkeypatch.setattr(collect.settings, "FILE_LIMIT", 1000)
     archive = make_download(tmp_path / "s.zip", {"a_1_2_hw2.ipynb": "x" * 5000, "a_1_3_hw2_models.py": "# ok"})
     entries, _ = collect.find(archive)
-    staged, copy = [], collect._copy
-    monkeypatch.setattr(collect, "_copy", lambda path, target: staged.append(path.stat().st_size) or copy(path, target))
+    staged, copy = [], collect.submissions._copy_regular
+    monkeypatch.setattr(collect.submissions, "_copy_regular",
+                        lambda path, target: staged.append(path.stat().st_size) or copy(path, target))
     files, problems, _ = _extracted(entries, "a_1", tmp_path)
     assert staged == [4]  # the notebook was never written out of the archive whole: the copy stops at the limit
     assert files == {"hw2_models.py": "# ok"}
@@ -246,7 +247,7 @@ def test_merging_written_scores_runs_only_what_changed_since_its_record(tmp_path
         (folder / name / "hw2.ipynb").write_text(NB)
     ran = []
 
-    def grade_one(index, name, entry, scratch, options):  # what the sandbox would report, without running it
+    def grade_one(index, name, entry, scratch, options, assignment):  # what the sandbox would report, without running it
         ran.append(name)
         return {**record(name), **collect.meta(entry)}
 

@@ -89,7 +89,7 @@ def test_without_per_submission_limits_one_submission_at_a_time(tmp_path, monkey
     monkeypatch.setattr(isolation, "per_submission_limits", lambda: None)
     seen = {}
 
-    def one(index, name, entry, scratch, options):
+    def one(index, name, entry, scratch, options, assignment):
         seen["threads"] = options["threads"]
         from grading.outputs import results
 

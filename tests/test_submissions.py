@@ -56,16 +56,16 @@ def test_a_cell_of_60000_newlines_is_read_in_linear_time(tmp_path):
     path.write_text(_notebook(_code(text), _code("class LeNet_5(nn.Module:\n" + "\n" * 60_000)))
     started = time.monotonic()
     assert notebook.detect(notebook.load(path)[0], HW) == notebook.ASSIGNMENT  # read from its lines: the cell does not compile
-    assert notebook.imports_models(text) is False
+    assert notebook.imports_module(text, "hw2_models") is False
     assert notebook.assigns_by_text(text, ["x", "y"]) == {"x"}
     assert time.monotonic() - started < 5
 
 
 def test_the_line_scans_read_what_the_regular_expressions_did():
-    assert notebook.imports_models("  from hw2_models import Encoder")
-    assert notebook.imports_models("import hw2_models as m")
-    assert not notebook.imports_models("import hw2_models_old") and not notebook.imports_models("# import hw2_models")
-    assert notebook.classes_by_text("class Encoder(nn.Module:\nclass Decoderx:\nclass LeNet_5:") == ["Encoder", "LeNet_5"]
+    assert notebook.imports_module("  from hw2_models import Encoder", "hw2_models")
+    assert notebook.imports_module("import hw2_models as m", "hw2_models")
+    assert not notebook.imports_module("import hw2_models_old", "hw2_models") and not notebook.imports_module("# import hw2_models", "hw2_models")
+    assert notebook.classes_by_text("class Encoder(nn.Module:\nclass Decoderx:\nclass LeNet_5:", HW.classes) == ["Encoder", "LeNet_5"]
     assert notebook.assigns_by_text("  model = LeNet_5(\nae_model == 1\nvae_model=2", ["model", "ae_model", "vae_model"]) \
         == {"model", "vae_model"}
 
@@ -78,7 +78,7 @@ def test_a_lone_surrogate_in_an_answer_is_replaced(tmp_path):
     assert answers == {"hw1_comparison": "mine \ufffd"}  # guard: notebook.clean in notebook.source
     answers["hw1_comparison"].encode("utf-8")
     record = {"name": "x", "answers": answers}
-    page = report.answer_page("hw1_comparison", [record], {})
+    page = report.answer_page(HW.written()[0], [record], {}, HW)
     report.write_text(tmp_path / "page.html", page)
 
 
@@ -192,7 +192,7 @@ def test_a_folder_of_too_many_entries_is_looked_at_in_part(tmp_path, monkeypatch
     (folder / "hw2_models.py").write_text("x = 1\n")
     out = tmp_path / "out"
     out.mkdir()
-    assert any("more than 50 entries" in p for p in submissions.extract(folder, out))
+    assert any("more than 50 entries" in p for p in submissions.extract(folder, out, None, FILES))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -208,9 +208,9 @@ def test_a_row_is_made_from_any_record(tmp_path, event):
         {"part": "transform", "case": 1, "points": "1000", "passed": True},
         {"part": "encoder", "case": "c", "points": 1, "passed": "yes", "message": ["\ud800"]}],
         "events": [event, {"event": "finished"}], "returncode": None}
-    row = results.row_for(record, {}, {"timeout": 1})  # guard: results._texts/_integer (TypeError, UnicodeError)
+    row = results.row_for(results.outcome(record, {}, {"timeout": 1}, HW), HW)  # guard: results._texts/_integer
+    report.write_grades(tmp_path, [row], HW)
     assert row["transform"] == "0" and row["automatic"] == "0"
-    report.write_grades(tmp_path, [row])
     with open(tmp_path / "grades.csv", encoding="utf-8") as handle:
         assert list(csv.DictReader(handle))[0]["submission"] == "x\ufffd"
 
@@ -220,7 +220,7 @@ def test_a_failing_step_becomes_that_submissions_row_and_grades_csv_is_written(t
     for name in ["alice", "bob"]:
         (folder / name).mkdir(parents=True)
 
-    def extract(entry, workdir, notes=None):
+    def extract(entry, workdir, notes, files):
         raise OSError(f"cannot copy {entry.name}")
 
     ran = []
@@ -253,4 +253,4 @@ def test_a_cell_of_magics_is_not_translated_in_the_graders_process(tmp_path):
     started = time.monotonic()
     assert notebook.detect(notebook.load(path)[0], HW) == notebook.ASSIGNMENT  # IPython's TransformerManager: about 290 s on this cell
     assert time.monotonic() - started < 5
-    assert notebook.defined_classes("class Encoder:\n    pass\nx = '''\nclass Decoder:\n'''") == ["Encoder"]
+    assert notebook.defined_classes("class Encoder:\n    pass\nx = '''\nclass Decoder:\n'''", HW.classes) == ["Encoder"]

@@ -11,12 +11,14 @@ from pathlib import Path
 import pytest
 import torch
 
+from grading import assignment as assignments
 from grading import make_student as ms
 from grading.sandbox.child import notebook as child_notebook
 from grading.sandbox.child import wire
 from hw2_helpers import models_import
 
 REPO = Path(__file__).resolve().parents[1]
+HW = assignments.load()
 
 
 class Recorder(io.BytesIO):
@@ -84,7 +86,7 @@ def test_the_child_and_the_import_hook_split_the_student_version_alike_at_its_st
     with pytest.raises(SyntaxError):
         compile(source, "hw2_models.py", "exec")
     hook = models_import.top_level_statements(source)
-    child = child_notebook.splitter(student)(source)  # the copy the sandbox loads from the submission's workdir
+    child = child_notebook.splitter(student, HW.sandbox())(source)  # the copy the sandbox loads from the submission's workdir
     assert child == hook
     solved = ms.solved_module().splitlines()
     starts = {solved[min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])]) - 1]

@@ -38,6 +38,18 @@ def load_cases(path, name):
     return [(*function.case[:4], function) for function in functions]
 
 
+def sibling(file, name):
+    """The module of the file ``name`` beside ``file`` (a hidden case file reusing public cases), loaded once."""
+    path = Path(file).resolve().with_name(name)
+    key = f"casekit_sibling_{abs(hash(str(path)))}"
+    if key not in sys.modules:
+        spec = importlib.util.spec_from_file_location(key, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[key] = module
+        spec.loader.exec_module(module)
+    return sys.modules[key]
+
+
 _ORDER = [0]
 
 
@@ -189,26 +201,6 @@ def same(found, expected, what, tolerance=TOLERANCE):
     assert difference <= tolerance, f"{what} differs from the recomputation by more than {tolerance:g}"
 
 
-def steps_lower_loss(model, loss_of, batch, steps=5):
-    """``steps`` Adam steps (lr 1e-3) of ``model`` on one batch; AssertionError unless the loss fell."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        model = model.train()
-        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-        with torch.no_grad():
-            torch.manual_seed(1)
-            before = float(loss_of(model, batch))
-        for _ in range(steps):
-            optimizer.zero_grad()
-            loss = loss_of(model, batch)
-            loss.backward()
-            optimizer.step()
-        with torch.no_grad():
-            torch.manual_seed(1)
-            after = float(loss_of(model, batch))
-    assert after < before, f"{steps} Adam steps on a real batch did not lower the loss"
-
-
 def signature(images):
     """(N, 196) of images (N, C, H, W) of any size and affine scale: each at 14x14, centred, of unit norm."""
     small = nn.functional.interpolate(images[:, :1].float(), size=(28, 28), mode="bilinear", antialias=True)
@@ -266,6 +258,22 @@ def recompute(ask, target, owner, attribute, found):
     x = probe_input(found, ask.generator)
     out = ask.forward(dict(target, sub=attribute), x, params=fresh_params(ours, ask.generator))
     same(out[0], ours.eval()(x).detach(), f"{owner}.{attribute}'s output")
+
+
+def alive(ask, target, x, label):
+    """``target`` computes with its own weights: on two weight sets the asker draws (shaped as the target describes
+    its state), its outputs on ``x`` differ. An answer that ignores the weights (a constant, a replayed tensor) fails."""
+    _, names, tensors = ask.describe(target)
+    assert names, f"{label} holds no parameters"
+
+    def draw():
+        return {name: (torch.rand(t.shape, generator=ask.generator) * 2 - 1) / max(1, t[0].numel() if t.dim() > 1
+                                                                                  else t.numel()) ** 0.5
+                for name, t in zip(names, tensors)}
+
+    first, second = ask.forward(target, x, params=draw())[0], ask.forward(target, x, params=draw())[0]
+    assert tuple(first.shape) == tuple(second.shape) and not torch.allclose(first, second), \
+        f"{label}'s output does not change with its weights"
 
 
 def parameters(names, tensors, *prefixes):

@@ -2,7 +2,9 @@
 solved class (rebuilt with the layers the submission describes, so a layer's mistake costs that layer's case only)
 computes on the grader's inputs."""
 
-from casekit import built, case, conv, fresh_params, layer, parameters, rebuild, same
+from casekit import built, case, conv, fresh_params, layer, parameters, rebuild, same, sibling
+
+PUBLIC = sibling(__file__, "public_cases.py")  # the structure a hidden case also asserts, written once
 
 LENET = built("LeNet_5")
 
@@ -60,3 +62,40 @@ def decoder_computes(ask):
     for width in (2, 4):
         z = 3 * torch.randn(4, width, generator=ask.generator)
         computes_as_reference(ask, built("Decoder", width), ask.reference.models().Decoder(width), z, f"Decoder({width})")
+
+
+def built_model_works(ask, variable, widths):
+    """What of a built model the grader can recompute: each of its encoder and decoder that is the submission's own
+    (not the runner's stand-in) and computes what the table's class computes, on the grader's weights; at least one
+    must (so a mistake in one class costs that class's part, and a model of which nothing computes earns nothing)."""
+    import torch
+
+    works = []
+    for attribute, width in zip(("encoder", "decoder"), widths):
+        target = {"var": variable, "sub": attribute}
+        if ask.describe(target)[0]["stand_in"] is not None:
+            continue
+        models = ask.reference.models()
+        reference = models.Encoder(width) if attribute == "encoder" else models.Decoder(width)
+        x = ask.images(4) if attribute == "encoder" else 3 * torch.randn(4, width, generator=ask.generator)
+        try:
+            computes_as_reference(ask, target, reference, x, f"{variable}.{attribute}")
+            works.append(attribute)
+        except AssertionError:
+            continue
+    assert works, (f"neither {variable}.encoder nor {variable}.decoder computes what the table's classes compute "
+                   "(see the Encoder's and the Decoder's parts): nothing of it can be checked")
+
+
+@case("ae_built", "AutoEncoder built: Encoder(2) and Decoder(2), and what of them works computes as the table says", 1,
+      public=False)
+def ae_built_computes(ask):
+    PUBLIC.ae_built(ask)
+    built_model_works(ask, "ae_model", (2, 2))
+
+
+@case("vae_built", "VAE built: Encoder(4), Decoder(2), latent_dimensionality 2, and what of them works computes", 1,
+      public=False)
+def vae_built_computes(ask):
+    PUBLIC.vae_built(ask)
+    built_model_works(ask, "vae_model", (4, 2))

@@ -6,7 +6,7 @@ conv_2 4,624, conv_3 145; LeNet-5 (full C3 connectivity, as nn.Conv2d gives) C1 
 output 850."""
 
 import torch
-from casekit import built, case, conv, layer, not_real, parameters
+from casekit import alive, built, case, conv, layer, not_real, parameters
 
 LENET = built("LeNet_5")
 UPSAMPLING = ("Upsample", "UpsamplingNearest2d")
@@ -113,6 +113,7 @@ def lenet_forward(ask):
     found = parameters(names, tensors)
     assert found == 61_706, (f"LeNet_5() holds {found:,} parameters, expected 61,706: check the kernel sizes and the "
                              "numbers of maps and units against the paper and its figure")
+    alive(ask, LENET, x, "LeNet_5()")
 
 
 # -- LeNet-5 instantiated (1 pt) ----------------------------------------------------------------------------------
@@ -124,6 +125,7 @@ def lenet_instantiated(ask):
     assert info["stand_in"] is None, "LeNet_5 cannot be built, so model is the grader's stand-in: fix LeNet_5 first"
     x = torch.randn(2, 1, 32, 32, generator=ask.generator)
     hinted(lambda: ask.forward({"var": "model"}, x), FORWARD_HINTS)
+    alive(ask, {"var": "model"}, x, "model")
 
 
 # -- the Encoder (2 pts: 1.5 here, 0.5 hidden) and the Decoder (2 pts: 1.5 here, 0.5 hidden) ------------------------
@@ -153,6 +155,7 @@ def encoder_behaviour(ask):
         _, names, tensors = ask.describe(target)
         assert parameters(names, tensors) == count, \
             f"{label} holds {parameters(names, tensors):,} parameters, expected {count:,}: check each layer against the table"
+        alive(ask, target, images, label)
 
 
 UPSAMPLING_HINTS = {"upsample_1": "is the first upsampling (upsample_1) missing?",
@@ -189,9 +192,11 @@ def decoder_behaviour(ask):
         _, names, tensors = ask.describe(target)
         assert parameters(names, tensors) == count, \
             f"{label} holds {parameters(names, tensors):,} parameters, expected {count:,}: check each layer against the table"
+        alive(ask, target, z, label)
 
 
-# -- the models the cells build (1 pt each): judged on what the cell builds, whatever its classes' mistakes ------------
+# -- the models the cells build (1 pt each, all in a hidden case that recomputes what of them works; the public case
+# -- says what the cell built, worth nothing on its own: what a cell builds is the submission's word until recomputed)
 def width(ask, target, role):
     """The latent width an Encoder (its output) or a Decoder (its input) was built with."""
     info = ask.describe(target)[0]
@@ -216,14 +221,14 @@ def parts_of(ask, variable, cls):
     return tuple(widths)
 
 
-@case("ae_built", "AutoEncoder built: an Encoder and a Decoder of latent width 2", 1, public=True)
+@case("ae_built", "AutoEncoder built: an Encoder and a Decoder of latent width 2", 0, public=True)
 def ae_built(ask):
     widths = parts_of(ask, "ae_model", "AutoEncoder")
     assert widths == (2, 2), (f"ae_model's encoder and decoder have latent widths {widths}, expected (2, 2): the "
                               "autoencoder's latent space is 2-dimensional")
 
 
-@case("vae_built", "VAE built: encoder width 4, decoder width 2, latent_dimensionality 2", 1, public=True)
+@case("vae_built", "VAE built: encoder width 4, decoder width 2, latent_dimensionality 2", 0, public=True)
 def vae_built(ask):
     widths = parts_of(ask, "vae_model", "VariationalAutoEncoder")
     found = (*widths, ask.describe({"var": "vae_model"})[0]["latent_dimensionality"])
