@@ -17,6 +17,7 @@ from collections import namedtuple
 from pathlib import Path
 
 from grading.judge import casekit
+from grading.text import write_atomically
 
 ASSIGNMENTS = Path(__file__).resolve().parent / "assignments"  # the repository's own assignment is its one folder
 AUTOMATIC, WRITTEN = "automatic", "written"
@@ -107,9 +108,7 @@ class Assignment:
             if path.suffix == ".gz":
                 content, extracted = gzip.decompress(path.read_bytes()), path.with_suffix("")
                 if not extracted.is_file() or extracted.read_bytes() != content:
-                    partial = extracted.with_name(extracted.name + ".partial")
-                    partial.write_bytes(content)
-                    partial.replace(extracted)
+                    write_atomically(extracted, content)
         return root
 
     def student_text(self, name):

@@ -118,8 +118,16 @@ def _copy(source, target):
 
 def copy_helpers(target, assignment=None):
     """Copy the assignment's provided files and folders (``provided()``) into the folder ``target``, each under its
-    own name; returns what was written."""
-    return [_copy(source, Path(target) / source.name) for source in _homework(assignment).provided()]
+    own name, but what ``student.leave_out`` names (what only the solution's cells use); returns what was written."""
+    assignment = _homework(assignment)
+    written = [_copy(source, Path(target) / source.name) for source in assignment.provided()]
+    for relative in assignment.data.get("student", {}).get("leave_out", []):
+        path = Path(target) / relative
+        if not path.is_file():
+            raise RuleError(f"{assignment.folder.name}: student.leave_out names {relative}, which the provided files "
+                            "do not hold: update assignment.json")
+        path.unlink()
+    return written
 
 
 def ship_public_checks(target, assignment=None):

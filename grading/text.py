@@ -23,10 +23,13 @@ def write_text(path, text):
     path.write_text(text, encoding="utf-8", errors="replace", newline="")
 
 
-def write_atomically(path, text):
-    """Write a whole file or nothing: a reader never sees half a grades.csv."""
+def write_atomically(path, data):
+    """Write a whole file or nothing (``data``: text, or bytes): a reader never sees half a grades.csv."""
     temporary = path.with_name(f".{path.name}.partial")
-    write_text(temporary, text)
+    if isinstance(data, bytes):
+        temporary.write_bytes(data)
+    else:
+        write_text(temporary, data)
     os.replace(temporary, path)
 
 

@@ -26,19 +26,30 @@ from .latent import (  # noqa: E402,F401
     occupied_share, ppf_axis,
 )
 from .machine import load_reading, load_report  # noqa: E402,F401
-from .measures import (  # noqa: E402,F401
-    classifier_readings, elbo_nats, fid_reference, format_generation_table, frechet_distance, generated_sets,
-    generation_table, inception_score, interpolation_pairs, mean_interval, path_confidence, random_pairs, read_digits,
-    set_measures,
-)
-from .seed_study import (  # noqa: E402,F401
-    SEED_COLUMNS, SEED_COMPARISONS, SEED_TABLE_COLUMNS, SET_KEYS, format_seed_table, read_seed_table, seed_row,
-    summary_row,
-)
 from .training import (  # noqa: E402,F401
     DEFAULT_KL_WEIGHT, autoencoder_epoch, classifier_epoch, confusion_counts, is_variational, memory_format,
     most_confused, predict_all, seed_everything, train_autoencoder, vae_loss,
 )
 from .weights import architecture_of, load_weights, save_weights  # noqa: E402,F401
 from .checks import check  # noqa: E402,F401
+from .models_import import models_changed  # noqa: E402,F401
 from .submission import make_submission  # noqa: E402,F401
+
+# What only the solution's cells use (the appendices' measures and seed table), loaded on first use: the student
+# version ships without these two files.
+SOLUTION_ONLY = {
+    "measures": ["classifier_readings", "elbo_nats", "fid_reference", "format_generation_table", "frechet_distance",
+                 "generated_sets", "generation_table", "inception_score", "interpolation_pairs", "mean_interval",
+                 "path_confidence", "random_pairs", "read_digits", "set_measures"],
+    "seed_study": ["SEED_COLUMNS", "SEED_COMPARISONS", "SEED_TABLE_COLUMNS", "SET_KEYS", "format_seed_table",
+                   "read_seed_table", "seed_row", "summary_row"],
+}
+
+
+def __getattr__(name):
+    import importlib
+
+    module = next((m for m, names in SOLUTION_ONLY.items() if name in names), None)
+    if module is None:
+        raise AttributeError(f"module 'hw2_helpers' has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{module}", __name__), name)

@@ -52,4 +52,9 @@ def check(part, namespace=None):
     """Print the public cases of ``part`` on the caller's variables (or ``namespace``); returns nothing."""
     if namespace is None:
         namespace = sys._getframe(1).f_globals  # in a notebook: the kernel's variables
+    from .models_import import models_changed
+
+    stale = models_changed()
+    if stale:  # what the kernel runs is not the file on disk: a verdict now would judge the old code
+        print(stale)
     _kernel().check(folder(), part, namespace, DATA_ROOT)

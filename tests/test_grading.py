@@ -183,6 +183,8 @@ def test_student_version_files(student):
         assert all((out / p).read_bytes() == path.read_bytes() for p, path in generated.items())
         assert not (out / "hw2_helpers" / "checking" / "hidden_cases.py").exists()
         assert shipped and all((out / p).read_bytes() == (REPO / p).read_bytes() for p in shipped if p not in generated)
+        left_out = {"hw2_helpers/measures.py", "hw2_helpers/seed_study.py"}  # only the solution's cells use them
+        assert not left_out & set(shipped) and all((REPO / p).is_file() for p in left_out)
         assert not any(p.endswith(".pyc") for p in shipped)
         files = sorted([f for f in files if f not in shipped] + ["hw2_helpers"])
     else:

@@ -80,6 +80,4 @@ def write(out, records, outcomes, assignment):
         with zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive:
             for entry in sorted(pages):
                 archive.writestr(entry, pages[entry].encode("utf-8", "replace"))
-        temporary = out / ".feedback_for_canvas.zip.partial"
-        temporary.write_bytes(handle.getvalue())
-        temporary.replace(out / "feedback_for_canvas.zip")
+        write_atomically(out / "feedback_for_canvas.zip", handle.getvalue())

@@ -137,7 +137,7 @@ def _run(code, module, limit, where, problems, at_import=""):
         kind, _, message = error.partition(": ")
         problems.append(f"{where} raised {kind}{at_import}: {message}")
     if printed > OUTPUT_LIMIT:
-        problems.append(f"{where} printed {printed:,} characters{at_import} (kept the first 64 KiB)")
+        problems.append(f"{where} printed {printed:,} characters{at_import} (kept the first {OUTPUT_LIMIT // 1024} KiB)")
 
 
 def load_kit(workdir, problems, limit, spec):
