@@ -14,11 +14,11 @@ import stat
 from pathlib import Path
 
 from grading import settings
+from grading.text import clean, encodable  # noqa: F401  (clean: its older home)
 from grading.sandbox.child.shared import GRADED_CLASSES as CLASSES
 
 KIT, ASSIGNMENT = "kit", "assignment"
 # A JSON string (unrolled: each character has one way to match, so the match is linear) or a bracket.
-_SURROGATE = re.compile("[\ud800-\udfff]")  # what is left of a surrogate in a str is lone: json pairs them
 _TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.S)
 
 
@@ -41,11 +41,6 @@ def read_regular(path, limit):
         return b"".join(chunks)
     finally:
         os.close(fd)
-
-
-def clean(text):
-    """``text`` with lone surrogates (JSON's ``\\ud800``, or undecodable bytes) replaced: always encodable."""
-    return _SURROGATE.sub("\ufffd", str(text))
 
 
 def depth(text):
@@ -109,7 +104,7 @@ def source(cell):
     text = cell.get("source", cell.get("input", ""))
     if isinstance(text, list):
         text = "".join(line for line in text if isinstance(line, str))
-    return clean(text) if isinstance(text, str) else ""
+    return encodable(text) if isinstance(text, str) else ""
 
 
 def tags(cell):

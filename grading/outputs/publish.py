@@ -7,6 +7,7 @@ from pathlib import Path
 from grading import parts
 from grading.intake import canvas, notebook
 from grading.outputs import feedback, report, results, summary
+from grading.text import clean
 
 POSSIBLE = parts.AUTOMATIC_POINTS + parts.WRITTEN_POINTS
 
@@ -67,4 +68,4 @@ def write(out, records, written, options, gradebook=None, ignored=()):
             messages += canvas_import(out, rows, gradebook)
     finally:
         report.write_grades(out, rows)  # whatever else could not be written, grades.csv is
-    return rows, messages
+    return rows, [clean(m, newlines=False) for m in messages]  # names and titles: never a terminal's command

@@ -2,46 +2,17 @@
 ``details/FILE.json`` and ``logs/FILE.txt`` (FILE: ``submissions.file_name``). Every file is written as UTF-8 with
 anything unencodable replaced, so no text of a submission can stop the writing."""
 
-import csv
 import html
-import io
 import json
-import os
 import shutil
 import sys
 
 from grading import parts, settings
 from grading.outputs.results import COLUMNS, WRITTEN, number
-from grading.intake.submissions import file_name
+from grading.text import csv_text, file_name, score_key, spreadsheet_safe, write_atomically, write_text  # noqa: F401
 
 EMPTY_ANSWER = parts.EMPTY_ANSWER
 QUESTIONS = {part.name: (part.follows, parts.heading(part)) for part in parts.written()}  # (phrase, title)
-
-
-def write_text(path, text):
-    path.write_text(text, encoding="utf-8", errors="replace", newline="")
-
-
-def write_atomically(path, text):
-    """Write a whole file or nothing: a reader never sees half a grades.csv."""
-    temporary = path.with_name(f".{path.name}.partial")
-    write_text(temporary, text)
-    os.replace(temporary, path)
-
-
-def spreadsheet_safe(value):
-    """A cell a spreadsheet shows as text: one beginning with = + - @ (or a tab or return) would run as a formula."""
-    value = str(value)
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
-def csv_text(rows, header=None):
-    handle = io.StringIO()
-    writer = csv.writer(handle, lineterminator="\n")
-    if header:
-        writer.writerow(header)
-    writer.writerows([[spreadsheet_safe(v) for v in row] for row in rows])
-    return handle.getvalue()
 
 
 def clear(out):
