@@ -83,10 +83,16 @@ def write(out, rows, records, written):
             write_submission_files(out, record)
         except Exception as error:  # one submission's files never stop the others' or grades.csv
             print(f"grading.grade: the details of {record.get('name')!r} could not be written ({error})", file=sys.stderr)
-    scored = [[r["name"], *(number(written.get(r["name"], {})[p]) if p in written.get(r["name"], {}) else ""
-                            for p in WRITTEN)] for r in records]
-    write_atomically(out / "written_scores_template.csv", csv_text(scored, ["submission", *WRITTEN]))
+    write_atomically(out / "written_scores_template.csv", scores_template(records, written))
     write_grades(out, rows)
+
+
+def scores_template(records, written):
+    """The scores template's CSV: per submission its name, its written scores so far, and ``key`` (``score_key`` of
+    the exact name), by which the scores are read back whatever a spreadsheet does to the name."""
+    scored = [[r["name"], *(number(written.get(r["name"], {})[p]) if p in written.get(r["name"], {}) else ""
+                            for p in WRITTEN), score_key(r["name"])] for r in records]
+    return csv_text(scored, ["submission", *WRITTEN, "key"])
 
 
 def write_grades(out, rows):

@@ -129,12 +129,36 @@ def unquote(name):
 
 
 def read_written_scores(path, names=None):
-    """{submission: {part: points}} from the instructor's CSV, keyed by the exact name (never stripped); raises
-    ValueError naming a bad cell, or a name that is not a submission of ``names`` when they are given."""
-    scores = {}
+    """{submission: {part: points}} from the instructor's CSV. A row names its submission by its ``key`` (the scores
+    template's column: ``grading.text.score_key`` of the exact name, which a spreadsheet leaves as it is) where it has
+    one, else by the exact name (never stripped; the template's ``'`` before = + - @ undone), as files written
+    before the key column are read. Raises ValueError naming a bad cell, two rows for one submission (``=bob`` and
+    ``'=bob`` are one cell to a spreadsheet: their keys tell them apart), submissions whose keys collide, or a row
+    that is not a submission of ``names`` when they are given."""
+    from grading.text import score_key
+
+    by_key = None
+    if names is not None:
+        by_key = {}
+        for name in sorted(names):
+            other = by_key.setdefault(score_key(name), name)
+            if other != name:
+                raise ValueError(f"{path}: the submissions {other!r} and {name!r} share the key {score_key(name)}; "
+                                 "rename one of them and grade it again")
+    scores, seen = {}, {}
     with open(path, newline="", encoding="utf-8", errors="replace") as handle:
-        for row in csv.DictReader(handle):
-            name = unquote(row.get("submission") or "")
+        for line, row in enumerate(csv.DictReader(handle), 2):
+            cell = row.get("submission") or ""
+            key = (row.get("key") or "").strip()
+            if key:
+                name = (by_key.get(key) if by_key is not None
+                        else next((n for n in (cell, unquote(cell)) if score_key(n) == key), None))
+                if name is None:
+                    raise ValueError(f"{path}: line {line} ({cell!r}) has the key {key!r}, which is no submission's "
+                                     f"of this folder{'' if by_key is not None else ' nor its own name'}: copy the rows "
+                                     "from the latest written_scores_template.csv, keys included")
+            else:
+                name = unquote(cell)
             if names is not None and name not in names:
                 close = [n for n in names if n.strip().casefold() == name.strip().casefold()]
                 close += [n for n in difflib.get_close_matches(name, sorted(names), 3, 0.6) if n not in close]
@@ -142,6 +166,10 @@ def read_written_scores(path, names=None):
                         f"{', '.join(repr(n) for n in close)})" if close
                         else "; its submission column must name a row of grades.csv")
                 raise ValueError(f"{path}: {name!r} is not a submission of this folder{hint}")
+            if name in seen:
+                raise ValueError(f"{path}: lines {seen[name]} and {line} are both for {name!r} (a spreadsheet shows "
+                                 "=x and '=x alike; the template's key column tells them apart): keep one of them")
+            seen[name] = line
             for part, most in WRITTEN.items():
                 value = (row.get(part) or "").strip()
                 if not value:
