@@ -162,7 +162,8 @@ def _run(entries, out, options, jobs, quiet):
         jobs = 1
     options = {**options, "limits": limits, "threads": max(1, (os.cpu_count() or 1) // max(1, jobs)),
                "data": str(Path(hw2_helpers.verify_mnist()).resolve())}  # the four files checked, extracted once
-    scratch = Path(tempfile.mkdtemp(prefix="hw2-grading-"))
+    isolation.remove_stale()  # the scratch folders and cgroups of a grader that was killed
+    scratch = isolation.scratch_folder()  # hw2-grading-PID.START-...: the next run removes it if this one is killed
     os.chmod(scratch, 0o711)  # each sandbox user must reach its own folder to bind it; none can list the others
 
     def one(item):

@@ -342,14 +342,16 @@ def grade_submission(name, pristine, fmt, options, workdir):
 
 
 def start_child(pristine, options, workdir):
-    """The child in its sandbox (grading.sandbox.isolation): only grading/sandbox/child, the pristine copy, the MNIST files and the
-    Python installation are mounted; stdin/stdout are the protocol, stderr the log."""
+    """The child in its sandbox (grading.sandbox.isolation): only grading/sandbox/child, the pristine copy, the MNIST
+    files and the Python installation are mounted, every installed copy of the kit in it hidden (so neither the
+    solved hw2_models.py nor the grader is there, however the kit was installed); stdin/stdout are the protocol,
+    stderr the log."""
     mounts = [(GRADING / "__init__.py", "/grader/grading/__init__.py", False),
               (GRADING / "sandbox" / "__init__.py", "/grader/grading/sandbox/__init__.py", False),
               (GRADING / "sandbox" / "child", "/grader/grading/sandbox/child", False),
               (Path(pristine), "/pristine", False), (Path(options["data"]), "/data", False)]
-    for path in sorted({Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()}):
-        mounts.append((path, str(path), False))
+    python, hidden = isolation.python_mounts()
+    mounts += python
     threads = str(options.get("threads", 1))
     env = {"PATH": "/usr/bin:/bin", "HOME": f"{SUB}/home", "LANG": "C.UTF-8", "TMPDIR": "/tmp", "HW2_QUICK": "1",
            "HW2_DEVICE": "cpu", "CUDA_VISIBLE_DEVICES": "", "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1",
@@ -358,4 +360,4 @@ def start_child(pristine, options, workdir):
     start = Path(workdir) / f"start-{time.monotonic_ns()}"  # each fresh child stages its mounts in a folder of its own
     start.mkdir()
     os.chmod(start, 0o755)
-    return isolation.start([sys.executable, "-m", "grading.sandbox.child.runner"], mounts, env, start)
+    return isolation.start([sys.executable, "-m", "grading.sandbox.child.runner"], mounts, env, start, hidden=hidden)
