@@ -27,16 +27,17 @@ import hashlib
 import os
 import shutil
 import sys
-import tempfile
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from grading.intake import canvas as canvas_format
 from grading.intake import collect, notebook, submissions
 from grading.judge import session
 from grading.outputs import publish, report, results, store
 from grading.sandbox import isolation
+from grading.text import clean
 
 QUESTIONS = {name: phrase for name, (phrase, _) in report.QUESTIONS.items()}
 
@@ -105,18 +106,27 @@ def select(entries, only):
 
 
 def grade(submissions_folder, out, written_scores=None, jobs=1, timeout=120.0, cell_limit=60.0, quiet=False,
-          only=None, shard=None, late_penalty=None, gradebook=None, assignment=None, regrade=False, messages=None):
+          only=None, shard=None, late_penalty=None, gradebook=None, assignment=None, regrade=False, messages=None,
+          canvas=None):
     """Grade the submissions in ``submissions_folder`` (a folder, or Canvas's download); write the results into
     ``out``; return (rows, records) of every submission ``out`` holds.
 
+    ``canvas``: True reads a folder as Canvas's download unzipped (``--canvas``); None (the default) reads so only
+    Canvas's zip, or a folder whose every entry is named as Canvas names them; any other folder is a plain one.
     ``only``: names or Canvas user ids to grade again, every other kept record stays; ``shard`` (K, N): grade the
     K-th of N shares; ``written_scores`` alone (every submission already has a record, no ``regrade``) runs no code.
     Raises RuntimeError, saying how to get one, where no sandbox runs here (nothing is graded without isolation), and
-    ValueError for names that collide or do not match, written scores or a gradebook that do not fit, before
-    anything is graded. ``messages`` (a list) receives what the user should be told."""
+    ValueError for names that collide or do not match, written scores or a gradebook that do not fit; each before
+    anything in ``out`` changes. A full run moves the records of submissions no longer in the folder to
+    ``out/records-removed/`` (never deletes them). ``messages`` (a list) receives what the user should be told."""
     out = Path(out)
-    report.clear(out)  # a run that fails never leaves a grades.csv looking current (the records stay)
-    entries, ignored = collect.find(submissions_folder)
+    told = []
+    if late_penalty is not None and not 0 <= late_penalty <= 1:
+        raise ValueError(f"--late-penalty {late_penalty}: expected a fraction of the total between 0 and 1, e.g. 0.1")
+    book = publish.read_gradebook(gradebook, assignment) if gradebook else None
+    students = ({row["ID"]: canvas_format.download_name(row.get("Student", "")) for row in book[0].rows}
+                if book else None)
+    entries, ignored = collect.find(submissions_folder, canvas, students, told)
     submissions.refuse_collisions([name for name, _ in entries])
     if shard:
         entries = [(name, entry) for name, entry in entries if in_shard(name, shard)]
@@ -127,27 +137,30 @@ def grade(submissions_folder, out, written_scores=None, jobs=1, timeout=120.0, c
         held = set(kept) | names
     elif written_scores and not regrade and names <= set(kept):  # the scores change: only changed submissions run
         todo, held = [(n, e) for n, e in entries if kept[n].get("source") != collect.meta(e)["source"]], set(kept)
-        if todo and messages is not None:
-            messages.append(f"graded again, changed since their records: {', '.join(n for n, _ in todo)}")
+        if todo:
+            told.append(f"graded again, changed since their records: {', '.join(n for n, _ in todo)}")
     else:
         todo, held = entries, names
     written = results.read_written_scores(written_scores, held) if written_scores else {}
-    book = publish.read_gradebook(gradebook, assignment) if gradebook else None
-    if late_penalty is not None and not 0 <= late_penalty <= 1:
-        raise ValueError(f"--late-penalty {late_penalty}: expected a fraction of the total between 0 and 1, e.g. 0.1")
     if todo:
         problem = isolation.problem()
         if problem is not None:
             raise RuntimeError(f"{isolation.HOW_TO_GET_A_SANDBOX} ({problem})")
+    # every input is checked: from here on --out changes
+    report.clear(out)  # a run that fails never leaves a grades.csv looking current (the records stay)
     options = {"timeout": timeout, "cell_limit": cell_limit, "late_penalty": late_penalty}
     fresh = _run(todo, out, options, jobs, quiet) if todo else []
     if not only and todo:
-        store.remove_except(out, names)  # a full run: the records of this folder only
+        moved = store.set_aside(out, names)  # a full run shows the records of this folder only, and deletes none
+        if moved:
+            told.append(f"records of submissions not in {submissions_folder} moved to {out / store.REMOVED} (not "
+                        f"shown, not deleted): {', '.join(moved)}")
     records = {**{n: r for n, r in kept.items() if n in held}, **{r["name"]: r for r in fresh}}
-    rows, told = publish.write(out, list(records.values()), written, options, book, ignored)
+    rows, written_told = publish.write(out, list(records.values()), written, options, book, ignored)
+    told += written_told + ([f"not graded (not named as Canvas names its entries, or refused above): "
+                             f"{', '.join(ignored)}"] if ignored else [])
     if messages is not None:
-        messages += told + ([f"not graded (not named as Canvas names its entries): {', '.join(ignored)}"]
-                            if ignored else [])
+        messages += [clean(m, newlines=False) for m in told]
     return rows, sorted(records.values(), key=lambda r: r["name"])
 
 
@@ -198,18 +211,22 @@ def main(argv=None):
     parser.add_argument("--gradebook", help="Canvas's gradebook export (CSV): write canvas_import.csv for it")
     parser.add_argument("--assignment", help="the export's column for HW2 (its title or id) when it has several")
     parser.add_argument("--late-penalty", type=float, help="fraction of a late submission's total taken off (e.g. 0.1)")
+    parser.add_argument("--canvas", action="store_true", default=None,
+                        help="SUBMISSIONS is Canvas's Download Submissions unzipped (a folder whose every entry is "
+                             "named as Canvas names them is read so without it; Canvas's zip always is)")
     args = parser.parse_args(argv)
     started, messages = time.monotonic(), []
     try:
         shard = parse_shard(args.shard) if args.shard else None
         rows, _ = grade(args.submissions, args.out, args.written_scores, args.jobs, args.timeout, args.cell_timeout,
                         only=args.only.split(",") if args.only else None, shard=shard, late_penalty=args.late_penalty,
-                        gradebook=args.gradebook, assignment=args.assignment, regrade=args.regrade, messages=messages)
+                        gradebook=args.gradebook, assignment=args.assignment, regrade=args.regrade, messages=messages,
+                        canvas=args.canvas)
     except (RuntimeError, ValueError) as error:
-        parser.exit(2, f"grading.grade: {error}\n")
+        parser.exit(2, f"grading.grade: {clean(error, newlines=False)}\n")
     for message in messages:
-        print(message)
-    print(f"{len(rows)} submissions in {Path(args.out) / 'grades.csv'} ({time.monotonic() - started:.0f} s)")
+        print(clean(message, newlines=False))
+    print(clean(f"{len(rows)} submissions in {Path(args.out) / 'grades.csv'} ({time.monotonic() - started:.0f} s)"))
     return 0
 
 
