@@ -142,19 +142,26 @@ def grade(submissions_folder, out, written_scores=None, jobs=1, timeout=120.0, c
     else:
         todo, held = entries, names
     written = results.read_written_scores(written_scores, held) if written_scores else {}
+    options = {"timeout": timeout, "cell_limit": cell_limit, "late_penalty": late_penalty}
     if todo:
         problem = isolation.problem()
         if problem is not None:
             raise RuntimeError(f"{isolation.HOW_TO_GET_A_SANDBOX} ({problem})")
+        import hw2_helpers
+
+        options["data"] = str(Path(hw2_helpers.verify_mnist()).resolve())  # the four files checked, extracted once
     # every input is checked: from here on --out changes
     report.clear(out)  # a run that fails never leaves a grades.csv looking current (the records stay)
-    options = {"timeout": timeout, "cell_limit": cell_limit, "late_penalty": late_penalty}
     fresh = _run(todo, out, options, jobs, quiet) if todo else []
     if not only and todo:
         moved = store.set_aside(out, names)  # a full run shows the records of this folder only, and deletes none
-        if moved:
+        gone, older = [n for n in moved if n not in names], [n for n in moved if n in names]
+        if gone:
             told.append(f"records of submissions not in {submissions_folder} moved to {out / store.REMOVED} (not "
-                        f"shown, not deleted): {', '.join(moved)}")
+                        f"shown, not deleted): {', '.join(gone)}")
+        if older:
+            told.append(f"older copies of the records of {', '.join(older)} (under an earlier file name) moved to "
+                        f"{out / store.REMOVED}")
     records = {**{n: r for n, r in kept.items() if n in held}, **{r["name"]: r for r in fresh}}
     rows, written_told = publish.write(out, list(records.values()), written, options, book, ignored)
     told += written_told + ([f"not graded (not named as Canvas names its entries, or refused above): "
@@ -166,15 +173,12 @@ def grade(submissions_folder, out, written_scores=None, jobs=1, timeout=120.0, c
 
 def _run(entries, out, options, jobs, quiet):
     """The records of ``entries``, each kept in ``out`` as soon as it is graded."""
-    import hw2_helpers
-
     limits = isolation.per_submission_limits()
     if limits is None and jobs > 1:  # the process limit is the instructor's own: two submissions would share it
         print("grading.grade: no cgroup and no root here, so processes are limited per instructor, not per "
               "submission; grading one submission at a time (see grading/README.md, Users and limits)", file=sys.stderr)
         jobs = 1
-    options = {**options, "limits": limits, "threads": max(1, (os.cpu_count() or 1) // max(1, jobs)),
-               "data": str(Path(hw2_helpers.verify_mnist()).resolve())}  # the four files checked, extracted once
+    options = {**options, "limits": limits, "threads": max(1, (os.cpu_count() or 1) // max(1, jobs))}
     isolation.remove_stale()  # the scratch folders and cgroups of a grader that was killed
     scratch = isolation.scratch_folder()  # hw2-grading-PID.START-...: the next run removes it if this one is killed
     os.chmod(scratch, 0o711)  # each sandbox user must reach its own folder to bind it; none can list the others
