@@ -143,10 +143,11 @@ def grade(submissions_folder, out, written_scores=None, jobs=1, timeout=120.0, c
         todo, held = entries, names
     written = results.read_written_scores(written_scores, held) if written_scores else {}
     options = {"timeout": timeout, "cell_limit": cell_limit, "late_penalty": late_penalty}
-    if todo:
+    if todo or not written_scores:  # only merging written scores, with nothing changed, runs no code
         problem = isolation.problem()
         if problem is not None:
             raise RuntimeError(f"{isolation.HOW_TO_GET_A_SANDBOX} ({problem})")
+    if todo:
         import hw2_helpers
 
         options["data"] = str(Path(hw2_helpers.verify_mnist()).resolve())  # the four files checked, extracted once
