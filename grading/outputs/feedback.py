@@ -11,6 +11,7 @@ import zipfile
 
 from grading import parts
 from grading.outputs.report import write_atomically
+from grading.text import clean
 from grading.outputs.results import _text, number
 from grading.intake.submissions import file_name
 
@@ -87,7 +88,7 @@ def write(out, records, rows):
         handle = io.BytesIO()
         with zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive:
             for entry in sorted(pages):
-                archive.writestr(entry, pages[entry].encode("utf-8", "replace"))
+                archive.writestr(entry, clean(pages[entry]).encode("utf-8", "replace"))  # as feedback/ has it
         temporary = out / ".feedback_for_canvas.zip.partial"
         temporary.write_bytes(handle.getvalue())
         temporary.replace(out / "feedback_for_canvas.zip")
