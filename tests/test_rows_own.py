@@ -157,7 +157,8 @@ def _adversarial_names():
     base = ["Jane Doe", "jane doe", "JANE DOE", "Jane_Doe", "jane_doe", "Jane_Doe-01332c87", "bob", "Bob", "BOB",
             "bob ", " bob", ".bob", "..bob", "bob.", "b.o.b", "b-o-b", "", ".", "..", "_", "-", "__", "x/y", "x\\y",
             "x:y", "=1+2", "'=1+2", "m a", "m_a", "m\ta", "m\na", "Zoë", "Zoe", "Zo_", "Zoe\u0308", "Ωmega", "ωmega",
-            "ß", "ss", "SS", "\u212a", "k", "K", "İ", "i̇", "\ud800", "\udc80", "\udcff", "\ufffd", "a" * 80, "a" * 81,
+            "ß", "ss", "SS", "\u212a", "k", "K", "İ", "i̇", "\ud800", "\udc80", "\udcff", "\ufffd", "a" * 80,
+            "a" * 81,
             "a" * 200, "a" * 200 + "b", "A" * 80, "a" * 79 + "-", "abc-0123456789abcdef", "abc-0123456789ABCDEF",
             "abc-0123456789abcde", "garcialuis_48213", "anon_Zq9", "\ufffdnnn~12345678", "CON", "nul.txt"]
     names = set(base)
@@ -584,7 +585,8 @@ from grading.judge import session
 real = isolation.start
 isolation.start = lambda command, mounts, env, workdir, **options: real(
     [sys.executable, "-c", {PROBE!r}], mounts, env, workdir, stdout_to_log=True, **options)
-with session.start_child({str(base / "in")!r}, {{"data": {str(REPO / "data")!r}, "threads": 1}}, {str(workdir)!r}) as box:
+options = {{"data": {str(REPO / "data")!r}, "threads": 1}}
+with session.start_child({str(base / "in")!r}, options, {str(workdir)!r}) as box:
     box.wait(120)
 print(box.log())
 '''

@@ -142,8 +142,9 @@ def assign(entry_names, students=None):
             if len(keep) == 1:
                 chosen[entry_name] = keep[0]
             else:
-                refused[entry_name] = (f"it reads as the upload of Canvas user {' or '.join(e.user for e in keep or found)}"
-                                       "; graded as no one's (pass --gradebook to decide, or grade it by hand)")
+                users = " or ".join(e.user for e in keep or found)
+                refused[entry_name] = (f"it reads as the upload of Canvas user {users}; graded as no one's (pass "
+                                       "--gradebook to decide, or grade it by hand)")
     names_of = {}
     for entry_name, entry in chosen.items():
         names_of.setdefault(entry.user, set()).add(entry.name)

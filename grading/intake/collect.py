@@ -1,8 +1,8 @@
 """What ``grading.grade`` grades: the entries of a plain folder of submissions, or Canvas's *Download Submissions*
 archive (the zip itself, or its unzipped folder) grouped by Canvas user id.
 
-``find(source, canvas_mode, students, messages)`` -> ([(name, entry)], ignored): an entry is a path (a plain folder's folder or zip, extracted by
-``grading.intake.submissions``) or a ``Group``: every top-level file Canvas wrote for one student, loose files and zips
+``find(source, canvas_mode, students, messages)`` -> ([(name, entry)], ignored): an entry is a path (a plain
+folder's folder or zip, extracted by ``grading.intake.submissions``) or a ``Group``: every top-level file Canvas wrote for one student, loose files and zips
 alike, named ``<canvas name>_<user id>`` (``garcialuis_48213``), or ``anon_<id>`` under anonymous grading.
 ``extract(entry, workdir, notes)`` copies a submission's two files into ``workdir``, with the bounds of
 ``grading.settings``, and returns its problems. ``meta(entry)`` is what its row and feedback need of Canvas."""

@@ -154,9 +154,10 @@ def read_written_scores(path, names=None):
                 name = (by_key.get(key) if by_key is not None
                         else next((n for n in (cell, unquote(cell)) if score_key(n) == key), None))
                 if name is None:
+                    whose = "of this folder" if by_key is not None else "of this folder nor its own name"
                     raise ValueError(f"{path}: line {line} ({cell!r}) has the key {key!r}, which is no submission's "
-                                     f"of this folder{'' if by_key is not None else ' nor its own name'}: copy the rows "
-                                     "from the latest written_scores_template.csv, keys included")
+                                     f"{whose}: copy the rows from the latest written_scores_template.csv, keys "
+                                     "included")
             else:
                 name = unquote(cell)
             if names is not None and name not in names:
