@@ -551,6 +551,20 @@ def test_start_child_hides_an_installed_copy_of_the_kit(tmp_path, monkeypatch, r
 
 
 @pytest.mark.skipif(not SANDBOX, reason="no working bubblewrap here")
+def test_a_checkout_inside_the_python_installation_is_hidden_whole(tmp_path):
+    prefix = tmp_path / "conda"
+    site = prefix / "lib" / "python3.11" / "site-packages"
+    site.mkdir(parents=True)
+    checkout = prefix / "work" / "hw2"
+    (checkout / "grading").mkdir(parents=True)
+    (checkout / "hw2.ipynb").write_text(NB)
+    mounts, hidden = isolation.python_mounts([prefix], [str(site), str(checkout)], checkout=checkout)
+    assert [m[0] for m in mounts] == [prefix.resolve()]
+    assert hidden == [(str(checkout.resolve()), "dir")]  # guard: the checkout hidden whole (its solved notebook)
+    assert isolation.python_mounts([prefix], [str(site)], checkout=site)[1] == []  # an install is no checkout
+
+
+@pytest.mark.skipif(not SANDBOX, reason="no working bubblewrap here")
 def test_a_non_editable_install_is_hidden_in_the_sandbox(reachable):
     """A real ``pip install`` (not editable) of the kit into a fresh environment, whose grader starts a child (SLOW:
     about 35 s on 2 cores, a venv, a wheel, and torch imported in the grader and in the sandbox)."""

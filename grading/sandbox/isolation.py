@@ -179,14 +179,15 @@ def _project_entry(folder, name):
     return False
 
 
-def python_mounts(prefixes=None, path=None):
+def python_mounts(prefixes=None, path=None, checkout=settings.REPO):
     """(mounts, hidden) for the Python installation the sandboxed child runs with. ``mounts`` [(host path, path
     inside, False)]: its prefixes (``sys.prefix``, ``sys.base_prefix``) and each site-packages folder of its path
     (``sys.path``) outside them, read-only. ``hidden`` [(path inside, kind)]: every installed copy of the kit inside
     them (``hw2_models.py`` and its compiled copies, ``grading/``, ``hw2_helpers/``, the distribution's metadata, its
     .pth, .egg-link and editable finder), wherever a ``pip install`` of any kind put it; ``start`` covers each with
     an empty read-only folder, an empty file or a module that raises ImportError ("dir", "file", "module"), so the
-    solved module and the grader are not in the sandbox however the kit is installed."""
+    solved module and the grader are not in the sandbox however the kit is installed. A ``checkout`` of the kit (a
+    folder with the solved ``hw2.ipynb``, the repository by default) inside them is hidden whole."""
     prefixes = (sys.prefix, sys.base_prefix) if prefixes is None else prefixes
     path = sys.path if path is None else path
     roots = sorted({Path(p).resolve() for p in prefixes})
@@ -204,6 +205,9 @@ def python_mounts(prefixes=None, path=None):
             extra.add(found)
     mounted = roots + sorted(extra)
     hidden = []
+    checkout = Path(checkout).resolve()
+    if (checkout / "hw2.ipynb").is_file() and _inside(checkout, mounted) and checkout not in mounted:
+        hidden.append((str(checkout), "dir"))  # e.g. the repository inside a conda prefix: no solved notebook
     for folder in sorted(folders | extra):
         try:
             names = sorted(os.listdir(folder))
@@ -219,6 +223,8 @@ def python_mounts(prefixes=None, path=None):
             kind = "dir" if real.is_dir() else "module" if real.suffix == ".py" else "file"
             if (str(real), kind) not in hidden:
                 hidden.append((str(real), kind))
+    covered = [Path(h) for h, kind in hidden if kind == "dir"]
+    hidden = [(h, kind) for h, kind in hidden if not any(c in Path(h).parents for c in covered)]  # gone with its folder
     return [(root, str(root), False) for root in mounted], hidden
 
 
