@@ -28,7 +28,6 @@ import hashlib
 import os
 import shutil
 import sys
-import tempfile
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
@@ -36,10 +35,12 @@ from pathlib import Path
 
 from grading import assignment as assignments
 from grading import settings
+from grading.intake import canvas as canvas_format
 from grading.intake import collect, notebook, submissions
 from grading.judge import session
 from grading.outputs import publish, report, results, store
 from grading.sandbox import isolation
+from grading.text import clean
 
 
 
@@ -109,19 +110,28 @@ def select(entries, only):
 
 def grade(submissions_folder, out, written_scores=None, jobs=1, timeout=settings.TIMEOUT,
           cell_limit=settings.CELL_LIMIT, quiet=False, only=None, shard=None, late_penalty=None, gradebook=None,
-          assignment=None, regrade=False, messages=None, homework=None):
+          assignment=None, regrade=False, messages=None, canvas=None, homework=None):
     """Grade the submissions in ``submissions_folder`` (a folder, or Canvas's download); write the results into
     ``out``; return (rows, records) of every submission ``out`` holds.
 
+    ``canvas``: True reads a folder as Canvas's download unzipped (``--canvas``); None (the default) reads so only
+    Canvas's zip, or a folder whose every entry is named as Canvas names them; any other folder is a plain one.
     ``only``: names or Canvas user ids to grade again, every other kept record stays; ``shard`` (K, N): grade the
     K-th of N shares; ``written_scores`` alone (every submission already has a record, no ``regrade``) runs no code.
     Raises RuntimeError, saying how to get one, where no sandbox runs here (nothing is graded without isolation), and
-    ValueError for names that collide or do not match, written scores or a gradebook that do not fit, before
-    anything is graded. ``messages`` (a list) receives what the user should be told. ``homework``: the assignment's
-    folder (default: the repository's own)."""
+    ValueError for names that collide or do not match, written scores or a gradebook that do not fit; each before
+    anything in ``out`` changes. A full run moves the records of submissions no longer in the folder to
+    ``out/records-removed/`` (never deletes them). ``messages`` (a list) receives what the user should be told.
+    ``homework``: the assignment's folder (default: the repository's own)."""
     homework = assignments.load(homework)
     out = Path(out)
-    entries, ignored = collect.find(submissions_folder)
+    told = []
+    if late_penalty is not None and not 0 <= late_penalty <= 1:
+        raise ValueError(f"--late-penalty {late_penalty}: expected a fraction of the total between 0 and 1, e.g. 0.1")
+    book = publish.read_gradebook(gradebook, assignment, homework) if gradebook else None
+    students = ({row["ID"]: canvas_format.download_name(row.get("Student", "")) for row in book[0].rows}
+                if book else None)
+    entries, ignored = collect.find(submissions_folder, canvas, students, told)
     submissions.refuse_collisions([name for name, _ in entries])
     if shard:
         entries = [(name, entry) for name, entry in entries if in_shard(name, shard)]
@@ -132,27 +142,38 @@ def grade(submissions_folder, out, written_scores=None, jobs=1, timeout=settings
         held = set(kept) | names
     elif written_scores and not regrade and names <= set(kept):  # the scores change: only changed submissions run
         todo, held = [(n, e) for n, e in entries if kept[n].get("source") != collect.meta(e)["source"]], set(kept)
-        if todo and messages is not None:
-            messages.append(f"graded again, changed since their records: {', '.join(n for n, _ in todo)}")
+        if todo:
+            told.append(f"graded again, changed since their records: {', '.join(n for n, _ in todo)}")
     else:
         todo, held = entries, names
     written = results.read_written_scores(written_scores, held, homework) if written_scores else {}
-    book = publish.read_gradebook(gradebook, assignment, homework) if gradebook else None
-    if late_penalty is not None and not 0 <= late_penalty <= 1:
-        raise ValueError(f"--late-penalty {late_penalty}: expected a fraction of the total between 0 and 1, e.g. 0.1")
-    if todo:
+    options = {"timeout": timeout, "cell_limit": cell_limit, "late_penalty": late_penalty}
+    if todo or not written_scores:  # only merging written scores, with nothing changed, runs no code
         problem = isolation.problem()
         if problem is not None:
             raise RuntimeError(f"{isolation.HOW_TO_GET_A_SANDBOX} ({problem})")
-    options = {"timeout": timeout, "cell_limit": cell_limit, "late_penalty": late_penalty}
+    if todo:
+        options["data"] = str(homework.prepare_data() or "")  # the dataset's files checked, extracted once
+    # every input is checked: from here on --out changes
+    if todo:
+        report.clear(out, homework)  # a run stopped while grading never leaves a grades.csv looking current
     fresh = _run(todo, out, options, jobs, quiet, homework) if todo else []
     if not only and todo:
-        store.remove_except(out, names)  # a full run: the records of this folder only
+        moved = store.set_aside(out, names)  # a full run shows the records of this folder only, and deletes none
+        gone, older = [n for n in moved if n not in names], [n for n in moved if n in names]
+        if gone:
+            told.append(f"records of submissions not in {submissions_folder} moved to {out / store.REMOVED} (not "
+                        f"shown, not deleted): {', '.join(gone)}")
+        if older:
+            told.append(f"older copies of the records of {', '.join(older)} (under an earlier file name) moved to "
+                        f"{out / store.REMOVED}")
     records = {**{n: r for n, r in kept.items() if n in held}, **{r["name"]: r for r in fresh}}
-    rows, told = publish.write(out, list(records.values()), written, options, book, ignored, homework)
+    rows, written_told = publish.write(out, list(records.values()), written, options, book, ignored, homework,
+                                       clear=not todo)
+    told += written_told + ([f"not graded (not named as Canvas names its entries, or refused above): "
+                             f"{', '.join(ignored)}"] if ignored else [])
     if messages is not None:
-        messages += told + ([f"not graded (not named as Canvas names its entries): {', '.join(ignored)}"]
-                            if ignored else [])
+        messages += [clean(m, newlines=False) for m in told]
     return rows, sorted(records.values(), key=lambda r: r["name"])
 
 
@@ -163,9 +184,9 @@ def _run(entries, out, options, jobs, quiet, assignment):
         print("grading.grade: no cgroup and no root here, so processes are limited per instructor, not per "
               "submission; grading one submission at a time (see grading/README.md, Users and limits)", file=sys.stderr)
         jobs = 1
-    options = {**options, "limits": limits, "threads": max(1, (os.cpu_count() or 1) // max(1, jobs)),
-               "data": str(assignment.prepare_data() or "")}  # the files checked, extracted once
-    scratch = Path(tempfile.mkdtemp(prefix="grading-"))
+    options = {**options, "limits": limits, "threads": max(1, (os.cpu_count() or 1) // max(1, jobs))}
+    isolation.remove_stale()  # the scratch folders and cgroups of a grader that was killed
+    scratch = isolation.scratch_folder()  # grading-run-PID.START-...: the next run removes it if this one is killed
     os.chmod(scratch, 0o711)  # each sandbox user must reach its own folder to bind it; none can list the others
 
     def one(item):
@@ -204,6 +225,9 @@ def main(argv=None):
     parser.add_argument("--gradebook", help="Canvas's gradebook export (CSV): write canvas_import.csv for it")
     parser.add_argument("--assignment", help="the export's column for this assignment (its title or id) when it has several")
     parser.add_argument("--late-penalty", type=float, help="fraction of a late submission's total taken off (e.g. 0.1)")
+    parser.add_argument("--canvas", action="store_true", default=None,
+                        help="SUBMISSIONS is Canvas's Download Submissions unzipped (a folder whose every entry is "
+                             "named as Canvas names them is read so without it; Canvas's zip always is)")
     args = parser.parse_args(argv)
     started, messages = time.monotonic(), []
     try:
@@ -211,12 +235,12 @@ def main(argv=None):
         rows, _ = grade(args.submissions, args.out, args.written_scores, args.jobs, args.timeout, args.cell_timeout,
                         only=args.only.split(",") if args.only else None, shard=shard, late_penalty=args.late_penalty,
                         gradebook=args.gradebook, assignment=args.assignment, regrade=args.regrade, messages=messages,
-                        homework=args.homework)
+                        homework=args.homework, canvas=args.canvas)
     except (RuntimeError, ValueError) as error:
-        parser.exit(2, f"grading.grade: {error}\n")
+        parser.exit(2, f"grading.grade: {clean(error, newlines=False)}\n")
     for message in messages:
-        print(message)
-    print(f"{len(rows)} submissions in {Path(args.out) / 'grades.csv'} ({time.monotonic() - started:.0f} s)")
+        print(clean(message, newlines=False))
+    print(clean(f"{len(rows)} submissions in {Path(args.out) / 'grades.csv'} ({time.monotonic() - started:.0f} s)"))
     return 0
 
 

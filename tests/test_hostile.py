@@ -342,7 +342,7 @@ def test_names_sanitised_for_files_and_formulas(hostile):
     assert len(rows) == len(hostile["rows"]) == len([p for p in hostile["folder"].iterdir()])
 
 
-def test_a_failed_run_leaves_no_earlier_grades_csv(hostile, tmp_path):
+def test_a_refused_run_changes_nothing_in_out(hostile, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / "grades.csv").write_text("submission\nfrom an earlier run\n")
@@ -350,7 +350,7 @@ def test_a_failed_run_leaves_no_earlier_grades_csv(hostile, tmp_path):
     bad.write_text("submission,hw1_comparison,vae_use_case\nfull,9,0\n")
     with pytest.raises(ValueError, match="outside 0..1"):
         grading.grade(hostile["folder"], out, written_scores=bad, quiet=True)
-    assert not (out / "grades.csv").exists()
+    assert (out / "grades.csv").read_text() == "submission\nfrom an earlier run\n"  # checked before --out changes
 
 
 def test_without_a_sandbox_the_grader_refuses_and_says_how_to_get_one(monkeypatch, tmp_path):

@@ -17,7 +17,10 @@ one assignment column, titled exactly as the export titles it.
 
 import csv
 import io
+import unicodedata
 from collections import namedtuple
+
+from grading.text import csv_text
 
 Entry = namedtuple("Entry", "user name late attachment file")  # user: "48213" or "anon_AbC12"; file: as uploaded
 
@@ -32,15 +35,20 @@ class GradebookError(ValueError):
     """A gradebook export that is not one, or an assignment column that cannot be chosen."""
 
 
-def parse_entry(entry_name):
-    """The ``Entry`` a top-level archive name stands for, or None when Canvas did not name it (a folder of one's own,
-    ``__MACOSX``, a file the instructor added). The user id is the first ``<digits>_<digits>_`` (or
-    ``anon_<id>_<digits>_``) after the name; the file name, which may hold anything, is the rest."""
+def parses(entry_name):
+    """Every ``Entry`` a top-level archive name could stand for, in order ([] when Canvas did not name it: a folder
+    of one's own, ``__MACOSX``, a file the instructor added). Canvas writes ``<name>[_LATE]_<user id>_<attachment
+    id>_<file>``, and both the name (a student may put ``_<digits>`` in it) and the file name may hold
+    ``_<digits>_``, so a name can be read at each ``<digits>_<digits>_`` (or ``anon_<id>_<digits>_`` with no name
+    before it); ``assign`` decides which reading is the student's. No regular expression: one pass over the tokens."""
     tokens = entry_name.split("_")
+    found = []
     for i in range(len(tokens)):
         if tokens[i] == "anon" and i + 3 < len(tokens) and tokens[i + 1].isascii() and tokens[i + 1].isalnum() \
                 and _id(tokens[i + 2]):
             user, attachment, file_start = f"anon_{tokens[i + 1]}", tokens[i + 2], i + 3
+            if tokens[:i] not in ([], ["LATE"]):  # under anonymous grading Canvas writes no name
+                continue
         elif i + 2 < len(tokens) and _id(tokens[i]) and _id(tokens[i + 1]):
             user, attachment, file_start = tokens[i], tokens[i + 1], i + 2
         else:
@@ -50,9 +58,103 @@ def parse_entry(entry_name):
         name = name[:-1] if late else name
         file_name = "_".join(tokens[file_start:])
         if not file_name or not all(t.isalnum() for t in name if t):  # Canvas leaves word characters only
-            return None
-        return Entry(user, "_".join(name), late, attachment, undo_reupload(file_name))
-    return None
+            continue
+        found.append(Entry(user, "_".join(name), late, attachment, undo_reupload(file_name)))
+    return found
+
+
+def parse_entry(entry_name):
+    """The first reading of ``parses`` (the first ``<digits>_<digits>_`` after the name), or None; what Canvas's own
+    bulk upload reads (``feedback_for_canvas.zip``). Grouping a download uses ``assign``."""
+    found = parses(entry_name)
+    return found[0] if found else None
+
+
+def download_name(student):
+    """The name Canvas's download writes for the gradebook's ``Student`` (its sortable name, "Garcia, Luis"):
+    ``_<digits>_`` made ``<digits>``, every non-word character removed, lowercased (``garcialuis``)."""
+    text = str(student)
+    kept, i = [], 0
+    while i < len(text):  # Ruby's gsub(/_(\d+)_/, '\1'), left to right, without a regular expression
+        j = i + 1
+        while j < len(text) and "0" <= text[j] <= "9":
+            j += 1
+        if text[i] == "_" and j > i + 1 and j < len(text) and text[j] == "_":
+            kept.append(text[i + 1:j])
+            i = j + 1
+        else:
+            kept.append(text[i])
+            i += 1
+    word = "".join(c for c in "".join(kept) if unicodedata.category(c)[0] in "LMN" or c == "_"
+                   or unicodedata.category(c) == "Pc")
+    return _folded(word)
+
+
+def _folded(name):
+    return unicodedata.normalize("NFKC", name).casefold()
+
+
+def _digit_tokens(entry):
+    return any(t.isdigit() for t in entry.name.split("_") if t)
+
+
+def assign(entry_names, students=None):
+    """({entry name: Entry}, {entry name: why it is not graded}) for the top-level names of a download, so that no
+    student's upload is taken for another's. Names with no reading are in neither.
+
+    With ``students`` ({user id: ``download_name`` of the gradebook's Student}, from ``--gradebook``): a reading
+    counts only when its user id is a student of the export and its name that student's (an anonymous id, which no
+    export lists, when no named reading fits); an entry with no such reading, or with two, is not graded. Without:
+    an entry with one reading is Canvas's own (a student's name and id are written before the file, so a student
+    who puts ``_<id>_<digits>`` in their name still has their own reading last); an entry with several keeps those
+    whose user id no entry of one reading holds under another name, prefers an id such entries hold, then a name of
+    no digits-only token, and is not graded when that leaves more than one. Last, a user id read with two different
+    names grades neither name's entries."""
+    chosen, refused, options = {}, {}, {}
+    for entry_name in entry_names:
+        found = parses(entry_name)
+        if found:
+            options[entry_name] = found
+    if students is not None:
+        for entry_name, found in options.items():
+            fits = [e for e in found if e.user in students and _folded(e.name) == students[e.user]]
+            anonymous = [e for e in found if e.user.startswith("anon_")]
+            if len(fits) == 1 or (not fits and len(anonymous) == 1):
+                chosen[entry_name] = (fits or anonymous)[0]
+            elif fits:
+                refused[entry_name] = (f"it reads as the upload of {' or of '.join(f'{e.name}_{e.user}' for e in fits)}"
+                                       " in the gradebook export; graded as no one's (grade it by hand)")
+            else:
+                refused[entry_name] = ("no reading of it is a student of the gradebook export (user id and name: "
+                                       f"{', '.join(f'{e.user} {e.name!r}' for e in found)})")
+    else:
+        claimed = {}
+        for entry_name, found in options.items():
+            if len(found) == 1:
+                chosen[entry_name] = found[0]
+                claimed.setdefault(found[0].user, set()).add(found[0].name)
+        for entry_name, found in options.items():
+            if len(found) == 1:
+                continue
+            keep = [e for e in found if claimed.get(e.user, {e.name}) == {e.name}]
+            keep = [e for e in keep if e.user in claimed] or keep
+            keep = [e for e in keep if not _digit_tokens(e)] or keep
+            if len(keep) == 1:
+                chosen[entry_name] = keep[0]
+            else:
+                users = " or ".join(e.user for e in keep or found)
+                refused[entry_name] = (f"it reads as the upload of Canvas user {users}; graded as no one's (pass "
+                                       "--gradebook to decide, or grade it by hand)")
+    names_of = {}
+    for entry_name, entry in chosen.items():
+        names_of.setdefault(entry.user, set()).add(entry.name)
+    for entry_name, entry in list(chosen.items()):
+        if len(names_of[entry.user]) > 1:
+            del chosen[entry_name]
+            refused[entry_name] = (f"Canvas user {entry.user} is read with two names "
+                                   f"({' and '.join(repr(n) for n in sorted(names_of[entry.user]))}); graded as no "
+                                   "one's (pass --gradebook to decide, or grade them by hand)")
+    return chosen, refused
 
 
 def _id(token):
@@ -90,12 +192,15 @@ def read_export(text):
         (" Current Points", " Final Points", " Current Score", " Final Score", " Unposted Current Score",
          " Unposted Final Score"))]
     rows, special = [], []
-    for values in reader:
+    for line, values in enumerate(reader, 2):
         row = dict(zip(header, values))
         if not any(values):
             continue
         if any(marker in (values[0] if values else "") for marker in NOT_STUDENTS):
             special.append(row)
+        elif not (row.get("ID", "").isascii() and row.get("ID", "").isdigit()):
+            raise GradebookError(f"line {line} of the export has the ID {row.get('ID', '')[:40]!r}, not Canvas's "
+                                 "numeric user id: export the gradebook again from Canvas without editing it")
         else:
             rows.append(row)
     return Export(identity, rows, assignments, special)
@@ -119,11 +224,10 @@ def import_text(export, column, points, possible):
     """The CSV Canvas's gradebook import reads: the identity columns of every student of the export, then ``column``
     with the ``Points Possible`` row first; ``points`` maps a Canvas user id to its score (a student without one
     gets an empty cell, which Canvas leaves as it is)."""
-    handle = io.StringIO()
-    writer = csv.writer(handle, lineterminator="\n")
-    writer.writerow([*export.identity, column])
-    writer.writerow(["    Points Possible", *[""] * (len(export.identity) - 1), f"{possible:g}"])
+    rows = [["    Points Possible", *[""] * (len(export.identity) - 1), f"{possible:g}"]]
     for row in export.rows:
         score = points.get(row.get("ID", ""))
-        writer.writerow([row.get(c, "") for c in export.identity] + ["" if score is None else f"{score:g}"])
-    return handle.getvalue()
+        rows.append([row.get(c, "") for c in export.identity] + ["" if score is None else f"{score:g}"])
+    # every cell a spreadsheet would run as a formula is made text (a Student cell "=HYPERLINK(...)"), but the ID,
+    # by which Canvas matches each row: it is written exactly as the export has it (digits, checked by read_export)
+    return csv_text(rows, [*export.identity, column], keep={export.identity.index("ID")})

@@ -1,8 +1,8 @@
 """What ``grading.grade`` grades: the entries of a plain folder of submissions, or Canvas's *Download Submissions*
 archive (the zip itself, or its unzipped folder) grouped by Canvas user id.
 
-``find(source)`` -> ([(name, entry)], ignored): an entry is a path (a plain folder's folder or zip, extracted by
-``grading.intake.submissions``) or a ``Group``: every top-level file Canvas wrote for one student, loose files and zips
+``find(source, canvas_mode, students, messages)`` -> ([(name, entry)], ignored): an entry is a path (a plain
+folder's folder or zip, extracted by ``grading.intake.submissions``) or a ``Group``: every top-level file Canvas wrote for one student, loose files and zips
 alike, named ``<canvas name>_<user id>`` (``garcialuis_48213``), or ``anon_<id>`` under anonymous grading.
 ``extract(entry, workdir, notes)`` copies a submission's two files into ``workdir``, with the bounds of
 ``grading.settings``, and returns its problems. ``meta(entry)`` is what its row and feedback need of Canvas."""
@@ -39,7 +39,16 @@ def _groups(named):
     return sorted(found, key=lambda item: item[0])
 
 
-def _archive(path):
+def _chosen(names, students, messages):
+    """[(canvas.Entry, name)] of the top-level ``names`` that ``canvas.assign`` reads as a student's, and the names
+    it refuses (each with its reason in ``messages``)."""
+    chosen, refused = canvas.assign(names, students)
+    if messages is not None:
+        messages.extend(f"not graded: {name!r}: {why}" for name, why in sorted(refused.items()))
+    return [(chosen[n], n) for n in names if n in chosen], sorted(refused)
+
+
+def _archive(path, students=None, messages=None):
     """The groups of Canvas's zip at ``path``: its central directory is checked first (entry count, declared size),
     then only its top-level names are read; nothing is extracted here."""
     problem = submissions.zip_problem(path)
@@ -50,45 +59,67 @@ def _archive(path):
             members = [m for m in archive.infolist() if not m.is_dir()]
     except (zipfile.BadZipFile, OSError) as error:
         raise ValueError(f"{path} could not be read as a zip ({error}); download it from Canvas again") from None
-    named, ignored = [], []
+    tops, ignored = {}, []
     for member in members:
         top = member.filename.replace("\\", "/")
-        entry = canvas.parse_entry(top) if "/" not in top else None
-        if entry:
-            named.append((entry, member.filename))
+        if "/" not in top and canvas.parses(top):
+            tops[top] = member.filename
         elif _visible(top.split("/")[0]):
             ignored.append(top)
-    if not named:
+    if not tops:
         raise ValueError(f"{path} is a zip, but none of its entries is named as Canvas names them "
                          "(<name>_<user id>_<attachment id>_<file>): pass Canvas's Download Submissions zip as it "
                          "came, or unzip a zip of submission folders and pass the folder")
-    return [(name, group._replace(archive=Path(path))) for name, group in _groups(named)], ignored
+    named, refused = _chosen(list(tops), students, messages)
+    named = [(entry, tops[top]) for entry, top in named]
+    return [(name, group._replace(archive=Path(path))) for name, group in _groups(named)], ignored + refused
 
 
-def find(source):
-    """([(name, entry)] sorted by name, [names not graded]) for a folder of submissions or Canvas's download (the zip
-    or its unzipped folder: a folder whose files are named as Canvas names them and that holds no folder of work)."""
+def find(source, canvas_mode=None, students=None, messages=None):
+    """([(name, entry)] sorted by name, [names not graded]) for a folder of submissions or Canvas's download.
+
+    Canvas's download is the zip itself, or a folder read as one when ``canvas_mode`` is True (``--canvas``: its
+    entries not named as Canvas names them are listed, not graded), or, when it is None, a folder (or the one folder
+    it holds) whose every entry is a file named as Canvas names them (``messages`` says so). Any other folder is a
+    plain one: each entry is a submission of its own, whatever its name, so no student's entry named like Canvas's
+    can make the others vanish. ``students`` ({user id: ``canvas.download_name``}, from ``--gradebook``) decides
+    which reading of a Canvas name is right (``canvas.assign``); ``messages`` (a list) gets what was refused."""
     source = Path(source)
     if source.is_file() and source.name.lower().endswith(".zip"):
-        return _archive(source)
+        return _archive(source, students, messages)
     if not source.is_dir():
         raise ValueError(f"{source} is neither a folder of submissions nor Canvas's Download Submissions zip")
-    found = _canvas_folder(source)
-    if found is None and len(os.listdir(source)) == 1 and (inner := next(os.scandir(source))).is_dir(
-            follow_symlinks=False):  # unzipped "into a folder": the download one level down
-        found = _canvas_folder(Path(inner.path))
-    return found if found is not None else (submissions.find(source), [])
+    if canvas_mode is False:
+        return submissions.find(source), []
+    inner = None
+    if len(os.listdir(source)) == 1 and (only := next(os.scandir(source))).is_dir(follow_symlinks=False):
+        inner = Path(only.path)  # unzipped "into a folder": the download one level down
+    every = not canvas_mode
+    for folder in [source] + ([inner] if inner else []):
+        found = _canvas_folder(folder, every, students, messages)
+        if found is not None:
+            if every and messages is not None:
+                messages.append(f"read {folder} as Canvas's Download Submissions (every entry is named as Canvas "
+                                "names them); pass --canvas to say so")
+            return found
+    if canvas_mode:
+        raise ValueError(f"--canvas: no entry of {source} is named as Canvas names them (<name>_<user id>_"
+                         "<attachment id>_<file>); pass Canvas's Download Submissions zip or its unzipped folder")
+    return submissions.find(source), []
 
 
-def _canvas_folder(folder):
-    """(groups, names not graded) when ``folder`` is Canvas's download unzipped, else None."""
+def _canvas_folder(folder, every, students=None, messages=None):
+    """(groups, names not graded) when ``folder`` is read as Canvas's download unzipped, else None: with ``every``,
+    only when each of its visible entries is a file named as Canvas names them; else when any is."""
     visible = [e for e in os.scandir(folder) if _visible(e.name)]
-    named = [(canvas.parse_entry(e.name), Path(e.path)) for e in visible if e.is_file(follow_symlinks=False)]
-    named = [(entry, path) for entry, path in named if entry]
-    if named and not any(e.is_dir(follow_symlinks=False) for e in visible):
-        taken = {path.name for _, path in named}
-        return _groups(named), sorted(e.name for e in visible if e.name not in taken)
-    return None
+    named = [e for e in visible if e.is_file(follow_symlinks=False) and canvas.parses(e.name)]
+    if not named or (every and len(named) != len(visible)):
+        return None
+    paths = {e.name: Path(e.path) for e in named}
+    chosen, refused = _chosen(sorted(paths), students, messages)
+    taken = {name for _, name in chosen}
+    return (_groups([(entry, paths[name]) for entry, name in chosen]),
+            sorted(e.name for e in visible if e.name not in taken))
 
 
 def meta(entry):
@@ -100,22 +131,77 @@ def meta(entry):
     return {"source": fingerprint(entry)}
 
 
+def _limit(name):
+    """How many bytes of a file can matter to its grading: a zip's up to the declared bound of its contents, any
+    other file's up to one byte past FILE_LIMIT (a larger file is refused, whatever it holds)."""
+    return settings.ZIP_DECLARED if str(name).lower().endswith(".zip") else settings.FILE_LIMIT + 1
+
+
+def _hash_stream(digest, data, limit):
+    left = limit
+    while left > 0 and (chunk := data.read(min(2**20, left))):
+        digest.update(chunk)
+        left -= len(chunk)
+    return limit - left
+
+
+def _hash_file(digest, path, limit):
+    """Add the size and bytes (at most ``limit``) of the regular file at ``path`` to ``digest`` (no link followed,
+    no FIFO opened; a marker for anything else); returns the bytes read."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as error:
+        digest.update(f"unreadable:{error.errno}".encode())
+        return 0
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            digest.update(f"not a file:{stat.S_IFMT(info.st_mode)}".encode())
+            return 0
+        digest.update(f"file:{info.st_size}:".encode())
+        return _hash_stream(digest, handle, limit)
+
+
 def fingerprint(entry):
-    """A short text that changes when the submission does: a Canvas group's uploads (each has its own attachment
-    id), else the size and modification time of the entry and of the files under it (bounded walk)."""
+    """A sha256 of the submission's bytes, so it changes whenever any byte that can matter does (never its size or
+    modification time alone): a plain folder's files (each path and its bytes, the bounded walk, at most
+    ZIP_DECLARED bytes in all), a zip's bytes, a Canvas group's uploads (each name, attachment id and its bytes,
+    read out of the download when it is the zip). Each file is read up to what can matter (``_limit``). Never
+    raises: what cannot be read is a marker of its own."""
+    digest = hashlib.sha256()
+    try:
+        _fingerprint(digest, entry)
+    except Exception as error:  # e.g. the download or the folder gone: the record says "changed", never a crash
+        digest.update(f"|unreadable:{type(error).__name__}".encode())
+    return digest.hexdigest()[:32]
+
+
+def _fingerprint(digest, entry):
     if isinstance(entry, Group):
-        text = "|".join(sorted(f"{e.attachment}:{e.file}" for e, _ in entry.files))
+        archive = zipfile.ZipFile(entry.archive) if entry.archive is not None else None
+        try:
+            for e, source in sorted(entry.files, key=lambda f: (f[0].attachment, f[0].file, str(f[1]))):
+                digest.update(f"|{e.attachment}:{e.file}:".encode("utf-8", "surrogatepass"))
+                if archive is None:
+                    _hash_file(digest, source, _limit(e.file))
+                    continue
+                try:
+                    with archive.open(source) as data:
+                        _hash_stream(digest, data, _limit(e.file))
+                except Exception as error:  # a damaged member: a marker of its own (its row says more)
+                    digest.update(f"unreadable:{type(error).__name__}".encode())
+        finally:
+            if archive is not None:
+                archive.close()
     else:
-        paths = [str(entry)] + (submissions.walk(entry)[0] if Path(entry).is_dir() else [])
-        stats = []
-        for path in sorted(paths):
-            try:
-                info = os.lstat(path)
-                stats.append(f"{os.path.relpath(path, entry)}:{info.st_size}:{info.st_mtime_ns}")
-            except OSError:
-                stats.append(f"{path}:gone")
-        text = "|".join(stats)
-    return hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:16]
+        entry = Path(entry)
+        if entry.is_dir() and not entry.is_symlink():
+            budget = settings.ZIP_DECLARED
+            for path in sorted(submissions.walk(entry)[0]):
+                digest.update(f"|{os.path.relpath(path, entry)}:".encode("utf-8", "surrogatepass"))
+                budget -= _hash_file(digest, path, max(0, min(budget, _limit(path))))
+        else:
+            _hash_file(digest, entry, _limit(entry.name))
 
 
 def _stage(group, entry, source, staging, index):

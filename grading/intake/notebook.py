@@ -14,7 +14,7 @@ import stat
 from pathlib import Path
 
 from grading import settings
-from grading.text import clean  # noqa: F401  (the cells' text comes back cleaned)
+from grading.text import clean, encodable  # noqa: F401  (clean: its older home)
 
 KIT, ASSIGNMENT = "kit", "assignment"
 # A JSON string (unrolled: each character has one way to match, so the match is linear) or a bracket.
@@ -103,7 +103,7 @@ def source(cell):
     text = cell.get("source", cell.get("input", ""))
     if isinstance(text, list):
         text = "".join(line for line in text if isinstance(line, str))
-    return clean(text) if isinstance(text, str) else ""
+    return encodable(text) if isinstance(text, str) else ""
 
 
 def tags(cell):

@@ -1,40 +1,16 @@
 """The submissions folder: find each entry and name it, refuse names that collide, pick and copy the two files of a
 folder or a zip, with bounds (the grader's own process reads them outside every sandbox limit)."""
 
-import hashlib
 import os
 import re
 import stat
 import struct
-import unicodedata
 import zipfile
 from pathlib import Path
 
 from grading import settings
+from grading.text import display_name, file_name  # noqa: F401  (their older home)
 
-
-
-def _digest(raw):
-    return hashlib.sha256(os.fsencode(raw) if isinstance(raw, str) else raw).hexdigest()[:8]
-
-
-def display_name(raw):
-    """A printable name of at most NAME_LIMIT characters for a directory entry's name (``os.fsdecode``'s, whose
-    undecodable bytes are surrogates); a changed or shortened name ends in ``~HASH`` of the original bytes."""
-    text = os.fsencode(raw).decode("utf-8", "replace")
-    shown = "".join("?" if unicodedata.category(c)[0] == "C" else c for c in text)
-    if shown == raw and len(shown) <= settings.NAME_LIMIT:
-        return shown
-    return f"{shown[:settings.NAME_LIMIT - 9]}~{_digest(raw)}"
-
-
-def file_name(name):
-    """A file name of its own for a submission (details, logs): letters, digits, ``_ . -``; a changed or long name
-    gets ``-HASH`` of the name, so two names never share a file."""
-    safe = re.sub(r"[^\w.-]", "_", name, flags=re.A).lstrip(".") or "_"
-    if safe == name and len(safe) <= 80:
-        return safe
-    return f"{safe[:80]}-{hashlib.sha256(name.encode('utf-8', 'replace')).hexdigest()[:8]}"
 
 
 def collision_key(name):

@@ -381,7 +381,9 @@ def grade_submission(name, pristine, fmt, options, workdir, assignment):
 
 def start_child(pristine, options, workdir, assignment):
     """The child in its sandbox (grading.sandbox.isolation): only grading/sandbox/child, the case toolkit, the
-    pristine copy, the dataset's files and the Python installation are mounted; stdin/stdout are the protocol,
+    pristine copy, the dataset's files and the Python installation are mounted, every installed copy of the kit in
+    it hidden (neither a solved file nor the grader is there, however the kit was installed); stdin/stdout are the
+    protocol,
     stderr the log."""
     mounts = [(GRADING / "__init__.py", "/grader/grading/__init__.py", False),
               (GRADING / "sandbox" / "__init__.py", "/grader/grading/sandbox/__init__.py", False),
@@ -390,8 +392,8 @@ def start_child(pristine, options, workdir, assignment):
               (Path(pristine), "/pristine", False)]
     if options.get("data"):
         mounts.append((Path(options["data"]), "/data", False))
-    for path in sorted({Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()}):
-        mounts.append((path, str(path), False))
+    python, hidden = isolation.python_mounts()
+    mounts += python
     threads = str(options.get("threads", 1))
     env = {"PATH": "/usr/bin:/bin", "HOME": f"{SUB}/home", "LANG": "C.UTF-8", "TMPDIR": "/tmp",
            "CUDA_VISIBLE_DEVICES": "", "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1",
@@ -400,4 +402,4 @@ def start_child(pristine, options, workdir, assignment):
     start = Path(workdir) / f"start-{time.monotonic_ns()}"  # each fresh child stages its mounts in a folder of its own
     start.mkdir()
     os.chmod(start, 0o755)
-    return isolation.start([sys.executable, "-m", "grading.sandbox.child.runner"], mounts, env, start)
+    return isolation.start([sys.executable, "-m", "grading.sandbox.child.runner"], mounts, env, start, hidden=hidden)

@@ -9,8 +9,7 @@ import html
 import io
 import zipfile
 
-from grading.intake.submissions import file_name
-from grading.text import number, write_atomically
+from grading.text import clean, file_name, number, write_atomically
 
 STYLE = ("body { font-family: sans-serif; margin: 1.5em; max-width: 60em; } table { border-collapse: collapse; } "
          "td, th { border-top: 1px solid #ccc; padding: 0.4em; vertical-align: top; text-align: left; } "
@@ -79,5 +78,5 @@ def write(out, records, outcomes, assignment):
         handle = io.BytesIO()
         with zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive:
             for entry in sorted(pages):
-                archive.writestr(entry, pages[entry].encode("utf-8", "replace"))
+                archive.writestr(entry, clean(pages[entry]).encode("utf-8", "replace"))  # as feedback/ has it
         write_atomically(out / "feedback_for_canvas.zip", handle.getvalue())

@@ -49,7 +49,7 @@ def canvas_import(out, outcomes, gradebook, assignment):
     return messages
 
 
-def write(out, records, written, options, gradebook=None, ignored=(), assignment=None):
+def write(out, records, written, options, gradebook=None, ignored=(), assignment=None, clear=True):
     """Every output of ``records`` (a list) into ``out``; grades.csv last, atomically. Returns (rows, messages)."""
     out = Path(out)
     records = sorted(records, key=lambda r: r["name"])
@@ -57,7 +57,8 @@ def write(out, records, written, options, gradebook=None, ignored=(), assignment
     rows = [results.row_for(o, assignment) for o in outcomes]
     messages = []
     try:
-        report.clear(out, assignment)
+        if clear:
+            report.clear(out, assignment)
         report.write(out, rows, records, written, assignment)
         feedback.write(out, records, outcomes, assignment)
         absent = []
@@ -70,4 +71,4 @@ def write(out, records, written, options, gradebook=None, ignored=(), assignment
             messages += canvas_import(out, outcomes, gradebook, assignment)
     finally:
         report.write_grades(out, rows, assignment)  # whatever else could not be written, grades.csv is
-    return rows, messages
+    return rows, [clean(m, newlines=False) for m in messages]  # names and titles: never a terminal's command

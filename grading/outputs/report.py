@@ -8,9 +8,8 @@ import shutil
 import sys
 
 from grading.assignment import EMPTY_ANSWER, heading
-from grading.intake.submissions import file_name
 from grading.outputs.results import columns
-from grading.text import csv_text, number, write_atomically, write_text
+from grading.text import csv_text, file_name, number, score_key, write_atomically, write_text
 
 
 def clear(out, assignment):
@@ -79,12 +78,17 @@ def write(out, rows, records, written, assignment):
             write_submission_files(out, record)
         except Exception as error:  # one submission's files never stop the others' or grades.csv
             print(f"grading.grade: the details of {record.get('name')!r} could not be written ({error})", file=sys.stderr)
+    write_atomically(out / "written_scores_template.csv", scores_template(records, written, assignment))
+
+
+def scores_template(records, written, assignment):
+    """The scores template's CSV: per submission its name, its written scores (and comments) so far, and ``key``
+    (``score_key`` of the exact name), by which the scores are read back whatever a spreadsheet does to the name."""
     parts = [part.name for part in assignment.written()]
-    header = ["submission"] + [f"{name}{kind}" for name in parts for kind in ("", "_comment")]
     scored = [[r["name"], *(value for name in parts for value in (
         number(written.get(r["name"], {})[name]) if name in written.get(r["name"], {}) else "",
-        written.get(r["name"], {}).get(f"{name}_comment", "")))] for r in records]
-    write_atomically(out / "written_scores_template.csv", csv_text(scored, header))
+        written.get(r["name"], {}).get(f"{name}_comment", ""))), score_key(r["name"])] for r in records]
+    return csv_text(scored, ["submission", *(f"{name}{kind}" for name in parts for kind in ("", "_comment")), "key"])
 
 
 def write_grades(out, rows, assignment):

@@ -26,11 +26,10 @@ def columns(assignment):
 
 def _text(value, limit=300):
     """Any value as one short line of encodable text, control characters dropped."""
-    text = clean(value if isinstance(value, str) else repr(value))[:limit * 4]
+    text = clean(value if isinstance(value, str) else repr(value), newlines=False)[:limit * 4]
     text = _ADDRESS.sub(">", text).strip()
     if text.startswith("AssertionError: "):
         text = text[len("AssertionError: "):]
-    text = "".join(c for c in text if c.isprintable() or c in " \t\n")
     return " ".join(text.split())[:limit]
 
 
@@ -160,13 +159,38 @@ def failed_record(name, reason, log=""):
 
 
 def read_written_scores(path, names, assignment):
-    """{submission: {part: points, part_comment: text}} from the instructor's CSV, keyed by the exact name (never
-    stripped); raises ValueError naming a bad cell, or a name that is not a submission of ``names``."""
+    """{submission: {part: points, part_comment: text}} from the instructor's CSV. A row names its submission by its
+    ``key`` (the scores template's column: ``grading.text.score_key`` of the exact name, which a spreadsheet leaves as
+    it is) where it has one, else by the exact name (never stripped; the template's ``'`` before = + - @ undone), as
+    files written before the key column are read. Raises ValueError naming a bad cell, two rows for one submission
+    (``=bob`` and ``'=bob`` are one cell to a spreadsheet: their keys tell them apart), submissions whose keys
+    collide, or a row that is not a submission of ``names`` when they are given."""
+    from grading.text import score_key
+
     written = {part.name: part.points for part in assignment.written()}
-    scores = {}
+    by_key = None
+    if names is not None:
+        by_key = {}
+        for name in sorted(names):
+            other = by_key.setdefault(score_key(name), name)
+            if other != name:
+                raise ValueError(f"{path}: the submissions {other!r} and {name!r} share the key {score_key(name)}; "
+                                 "rename one of them and grade it again")
+    scores, seen = {}, {}
     with open(path, newline="", encoding="utf-8", errors="replace") as handle:
-        for row in csv.DictReader(handle):
-            name = unquote(row.get("submission") or "")
+        for line, row in enumerate(csv.DictReader(handle), 2):
+            cell = row.get("submission") or ""
+            key = (row.get("key") or "").strip()
+            if key:
+                name = (by_key.get(key) if by_key is not None
+                        else next((n for n in (cell, unquote(cell)) if score_key(n) == key), None))
+                if name is None:
+                    whose = "of this folder" if by_key is not None else "of this folder nor its own name"
+                    raise ValueError(f"{path}: line {line} ({cell!r}) has the key {key!r}, which is no submission's "
+                                     f"{whose}: copy the rows from the latest written_scores_template.csv, keys "
+                                     "included")
+            else:
+                name = unquote(cell)
             if names is not None and name not in names:
                 close = [n for n in names if n.strip().casefold() == name.strip().casefold()]
                 close += [n for n in difflib.get_close_matches(name, sorted(names), 3, 0.6) if n not in close]
@@ -174,6 +198,10 @@ def read_written_scores(path, names, assignment):
                         f"{', '.join(repr(n) for n in close)})" if close
                         else "; its submission column must name a row of grades.csv")
                 raise ValueError(f"{path}: {name!r} is not a submission of this folder{hint}")
+            if name in seen:
+                raise ValueError(f"{path}: lines {seen[name]} and {line} are both for {name!r} (a spreadsheet shows "
+                                 "=x and '=x alike; the template's key column tells them apart): keep one of them")
+            seen[name] = line
             for part, most in written.items():
                 value = (row.get(part) or "").strip()
                 comment = unquote((row.get(f"{part}_comment") or "").strip())

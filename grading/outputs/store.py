@@ -1,15 +1,18 @@
-"""Each submission's full record, kept in ``OUT/records/FILE.json`` (FILE: ``submissions.file_name``), written
-atomically as soon as it is graded: the rows, the pages, the feedback and the summary are made again from them, so
-grading some submissions again (``--only``), merging written scores or joining shards never runs other code again
-and never loses another row."""
+"""Each submission's full record, kept in ``OUT/records/FILE.json`` (FILE: ``grading.text.file_name``, one file per
+name), written atomically as soon as it is graded: the rows, the pages, the feedback and the summary are made again
+from them, so grading some submissions again (``--only``), merging written scores or joining shards never runs other
+code again and never loses another row. No run deletes a record: those of submissions no longer in the folder are
+moved to ``OUT/records-removed/`` (``set_aside``)."""
 
 import json
 import os
+import time
 from pathlib import Path
 
-from grading.intake.submissions import file_name
+from grading.text import file_name
 
 FOLDER = "records"
+REMOVED = "records-removed"
 
 
 def save(out, record):
@@ -22,25 +25,48 @@ def save(out, record):
     os.replace(temporary, path)
 
 
+def _read(path):
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        return record, record["name"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"{path} is not a record the grader wrote ({type(error).__name__}); remove it and grade "
+                         "that submission again with --only NAME") from None
+
+
 def load(out):
-    """{name: record} of every record kept in ``out`` ({} when none); raises ValueError naming a damaged one."""
+    """{name: record} of every record kept in ``out`` ({} when none); raises ValueError naming a damaged one. Where
+    two files hold one name (a record written under an older file name), the one at the name's own file wins."""
     folder = Path(out) / FOLDER
     records = {}
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-        try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-            name = record["name"]
-        except (ValueError, KeyError, TypeError) as error:
-            raise ValueError(f"{path} is not a record the grader wrote ({type(error).__name__}); remove it and grade "
-                             "that submission again with --only NAME") from None
-        records[name] = record
+        record, name = _read(path)
+        if name not in records or path.name == f"{file_name(name)}.json":
+            records[name] = record
     return records
 
 
-def remove_except(out, names):
-    """Remove the kept records of submissions not in ``names`` (a full run over a new folder)."""
+def set_aside(out, names):
+    """Move the kept records of submissions not in ``names`` (a full run over a folder that no longer holds them)
+    to ``OUT/records-removed/``, never overwriting one moved before; returns the names moved, sorted."""
     keep = {f"{file_name(name)}.json" for name in names}
-    folder = Path(out) / FOLDER
-    for path in folder.glob("*.json") if folder.is_dir() else []:
-        if path.name not in keep:
-            path.unlink()
+    folder, removed = Path(out) / FOLDER, Path(out) / REMOVED
+    moved = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        if path.name in keep:
+            continue
+        try:
+            moved.append(str(json.loads(path.read_text(encoding="utf-8"))["name"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            moved.append(path.stem)
+        removed.mkdir(exist_ok=True)
+        target = removed / path.name
+        if target.exists():
+            target = removed / f"{path.stem}.{time.strftime('%Y%m%dT%H%M%S')}-{time.monotonic_ns()}.json"
+        os.replace(path, target)
+    return sorted(moved)
+
+
+def remove_except(out, names):
+    """What ``set_aside`` does (the older name: records are moved aside, never deleted)."""
+    return set_aside(out, names)

@@ -13,6 +13,65 @@ from pathlib import Path
 from grading import settings
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+BASE = "grading-sandboxes"  # every cgroup of the grader is grading-sandboxes/NAME, NAME holding its owner's tag
+
+
+def _start_time(pid):
+    """The start time of process ``pid`` (clock ticks since boot, /proc/PID/stat's 22nd field), or None when no
+    such process is alive."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+        return text.rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def owner_tag(pid=None):
+    """``PID.START`` of this process (or ``pid``): what the grader writes into the names of its scratch folders and
+    cgroups, so that a later run can tell whether their owner still runs (a reused pid has another start time)."""
+    pid = os.getpid() if pid is None else pid
+    return f"{pid}.{_start_time(pid)}"
+
+
+def owner_alive(tag):
+    """Whether the process a ``PID.START`` tag names still runs (a tag that is not one is taken as alive)."""
+    pid, _, start = str(tag).partition(".")
+    if not pid.isdigit():
+        return True
+    now = _start_time(int(pid))
+    return now is not None and (not start or start == now)
+
+
+def tag_of(name, prefix):
+    """The owner tag in a name ``PREFIX<tag>-...`` (the grader's scratch folders and cgroups), or None."""
+    if not name.startswith(prefix):
+        return None
+    tag = name[len(prefix):].split("-", 1)[0]
+    pid, _, start = tag.partition(".")
+    return tag if pid.isdigit() and (not start or start.isdigit()) else None
+
+
+def remove_stale(root=CGROUP_ROOT):
+    """Remove the cgroups ``grading-sandboxes/NAME`` (v2, or v1's pids and memory hierarchies) whose owner no longer runs
+    (a grader that was killed): what is inside is killed first. Returns the folders removed."""
+    removed = []
+    if os.geteuid() != 0:
+        return removed
+    root = Path(root)
+    for base, version in ((root / BASE, 2), (root / "pids" / BASE, 1), (root / "memory" / BASE, 1)):
+        try:
+            folders = [f for f in base.iterdir() if f.is_dir() and not f.is_symlink()]
+        except OSError:
+            continue
+        for folder in folders:
+            tag = next((t for t in (tag_of(folder.name, p) for p in ("s", "probe-")) if t), None)
+            if tag is not None and not owner_alive(tag) and _remove_folder(folder, version):
+                removed.append(folder)
+    return removed
+
+
+def _remove_folder(folder, version):
+    return Cgroup([folder], version).remove()
 
 
 class Cgroup:
@@ -25,7 +84,7 @@ class Cgroup:
 
     @classmethod
     def create(cls, name, memory=settings.MEMORY_LIMIT, processes=settings.PROCESS_LIMIT, root=CGROUP_ROOT):
-        """A new cgroup ``hw2-grading/NAME`` with the limits, or None where this machine gives none to this user."""
+        """A new cgroup ``grading-sandboxes/NAME`` with the limits, or None where this machine gives none to this user."""
         if os.geteuid() != 0:
             return None
         for make in (cls._v2, cls._v1):
@@ -43,7 +102,7 @@ class Cgroup:
             return None
         if not {"pids", "memory"} <= set((root / "cgroup.controllers").read_text().split()):
             return None
-        base = root / "hw2-grading"
+        base = root / BASE
         base.mkdir(exist_ok=True)
         for folder in (root, base):  # the controllers must be handed down to reach a child
             enabled = set((folder / "cgroup.subtree_control").read_text().split())
@@ -71,8 +130,8 @@ class Cgroup:
         made = cls(folders, 1)
         try:
             for hierarchy in (pids, mem):
-                (hierarchy / "hw2-grading").mkdir(exist_ok=True)
-                folder = hierarchy / "hw2-grading" / name
+                (hierarchy / BASE).mkdir(exist_ok=True)
+                folder = hierarchy / BASE / name
                 folder.mkdir()
                 folders.append(folder)
             made.procs = [str(folder / "cgroup.procs") for folder in folders]
