@@ -12,9 +12,12 @@ import threading
 import pytest
 import torch
 
+from grading import assignment as assignments
 from grading.judge import session
 from grading.outputs import results
 from grading.sandbox.child import wire
+
+HW = assignments.load()
 
 MI = 2**20
 
@@ -126,9 +129,10 @@ def test_the_submissions_row_says_rejected_with_the_reason(tmp_path, message, sa
     pristine.mkdir()
     workdir.mkdir()
     options = {"timeout": 30, "cell_limit": 5, "data": str(tmp_path), "launch": lambda: _Box(message)}
-    record = session.grade_submission("mallory", pristine, "kit", options, workdir)
+    record = session.grade_submission("mallory", pristine, "kit", options, workdir, HW)
     assert record["rejected"] and all(says in r for r in record["rejected"]), record["rejected"]
     problems = [e.get("message", "") for e in record["events"] if e.get("event") == "problem"]
     assert not any("the grader failed" in p for p in problems), problems  # before: RecursionError, RuntimeError
-    row = results.row_for({**record, "notes": [], "problems": [], "answers": {}}, {}, {"timeout": 30})
+    row = results.row_for(results.outcome({**record, "notes": [], "problems": [], "answers": {}}, {}, {"timeout": 30},
+                                          HW), HW)
     assert "REJECTED" in row["status"] and says in row["status"]

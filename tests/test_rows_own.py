@@ -20,13 +20,15 @@ from pathlib import Path
 import pytest
 
 from conftest import zip_bytes
-from grading import grade, parts, text
+from grading import grade, text
+from grading import assignment as assignments
 from grading.intake import canvas, collect, submissions
 from grading.judge import session
 from grading.outputs import publish, report, results, store
 from grading.sandbox import cgroups, isolation
 
 REPO = Path(__file__).resolve().parents[1]
+HW = assignments.load()
 NB = '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
 SANDBOX = isolation.problem() is None
 
@@ -34,7 +36,7 @@ SANDBOX = isolation.problem() is None
 def record(name, user=None, **extra):
     """A record as the grader makes one: every automatic case passed."""
     found = [{"part": p.name, "case": "all", "points": p.points, "passed": True, "message": ""}
-             for p in parts.automatic()]
+             for p in HW.automatic()]
     made = {"name": name, "format": "kit", "notes": [], "problems": [], "results": found,
             "events": [{"event": "finished"}], "rejected": [], "timed_out": False, "returncode": 0, "seconds": 1.0,
             "log": "log of " + name, "answers": {"hw1_comparison": "mine"}}
@@ -209,20 +211,20 @@ def test_written_scores_of_names_a_spreadsheet_quotes_alike_stay_apart(tmp_path)
         writer.writerow(rows[0])
         for row, name in zip(rows[1:], names):
             writer.writerow([row[0], *scores[name], row[-1]])
-    written = results.read_written_scores(filled, set(names))
+    written = results.read_written_scores(filled, set(names), HW)
     assert written == {n: dict(zip(results.WRITTEN, map(float, scores[n]))) for n in names}  # guard: the key column
-    assert results.read_written_scores(filled) == written  # without the names: each key checked against its cell
+    assert results.read_written_scores(filled, None, HW) == written  # without the names: each key checked against its cell
     old = tmp_path / "old.csv"  # a file written before the key column: read by name, the collapse refused
     old.write_text("submission,hw1_comparison,vae_use_case\n'=bob,1,2\nbob,1,1\n")
-    assert results.read_written_scores(old, set(names)) == {"=bob": {"hw1_comparison": 1, "vae_use_case": 2},
+    assert results.read_written_scores(old, set(names), HW) == {"=bob": {"hw1_comparison": 1, "vae_use_case": 2},
                                                             "bob": {"hw1_comparison": 1, "vae_use_case": 1}}
     old.write_text("submission,hw1_comparison,vae_use_case\n'=bob,1,2\n'=bob,0,0\n")
     with pytest.raises(ValueError, match="lines 2 and 3 are both for '=bob'"):
-        results.read_written_scores(old, set(names))
+        results.read_written_scores(old, set(names), HW)
     stale = tmp_path / "stale.csv"
     stale.write_text("submission,hw1_comparison,vae_use_case,key\nbob,1,1,k000000000000\n")
     with pytest.raises(ValueError, match="has the key 'k000000000000', which is no submission's"):
-        results.read_written_scores(stale, set(names))
+        results.read_written_scores(stale, set(names), HW)
 
 
 def test_names_whose_keys_collide_are_refused(tmp_path, monkeypatch):
@@ -230,7 +232,7 @@ def test_names_whose_keys_collide_are_refused(tmp_path, monkeypatch):
     filled.write_text("submission,hw1_comparison,vae_use_case\nbob,1,1\n")
     monkeypatch.setattr(text, "score_key", lambda name: "k1")
     with pytest.raises(ValueError, match="share the key k1"):
-        results.read_written_scores(filled, {"bob", "alice"})
+        results.read_written_scores(filled, {"bob", "alice"}, HW)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -302,7 +304,7 @@ def test_control_characters_reach_no_output(tmp_path, monkeypatch, capsys):
     hostile["results"][0].update(passed=False, message=f"check {ESC} failed")
     export = canvas.read_export(EXPORT.replace('"Mallory_48213 _5",99999', f'"Moreau{ESC}, Ana",48215'))
     rows, messages = publish.write(out, [hostile, record("bob")], {}, {"timeout": 60},
-                                   (export, export.assignments[0]), ignored=[f"junk{ESC}.pdf"])
+                                   (export, export.assignments[0]), ignored=[f"junk{ESC}.pdf"], assignment=HW)
     written = [p for p in out.rglob("*") if p.is_file() and p.parts[-2] != "records" and p.suffix != ".zip"]
     assert {p.name for p in written} >= {"grades.csv", "summary.html", "canvas_import.csv", "mallory_48215.html",
                                          "mallory_48215.txt", "written_hw1_comparison.html"}
@@ -393,9 +395,8 @@ def test_a_refusal_changes_nothing_in_out(tmp_path, fake_grading, monkeypatch):
         with pytest.raises(ValueError, match=says):
             grade.grade(**arguments)
         assert _snapshot(out) == before, change  # guard: report.clear after every check (it ran first)
-    import hw2_helpers
-
-    monkeypatch.setattr(hw2_helpers, "verify_mnist", lambda: (_ for _ in ()).throw(RuntimeError("MNIST damaged")))
+    monkeypatch.setattr(assignments.Assignment, "prepare_data",
+                        lambda self: (_ for _ in ()).throw(RuntimeError("MNIST damaged")))
     with pytest.raises(RuntimeError, match="MNIST damaged"):
         grade.grade(tmp_path / "subs", out, quiet=True)
     monkeypatch.setattr(grade.isolation, "problem", lambda: "no bwrap here")
@@ -430,10 +431,10 @@ def test_a_killed_graders_scratch_and_cgroups_are_removed_by_the_next_run(tmp_pa
     scratch, sleeper = Path(scratch), int(sleeper)
     killed.send_signal(signal.SIGKILL)
     killed.wait()
-    assert scratch.parent == temporary and scratch.name.startswith(f"hw2-grading-{killed.pid}.")
+    assert scratch.parent == temporary and scratch.name.startswith(f"{isolation.SCRATCH}{killed.pid}.")
     monkeypatch.setattr(tempfile, "tempdir", str(temporary))
     alive = isolation.scratch_folder()  # this process's own: a live grader's scratch is never touched
-    not_a_tag = temporary / "hw2-grading-abcdefgh"
+    not_a_tag = temporary / f"{isolation.SCRATCH}abcdefgh"
     not_a_tag.mkdir()
     grade.grade(_folder(tmp_path / "subs", ["alice"]), tmp_path / "out", quiet=True)
     assert not scratch.exists()  # guard: isolation.remove_stale at the start of a run
@@ -538,7 +539,7 @@ def test_start_child_hides_an_installed_copy_of_the_kit(tmp_path, monkeypatch, r
 
     monkeypatch.setattr(isolation, "start", start)
     (tmp_path / "in").mkdir()
-    with session.start_child(tmp_path / "in", {"data": str(REPO / "data"), "threads": 1}, reachable()) as box:
+    with session.start_child(tmp_path / "in", {"data": str(REPO / "data"), "threads": 1}, reachable(), HW) as box:
         box.wait(60)
     hidden = dict(started["options"]["hidden"])
     assert {str(site / n) for n in ["grading", "hw2_helpers", "hw2_models.py", "hw2_lenet_autoencoders-1.0.0.dist-info",
@@ -600,7 +601,8 @@ real = isolation.start
 isolation.start = lambda command, mounts, env, workdir, **options: real(
     [sys.executable, "-c", {PROBE!r}], mounts, env, workdir, stdout_to_log=True, **options)
 options = {{"data": {str(REPO / "data")!r}, "threads": 1}}
-with session.start_child({str(base / "in")!r}, options, {str(workdir)!r}) as box:
+from grading import assignment
+with session.start_child({str(base / "in")!r}, options, {str(workdir)!r}, assignment.load()) as box:
     box.wait(120)
 print(box.log())
 '''
