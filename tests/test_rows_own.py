@@ -51,7 +51,7 @@ def fake_grading(monkeypatch):
     graded, in order."""
     ran = []
 
-    def grade_one(index, name, entry, scratch, options):
+    def grade_one(index, name, entry, scratch, options, assignment):
         ran.append(name)
         return {**record(name), **collect.meta(entry)}
 
@@ -199,9 +199,10 @@ def test_two_names_that_shared_a_file_keep_their_own_records(tmp_path):
 # ------------------------------------------------------------------------------------------------
 def test_written_scores_of_names_a_spreadsheet_quotes_alike_stay_apart(tmp_path):
     names = ["=bob", "'=bob", "bob"]
-    template = report.scores_template([record(n) for n in names], {})
+    template = report.scores_template([record(n) for n in names], {}, HW)
     rows = list(csv.reader(template.splitlines()))
-    assert rows[0] == ["submission", *results.WRITTEN, "key"]
+    written_parts = [p.name for p in HW.written()]
+    assert rows[0] == ["submission", *(f"{n}{kind}" for n in written_parts for kind in ("", "_comment")), "key"]
     assert [r[0] for r in rows[1:]] == ["'=bob", "'=bob", "bob"]  # the names as a spreadsheet shows them: alike
     assert len({r[-1] for r in rows[1:]}) == 3
     scores = {"=bob": ["1", "2"], "'=bob": ["0", "0"], "bob": ["1", "1"]}
@@ -210,9 +211,9 @@ def test_written_scores_of_names_a_spreadsheet_quotes_alike_stay_apart(tmp_path)
         writer = csv.writer(handle)
         writer.writerow(rows[0])
         for row, name in zip(rows[1:], names):
-            writer.writerow([row[0], *scores[name], row[-1]])
+            writer.writerow([row[0], scores[name][0], "", scores[name][1], "", row[-1]])
     written = results.read_written_scores(filled, set(names), HW)
-    assert written == {n: dict(zip(results.WRITTEN, map(float, scores[n]))) for n in names}  # guard: the key column
+    assert written == {n: dict(zip(written_parts, map(float, scores[n]))) for n in names}  # guard: the key column
     assert results.read_written_scores(filled, None, HW) == written  # without the names: each key checked against its cell
     old = tmp_path / "old.csv"  # a file written before the key column: read by name, the collapse refused
     old.write_text("submission,hw1_comparison,vae_use_case\n'=bob,1,2\nbob,1,1\n")
@@ -558,10 +559,10 @@ def test_a_checkout_inside_the_python_installation_is_hidden_whole(tmp_path):
     site.mkdir(parents=True)
     checkout = prefix / "work" / "hw2"
     (checkout / "grading").mkdir(parents=True)
-    (checkout / "hw2.ipynb").write_text(NB)
+    (checkout / "pyproject.toml").write_text("[project]\nname = 'kit'\n")  # what makes a folder a checkout of the kit
     mounts, hidden = isolation.python_mounts([prefix], [str(site), str(checkout)], checkout=checkout)
     assert [m[0] for m in mounts] == [prefix.resolve()]
-    assert hidden == [(str(checkout.resolve()), "dir")]  # guard: the checkout hidden whole (its solved notebook)
+    assert hidden == [(str(checkout.resolve()), "dir")]  # guard: the checkout hidden whole (its solved files)
     assert isolation.python_mounts([prefix], [str(site)], checkout=site)[1] == []  # an install is no checkout
 
 

@@ -155,14 +155,24 @@ def remove_stale(folder=None):
 # The Python installation, without any installed copy of the kit
 # ------------------------------------------------------------------------------------------------
 def _kit():
-    """(top-level modules, distribution name as installers normalise it) of the kit, read from its own pyproject.toml:
-    what a ``pip install`` of the repository puts in site-packages."""
-    import tomllib
+    """(top-level modules, distribution name as installers normalise it) of the kit: what a ``pip install`` of the
+    repository puts in site-packages, read from its pyproject.toml in a checkout, else from the installed metadata of
+    the distribution that holds this package."""
+    pyproject = settings.REPO / "pyproject.toml"
+    if pyproject.is_file():
+        import tomllib
 
-    data = tomllib.loads((settings.REPO / "pyproject.toml").read_text(encoding="utf-8"))
-    tool = data.get("tool", {}).get("setuptools", {})
-    modules = {name.split(".")[0] for name in tool.get("packages", [])} | set(tool.get("py-modules", []))
-    return tuple(sorted(modules)), re.sub(r"[-_.]+", "_", data["project"]["name"]).lower()
+        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+        tool = data.get("tool", {}).get("setuptools", {})
+        modules = {name.split(".")[0] for name in tool.get("packages", [])} | set(tool.get("py-modules", []))
+        name = data["project"]["name"]
+    else:
+        from importlib import metadata
+
+        owners = metadata.packages_distributions()
+        name = owners[__name__.split(".")[0]][0]
+        modules = {top for top, names in owners.items() if name in names}
+    return tuple(sorted(modules)), re.sub(r"[-_.]+", "_", name).lower()
 
 
 PROJECT_MODULES, DISTRIBUTION = _kit()
