@@ -278,8 +278,9 @@ def test_forging_earns_nothing_beyond_the_untouched_versions_zero(hostile, name)
 
 def test_a_forged_protocol_fails_on_recomputation_not_on_form(hostile):
     status = hostile["rows"]["forges_the_protocol"]["status"]
-    assert "differs from the grader's recomputation" in status  # its answers had the right form
-    assert "are not MNIST training images of their labels" in status  # the loaders' claims alone do not pass
+    assert "differs from the recomputation" in status  # its answers had the right form
+    assert "does not change with its weights" in status  # constant answers: the model computes nothing
+    assert "holds images that are not training images of their labels" in status  # the loaders' claims alone fail
     assert "lone \ufffd surrogate" in status  # its problem text, a lone surrogate, written into grades.csv replaced
 
 

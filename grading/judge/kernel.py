@@ -33,8 +33,8 @@ class LocalAsk:
     trusted = False
     reference = None
 
-    def __init__(self, spec, namespace, data=None):
-        self.spec, self.namespace, self.data = spec, namespace, data
+    def __init__(self, spec, namespace, folder=None):
+        self.spec, self.namespace, self.folder = spec, namespace, folder  # folder: where the dataset's files are
         self.generator = torch.Generator().manual_seed(0)
         self._built = {}
         import casekit
@@ -122,7 +122,7 @@ class LocalAsk:
     def dataset(self, train=False):
         import torchvision
 
-        data = getattr(torchvision.datasets, self.spec["dataset"]["torchvision"])(str(self.data), train=train,
+        data = getattr(torchvision.datasets, self.spec["dataset"]["torchvision"])(str(self.folder), train=train,
                                                                                    download=False)
         return torch.as_tensor(data.data), torch.as_tensor(data.targets)
 
@@ -175,13 +175,13 @@ def load(folder):
     return data, casekit.load_cases(folder / "public_cases.py", f"public_cases_{data['name']}")
 
 
-def results(folder, part, namespace, data=None):
+def results(folder, part, namespace, dataset_folder=None):
     """[(status, title, message)] of the public cases of ``part`` on ``namespace``."""
     data, cases = load(folder)
     automatic = [p["name"] for p in data["parts"] if p["kind"] == "automatic"]
     if part not in automatic:
         raise ValueError(f"no automatic part named {part!r}; the automatic parts are {', '.join(automatic)}")
-    ask, found = LocalAsk(data, namespace, data), []
+    ask, found = LocalAsk(data, namespace, dataset_folder), []
     for name, title, points, public, function in cases:
         if name != part:
             continue
@@ -198,11 +198,11 @@ def results(folder, part, namespace, data=None):
     return found
 
 
-def check(folder, part, namespace, data=None):
+def check(folder, part, namespace, dataset_folder=None):
     """Print the public cases of ``part``; returns nothing (so a notebook shows the printout only)."""
     data, _ = load(folder)
     info = next((p for p in data["parts"] if p["name"] == part), None)
-    found = results(folder, part, namespace, data)
+    found = results(folder, part, namespace, dataset_folder)
     points = f" ({info['points']:g} {'point' if info['points'] == 1 else 'points'})" if info else ""
     failed = sum(status == FAILED for status, _, _ in found)
     verdict = ("not finished" if any(status == UNFINISHED for status, _, _ in found) else
