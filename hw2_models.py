@@ -272,9 +272,13 @@ def kl_divergence(mu, log_variance):
 def _check_images(x, model, channels, size):
     expected = (channels, size, size)
     if x.dim() != 4 or tuple(x.shape[1:]) != expected:
-        raise ValueError(
-            f"{model} expects a batch of images shaped (N, {channels}, {size}, {size}); received "
-            f"{tuple(x.shape)}. Add a batch dimension with x.unsqueeze(0) if you pass one image"
-            + (", and resize MNIST's 28x28 digits to 32x32 with transforms.Resize(32)." if size == 32 else
-               "; the autoencoders take MNIST's 28x28 digits as they are (transforms.ToTensor() only).")
-        )
+        if tuple(x.shape) == expected:  # one image: the advice that fits it
+            advice = "Add a batch dimension with x.unsqueeze(0) to pass one image."
+        elif x.dim() == 4 and tuple(x.shape[-2:]) == (28, 28) and size == 32:
+            advice = "Resize MNIST's 28x28 digits to 32x32 with transforms.Resize(32) in the transform."
+        elif x.dim() == 4 and size == 28:
+            advice = "The autoencoders take MNIST's 28x28 digits as they are (transforms.ToTensor() only)."
+        else:
+            advice = f"Check the transform: each image must become a ({channels}, {size}, {size}) tensor."
+        raise ValueError(f"{model} expects a batch of images shaped (N, {channels}, {size}, {size}); received "
+                         f"{tuple(x.shape)}. {advice}")

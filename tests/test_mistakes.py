@@ -112,7 +112,7 @@ def test_a_mistake_costs_its_own_parts_and_both_judges_agree(judged, mistake):
     assert lost == cost, (mistake, lost, row["status"])
     grader = {(r["part"], r["case"]): r for r in records[mistake]["results"]}
     for part, cases in public[mistake].items():
-        for title, status, message in cases:
+        for status, title, message in cases:
             assert status != "not finished", (mistake, part, title, message)
             verdict = grader[(part, title)]
             assert verdict["public"] is True

@@ -374,3 +374,26 @@ def test_the_models_docstring_names_only_files_that_exist():
     named = re.findall(r"``([\w./]+(?:\.py|\.ipynb|/))``", docstring)
     assert "hw2_helpers/" in named and "hw2.ipynb" in named
     assert [name for name in named if not (REPO / name).exists()] == []
+
+
+# ------------------------------------------------------------------------------------------------
+# Where a mistake surfaces in a provided cell: advice that fits what was received
+# ------------------------------------------------------------------------------------------------
+def test_a_wrong_batch_gets_only_the_advice_that_fits_its_shape():
+    net = hw2_models.LeNet_5()
+    with pytest.raises(ValueError, match=r"unsqueeze\(0\)"):
+        net(torch.zeros(1, 32, 32))  # one image: a batch dimension is what it lacks
+    with pytest.raises(ValueError) as wrong_size:
+        net(torch.zeros(2, 1, 28, 28))  # a batch of the wrong size: no unsqueeze advice
+    assert "Resize(32)" in str(wrong_size.value) and "unsqueeze" not in str(wrong_size.value)
+
+
+def test_a_classifier_with_one_row_too_many_per_image_stops_with_the_hint():
+    class Padded(torch.nn.Module):  # what LeNet-5 with padding in C1 gives: 4 rows per image
+        def forward(self, x):
+            return torch.zeros(4 * len(x), 10, requires_grad=True)
+
+    data = torch.utils.data.TensorDataset(torch.zeros(8, 1, 32, 32), torch.zeros(8, dtype=torch.long))
+    loader = torch.utils.data.DataLoader(data, batch_size=4)
+    with pytest.raises(ValueError, match="C1 takes the 32x32 image without padding"):
+        hw2.classifier_epoch(Padded(), loader, torch.nn.CrossEntropyLoss(), torch.device("cpu"))
