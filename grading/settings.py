@@ -4,7 +4,6 @@ The rooms (submissions, notebook, isolation, report) and the sandboxed child rea
 
 from pathlib import Path
 
-from grading.sandbox.child.shared import FILE_LIMIT, OUTPUT_LIMIT  # noqa: F401  (the sandboxed child applies them too)
 
 REPO = Path(__file__).resolve().parents[1]
 GRADING = REPO / "grading"
@@ -12,6 +11,10 @@ GRADING = REPO / "grading"
 # How long a submission may take: the defaults of python -m grading.grade (records keep what a run used).
 TIMEOUT = 120.0  # seconds for one submission, its questions and the grader's own work on them
 CELL_LIMIT = 60.0  # seconds for one notebook cell or one question
+
+# What a submission may hand in and print (the sandboxed child gets these two in its first request).
+FILE_LIMIT = 20 * 2**20  # bytes of one submitted file (the notebook, the module)
+OUTPUT_LIMIT = 64 * 2**10  # characters of a submission's printing kept per cell (or piece of code), in the sandbox
 
 # What the grader's own process reads of a submission (it parses them outside every sandbox limit).
 NOTEBOOK_DEPTH = 64  # nesting of the notebook's JSON (nbformat's own needs 5); checked by a linear scan

@@ -15,6 +15,7 @@ from pathlib import Path
 os.environ.update(HW2_QUICK="1", HW2_DEVICE="cpu", MPLBACKEND="Agg", TQDM_DISABLE="1")
 
 from grading import assignment as assignments  # noqa: E402
+from grading import settings  # noqa: E402
 from grading.intake import notebook  # noqa: E402
 from grading.judge import casekit, kernel  # noqa: E402
 
@@ -33,7 +34,7 @@ def verdicts(folder, homework, data):
     fmt, _, _ = notebook.decide(pristine, [], homework)
     runner = child.Runner()
     config = {"workdir": str(workdir), "pristine": str(pristine), "data": str(data), "format": fmt,
-              "spec": homework.sandbox()}
+              "spec": homework.sandbox(), "limits": {"file": settings.FILE_LIMIT, "output": settings.OUTPUT_LIMIT}}
     answer = runner.load({"config": config, "limit": 60})
     nb, _ = notebook.load(pristine / homework.files["notebook"])
     skip = {i for i, text in notebook.code_cells(nb) if notebook.defined_classes(text, homework.classes)} \

@@ -39,7 +39,7 @@ MISTAKES = {
                     "mnist_training_set, batch_size=batch_size, shuffle=False"}, {}, {"dataloaders"}),
     "no_flatten": ({}, {"        x = x.view(-1, 120)\n": ""}, {"lenet_layers", "lenet_instantiated"}),
     "lenet_padding": ({}, {"nn.Conv2d(1, 6, kernel_size=5, stride=1)": "nn.Conv2d(1, 6, kernel_size=5, stride=1, padding=2)"},
-                      {"lenet_layers"}),
+                      {"lenet_layers", "lenet_instantiated"}),  # the instance cannot run (C5 gives 2x2 maps)
     "c1_kernel_3": ({}, {"nn.Conv2d(1, 6, kernel_size=5, stride=1)": "nn.Conv2d(1, 6, kernel_size=3, stride=1)"},
                     {"lenet_layers"}),
     "encoder_width_fixed": ({}, {"self.fc_2 = nn.Linear(32, latent_dimensionality)": "self.fc_2 = nn.Linear(32, 2)"},
@@ -113,7 +113,7 @@ def test_a_mistake_costs_its_own_parts_and_both_judges_agree(judged, mistake):
     grader = {(r["part"], r["case"]): r for r in records[mistake]["results"]}
     for part, cases in public[mistake].items():
         for status, title, message in cases:
-            assert status != "not finished", (mistake, part, title, message)
+            assert status != "not finished" or cost, (mistake, part, title, message)  # a class that did not load
             verdict = grader[(part, title)]
             assert verdict["public"] is True
             assert verdict["passed"] == (status == "passed"), (mistake, part, title, message, verdict["message"])

@@ -188,7 +188,8 @@ def _note(session, event):
 def run(session, child, ask, fmt, assignment, pristine):
     """Ask the child to load the submission and run the planned cells; check each part as soon as what it follows
     exists. The plan comes from the pristine notebook, parsed here."""
-    config = {"workdir": SUB, "pristine": "/pristine", "data": "/data", "format": fmt, "spec": assignment.sandbox()}
+    config = {"workdir": SUB, "pristine": "/pristine", "data": "/data", "format": fmt, "spec": assignment.sandbox(),
+              "limits": {"file": settings.FILE_LIMIT, "output": settings.OUTPUT_LIMIT}}
     try:
         answer, _ = child.ask({"op": "load", "config": config}, setup=True)
         for message in _texts(answer.get("problems"))[:NOTES_PER_ANSWER]:

@@ -18,7 +18,12 @@ import sys
 import types
 from pathlib import Path
 
-from grading.sandbox.child.shared import FILE_LIMIT as NOTEBOOK_LIMIT, OUTPUT_LIMIT
+LIMITS = {}  # "file" (bytes of a submitted file) and "output" (characters of printing kept): the parent's, from "load"
+
+
+def configure(limits):
+    """The limits the parent sends in its first request (``grading.settings`` declares them once)."""
+    LIMITS.update(file=int(limits["file"]), output=int(limits["output"]))
 
 
 class CellTimeout(BaseException):
@@ -30,14 +35,14 @@ def alarm(signum, frame):
 
 
 class BoundedWriter(io.TextIOBase):
-    """A stdout that keeps the first OUTPUT_LIMIT characters and counts the rest."""
+    """A stdout that keeps the first ``LIMITS["output"]`` characters and counts the rest."""
 
     def __init__(self):
         self.kept, self.total = [], 0
 
     def write(self, text):
         text = str(text)
-        room = OUTPUT_LIMIT - sum(map(len, self.kept))
+        room = LIMITS["output"] - sum(map(len, self.kept))
         if room > 0:
             self.kept.append(text[:room])
         self.total += len(text)
@@ -85,7 +90,7 @@ def python(source):
 def code_cells(path):
     """[(index, source)] of the notebook's code cells; None when it is missing, too large or not a notebook."""
     try:
-        if Path(path).stat().st_size > NOTEBOOK_LIMIT:
+        if Path(path).stat().st_size > LIMITS["file"]:
             return None
         nb = json.loads(Path(path).read_text(errors="replace"))
     except (OSError, ValueError):
@@ -136,8 +141,9 @@ def _run(code, module, limit, where, problems, at_import=""):
     elif error:
         kind, _, message = error.partition(": ")
         problems.append(f"{where} raised {kind}{at_import}: {message}")
-    if printed > OUTPUT_LIMIT:
-        problems.append(f"{where} printed {printed:,} characters{at_import} (kept the first {OUTPUT_LIMIT // 1024} KiB)")
+    if printed > LIMITS["output"]:
+        problems.append(f"{where} printed {printed:,} characters{at_import} (kept the first "
+                        f"{LIMITS['output'] // 1024} KiB)")
 
 
 def load_kit(workdir, problems, limit, spec):

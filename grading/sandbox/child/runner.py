@@ -58,6 +58,7 @@ class Runner:
     def load(self, request):
         config = self.config = request["config"]
         self.spec = config["spec"]
+        nbk.configure(config["limits"])
         workdir = config["workdir"]
         for name in os.listdir(config["pristine"]):  # the code runs on a copy; the parent reads the pristine files
             source, target = os.path.join(config["pristine"], name), os.path.join(workdir, name)
