@@ -176,9 +176,23 @@ def load_state(module, params):
     return module.eval()
 
 
-def rebuild(reference, modules):
+def described_size(info):
+    """The parameters a described layer would hold, computed from its description before anything is built."""
+    try:
+        if info.get("type") == "Conv2d":
+            return int(info["in"]) * int(info["out"]) * int(info["kernel"][0]) * int(info["kernel"][1]) + int(info["out"])
+        if info.get("type") == "Linear":
+            return int(info["in"]) * int(info["out"]) + int(info["out"])
+    except (KeyError, TypeError, ValueError, IndexError):
+        return None
+    return 0
+
+
+def rebuild(reference, modules, factor=16):
     """``reference`` (a model) with each of its layers replaced by the described one where they differ (so a layer's
-    mistake costs that layer's case, not the forward's); AssertionError when one cannot be rebuilt."""
+    mistake costs that layer's case, not the forward's); AssertionError when one cannot be rebuilt, or when a
+    described layer would hold more than ``factor`` times the parameters of the reference's (checked before it is
+    built: a description cannot make the asker allocate what the assignment never needs)."""
     for name, layer in list(reference.named_modules()):
         if not name or any(True for _ in layer.children()):  # the leaves only: the layers
             continue
@@ -186,6 +200,10 @@ def rebuild(reference, modules):
         if info is None:
             raise AssertionError(f"it has no layer {name}")
         if {"type": type(layer).__name__, **layer_config(layer)} != info:
+            size, own = described_size(info), sum(p.numel() for p in layer.parameters())
+            if size is None or size > factor * max(own, 1) + 1024:
+                raise AssertionError(f"its layer {name} ({info.get('type')}) is described with more parameters than "
+                                     "the assignment's layer could need")
             built = build_layer(info)
             if built is None:
                 raise AssertionError(f"its layer {name} ({info.get('type')}) is not one the grader can recompute")
