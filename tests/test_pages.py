@@ -66,9 +66,11 @@ def _solved_shown():
 def _records():
     garbage = {COMPARISON.name: {"type": "image/png", "data": base64.b64encode(b"<svg onload=alert(1)>").decode(),
                                  "cell": 3}}
+    wide = {COMPARISON.name: {"type": "image/png", "data": _png("orange", (2400, 200)), "cell": 9}}
     return [record("garcialuis_48213", "48213", passed=False, answers={COMPARISON.name: HOSTILE},
                    shown=_solved_shown()),
             record("moreauana_48215", "48215", late=True, answers={COMPARISON.name: "Mine, shorter."}, shown=garbage),
+            record("widefigure", answers={COMPARISON.name: "A wide figure."}, shown=wide),  # a plain folder's
             results.failed_record("broken", "copying the submission: OSError")]
 
 
@@ -139,14 +141,14 @@ def test_answer_pages_name_students_from_the_gradebook_export(pages, tmp_path):
     assert '<td class="name">garcialuis_48213</td>' in plain and "Garcia" not in plain
 
 
-def _png(colour):
-    """A small PNG's base64, as a notebook saves a figure."""
+def _png(colour, size=(4, 3)):
+    """A PNG's base64, as a notebook saves a figure."""
     import io
 
     from PIL import Image
 
     handle = io.BytesIO()
-    Image.new("RGB", (4, 3), colour).save(handle, format="PNG")
+    Image.new("RGB", size, colour).save(handle, format="PNG")
     return base64.b64encode(handle.getvalue()).decode()
 
 
