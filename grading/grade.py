@@ -183,7 +183,8 @@ def _run(entries, out, options, jobs, quiet, assignment):
     limits = isolation.per_submission_limits()
     if limits is None and jobs > 1:  # the process limit is the instructor's own: two submissions would share it
         print("grading.grade: no cgroup and no root here, so processes are limited per instructor, not per "
-              "submission; grading one submission at a time (see grading/README.md, Users and limits)", file=sys.stderr)
+              "submission; grading one submission at a time (see grading/THREAT_MODEL.md, Users and limits)",
+              file=sys.stderr)
         jobs = 1
     options = {**options, "limits": limits, "threads": max(1, (os.cpu_count() or 1) // max(1, jobs))}
     isolation.remove_stale()  # the scratch folders and cgroups of a grader that was killed

@@ -319,16 +319,25 @@ def test_pages_in_a_browser(which, pages, request):
 GUIDES = [REPO / "grading" / "README.md", REPO / "grading" / "THREAT_MODEL.md", REPO / "bench" / "README.md"]
 
 
+def _headings(path):
+    """The anchors GitHub gives a markdown file's headings."""
+    return {re.sub(r"[^\w\- ]", "", line.lstrip("#").strip().lower()).replace(" ", "-")
+            for line in re.sub(r"```.*?```", "", _read(path), flags=re.S).splitlines() if line.startswith("#")}
+
+
 def test_the_guide_is_short_and_its_links_resolve():
     guide = _read(GUIDES[0])
     assert len(guide) <= 12_000, f"grading/README.md is {len(guide):,} characters; the guide keeps to 12,000"
     assert "(THREAT_MODEL.md)" in guide and "(../bench/README.md)" in guide
+    assert "(grading/README.md)" in _read(REPO / "README.md")  # the landing page links to the guide
     dead = []
     for path in GUIDES:
         text = re.sub(r"```.*?```", "", _read(path), flags=re.S)  # links, not code
         for target in re.findall(r"\]\(([^)\s]+)\)", text):
-            if re.match(r"[a-z][a-z0-9+.-]*:", target) or target.startswith("#"):
+            if re.match(r"[a-z][a-z0-9+.-]*:", target):
                 continue
-            if not (path.parent / unquote(target.split("#")[0])).exists():
+            file, _, anchor = target.partition("#")
+            linked = (path.parent / unquote(file)) if file else path
+            if not linked.exists() or (anchor and linked.suffix == ".md" and anchor not in _headings(linked)):
                 dead.append(f"{path.relative_to(REPO)}: {target}")
     assert not dead, dead
