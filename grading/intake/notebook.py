@@ -316,7 +316,9 @@ def shown_outputs(path, parts):
     import base64
 
     try:
-        nb, _ = load(path)
+        nb, problem = load(path)
+        if nb is None:
+            return {part.name: {"problem": problem or "no notebook"} for part in parts if part.shows}
         found = cells(nb)
         texts = [source(c) for c in found]
         shown = {}
