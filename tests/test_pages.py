@@ -277,14 +277,14 @@ def open_page(browser, page, base=None):
         copy = Path(folder) / "page.html"
         copy.write_text(text, encoding="utf-8")
         done = _run(browser, "--virtual-time-budget=10000", "--dump-dom", copy.as_uri())
+        if os.environ.get("PAGES_SCREENSHOTS"):  # the window's first 1280 x 900 pixels
+            shots = Path(os.environ["PAGES_SCREENSHOTS"]).resolve()
+            shots.mkdir(parents=True, exist_ok=True)
+            _run(browser, "--hide-scrollbars", f"--screenshot={shots / (page.stem + '.png')}", copy.as_uri())
     found = re.search(r'<body[^>]*\sdata-check="([^"]*)"', done.stdout)
     assert found, f"chromium did not run the check on {page}: {done.stderr[-2000:]}"
     seen = json.loads(html.unescape(found.group(1)))
     seen["missing"] = [h for h in seen["files"] if not (base / unquote(urlsplit(h).path)).exists()]
-    if os.environ.get("PAGES_SCREENSHOTS"):
-        shots = Path(os.environ["PAGES_SCREENSHOTS"])
-        shots.mkdir(parents=True, exist_ok=True)
-        _run(browser, "--hide-scrollbars", f"--screenshot={shots / (page.stem + '.png')}", page.as_uri())
     return seen
 
 
