@@ -64,12 +64,13 @@ def grade_one(index, name, entry, scratch, options, assignment):
         step = "reading the written answers"
         answers = notebook.written_answers(pristine / assignment.files["notebook"],
                                            {part.name: part.question for part in assignment.written()})
+        shown = notebook.shown_outputs(pristine / assignment.files["notebook"], assignment.written())
         step = "running it in the sandbox"
         ran = session.grade_submission(name, pristine, fmt, options, workdir, assignment)
     except Exception as error:  # the batch goes on: this submission gets a row saying what happened
         return {**results.failed_record(name, _reason(step, error), traceback.format_exc()), **collect.meta(entry)}
     record = {"name": name, "format": fmt, "notes": notes + ([note] if note else []), "problems": problems,
-              "answers": answers, **collect.meta(entry)}
+              "answers": answers, "shown": shown, **collect.meta(entry)}
     for key, value in ran.items():
         record[key] = record[key] + list(value) if key in ("notes", "problems") else value
     record["name"] = name
@@ -182,7 +183,8 @@ def _run(entries, out, options, jobs, quiet, assignment):
     limits = isolation.per_submission_limits()
     if limits is None and jobs > 1:  # the process limit is the instructor's own: two submissions would share it
         print("grading.grade: no cgroup and no root here, so processes are limited per instructor, not per "
-              "submission; grading one submission at a time (see grading/README.md, Users and limits)", file=sys.stderr)
+              "submission; grading one submission at a time (see grading/THREAT_MODEL.md, Users and limits)",
+              file=sys.stderr)
         jobs = 1
     options = {**options, "limits": limits, "threads": max(1, (os.cpu_count() or 1) // max(1, jobs))}
     isolation.remove_stale()  # the scratch folders and cgroups of a grader that was killed

@@ -24,6 +24,7 @@ ZIP_DECLARED = 2 * 2**30  # total uncompressed size the central directory may de
 ZIP_DIRECTORY = 16 * 2**20  # bytes of the central directory (10,000 honest entries take about 1 MB)
 WALK_ENTRIES = 10_000  # files and folders of one submitted folder looked at
 NAME_LIMIT = 120  # characters of a submission's name shown and used for its files (the rest gets a hash)
+SHOWN_LIMIT = 2 * 2**20  # bytes of one saved output (an image) a written answer's page shows beside the answer
 
 # What the sandbox may use (grading.sandbox.isolation).
 MEMORY_LIMIT = 6 * 2**30  # bytes: the memory cgroup (RSS, tmpfs, /dev/shm and memfds) and the address space

@@ -9,7 +9,6 @@ fixture), and each test asserts the exact points of every part.
 
 import csv
 import hashlib
-import html
 import json
 import re
 import zipfile
@@ -539,7 +538,7 @@ def test_written_answer_pages_and_scores(graded, tmp_path):
     page = (out / "written_hw1_comparison.html").read_text()
     assert "My own answer about LeNet-5." in page and "(no answer)" in page
     reference = next(c.source for c in nbformat.read(REPO / "hw2.ipynb", as_version=4).cells if "answer" in c.metadata.get("tags", []))
-    assert html.escape(reference.splitlines()[0]) in page  # the solved notebook's reference answer, beside them
+    assert report.answer_html(reference.strip()) in page  # the solved notebook's reference answer, beside them
     assert "My own answer about a VAE." in (out / "written_vae_use_case.html").read_text()
     with open(out / "written_scores_template.csv") as handle:
         template = list(csv.DictReader(handle))

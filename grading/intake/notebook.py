@@ -276,3 +276,71 @@ def written_answers(path, questions):
         if chosen is not None:
             answers[part] = texts[chosen].strip()
     return answers
+
+
+IMAGE_SIGNATURES = {"image/png": b"\x89PNG\r\n\x1a\n", "image/jpeg": b"\xff\xd8\xff"}
+
+
+def image(kind, data):
+    """The bytes of an image output (``kind`` its MIME type, ``data`` its base64 text, as a notebook saves it), or
+    None unless they are an image of that type within ``settings.SHOWN_LIMIT``: whatever a record or a notebook holds
+    is checked before a page shows it, and a page embeds only the bytes, encoded again."""
+    import base64
+    import binascii
+
+    if kind not in IMAGE_SIGNATURES:
+        return None
+    if isinstance(data, list):
+        data = "".join(line for line in data if isinstance(line, str))
+    if not isinstance(data, str) or len(data) > settings.SHOWN_LIMIT * 4 // 3 + 4096:
+        return None
+    try:
+        raw = base64.b64decode("".join(data.split()), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return raw if raw.startswith(IMAGE_SIGNATURES[kind]) and len(raw) <= settings.SHOWN_LIMIT else None
+
+
+def _outputs_of(cell, kind):
+    """The ``kind`` data of a code cell's saved outputs, in order."""
+    outputs = cell.get("outputs") if cell.get("cell_type") == "code" else None
+    return [o["data"][kind] for o in outputs or [] if isinstance(o, dict) and isinstance(o.get("data"), dict)
+            and kind in o["data"]] if isinstance(outputs, list) else []
+
+
+def shown_outputs(path, parts):
+    """{part: {"type", "data", "cell"} or {"problem"}}: for each written part that ``shows`` an output (assignment
+    data: ``{"output": MIME type, "cell": a phrase of its cell}``, or the MIME type alone), the last such output saved
+    before the question's cell, from the last cell before it whose text holds the phrase, else from the last cell
+    before it that has one; ``data`` base64, checked by ``image``; ``cell`` counts from 1. Never raises."""
+    import base64
+
+    try:
+        nb, problem = load(path)
+        if nb is None:
+            return {part.name: {"problem": problem or "no notebook"} for part in parts if part.shows}
+        found = cells(nb)
+        texts = [source(c) for c in found]
+        shown = {}
+        for part in parts:
+            spec = part.shows if isinstance(part.shows, dict) else {"output": part.shows} if part.shows else None
+            if not spec or not part.question:
+                continue
+            kind, phrase = spec.get("output"), spec.get("cell")
+            question = next((i for i, text in enumerate(texts) if part.question in text), None)
+            if question is None:
+                shown[part.name] = {"problem": "the notebook does not have the question"}
+                continue
+            having = [i for i in range(question) if _outputs_of(found[i], kind)]
+            named = [i for i in having if phrase and phrase in texts[i]]
+            chosen = (named or having or [None])[-1]
+            if chosen is None:
+                shown[part.name] = {"problem": "no saved output before the question (handed in without outputs?)"}
+                continue
+            raw = image(kind, _outputs_of(found[chosen], kind)[-1])
+            shown[part.name] = ({"type": kind, "data": base64.b64encode(raw).decode("ascii"), "cell": chosen + 1}
+                                if raw else {"problem": f"the output of cell {chosen + 1} is not a {kind} image of "
+                                                        f"at most {settings.SHOWN_LIMIT // 2**20} MiB"})
+        return shown
+    except Exception as error:  # an output is shown or not; it never stops grading
+        return {part.name: {"problem": f"could not be read ({type(error).__name__})"} for part in parts if part.shows}

@@ -11,19 +11,24 @@ import zipfile
 
 from grading.text import clean, file_name, number, write_atomically
 
-STYLE = ("body { font-family: sans-serif; margin: 1.5em; max-width: 60em; } table { border-collapse: collapse; } "
-         "td, th { border-top: 1px solid #ccc; padding: 0.4em; vertical-align: top; text-align: left; } "
-         ".ok { color: #2a7a2a; } .lost { color: #a33; } .points { white-space: nowrap; } ul { margin: 0; }")
-OWN = {"case", "unscored", "late"}  # issues the table itself shows
+STYLE = ("body { font-family: sans-serif; margin: 1.5em; max-width: 60em; overflow-wrap: break-word; } "
+         "table { border-collapse: collapse; } td, th { border-top: 1px solid #ccc; padding: 0.4em; "
+         "vertical-align: top; text-align: left; } th, .points { white-space: nowrap; } "
+         "li { overflow-wrap: anywhere; } .ok { color: #2a7a2a; } .lost { color: #a33; } ul { margin: 0; } "
+         ".comment { white-space: pre-wrap; }")
+OWN = {"case", "unscored", "late"}  # issues the page shows in their own place (the table, the total), once
+
+
+KIND = {True: "ok", False: "lost", None: "comment"}
 
 
 def _lines(entry):
-    """[(passed, text)] of one part: each case by name, passed or with its message; a written part's score and comment."""
+    """[(passed, text)] of one part: each case by name, passed or with its message; a written part's score and the
+    instructor's comment (passed None), read from the scores file's ``PART_comment`` column."""
     if entry["kind"] != "automatic":
-        if not entry["checked"]:
-            return [(False, "not scored yet")]
-        comment = entry.get("comment") or ""
-        return [(True, "scored by your instructor" + (f": {comment}" if comment else ""))]
+        comment = entry.get("comment") if isinstance(entry.get("comment"), str) else ""
+        said = [(None, f"your instructor's comment: {comment}")] if comment.strip() else []
+        return [(True, "scored by your instructor") if entry["checked"] else (False, "not scored yet")] + said
     if not entry["cases"]:
         return [(False, "not checked: see the notes below (your code did not get this far)")]
     return [(case["passed"], f"{case['title']} ({number(case['points'])} pt): "
@@ -38,11 +43,12 @@ def page(result, assignment):
     for part in assignment.parts:
         entry = result["parts"][part.name]
         earned = "-" if entry["points"] is None else number(entry["points"])
-        shown = "".join(f'<li class="{"ok" if ok else "lost"}">{html.escape(text)}</li>' for ok, text in _lines(entry))
+        shown = "".join(f'<li class="{KIND[ok]}">{html.escape(text)}</li>' for ok, text in _lines(entry))
         body.append(f'<tr><td>{html.escape(part.title)}</td><td class="points">{earned} / {number(part.points)}</td>'
                     f'<td><ul>{shown}</ul></td></tr>')
     notes = "".join(f"<li>{html.escape(i['text'])}</li>" for i in result["issues"] if i["kind"] not in OWN) or "<li>none</li>"
-    late = f"<p>Late: {number(result['late_penalty'])} point(s) off.</p>" if result["late_penalty"] else ""
+    late = next((i["text"] for i in result["issues"] if i["kind"] == "late"), None)
+    late = f"<p>{html.escape(late[:1].upper() + late[1:])}.</p>" if late else ""
     written = " The written parts are not scored yet; this page shows the automatic points." if result["unscored"] else ""
     title = html.escape(assignment.name.upper())
     return f"""<!DOCTYPE html>

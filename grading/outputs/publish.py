@@ -59,12 +59,11 @@ def write(out, records, written, options, gradebook=None, ignored=(), assignment
     try:
         if clear:
             report.clear(out, assignment)
-        report.write(out, rows, records, written, assignment)
+        students = {r.get("ID", ""): r.get("Student", "") for r in gradebook[0].rows} if gradebook else {}
+        report.write(out, rows, records, written, assignment, students)
         feedback.write(out, records, outcomes, assignment)
-        absent = []
-        if gradebook:
-            present = {o["canvas_user_id"] for o in outcomes}
-            absent = sorted(r.get("Student", "") for r in gradebook[0].rows if r.get("ID", "") not in present)
+        present = {o["canvas_user_id"] for o in outcomes}
+        absent = sorted((name, user) for user, name in students.items() if user not in present)
         summary.write(out, outcomes, assignment, ignored, absent)
         (out / "canvas_import.csv").unlink(missing_ok=True)
         if gradebook:

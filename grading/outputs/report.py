@@ -29,28 +29,111 @@ def reference_answers(assignment):
     return notebook.written_answers(assignment.solved("notebook"), {p.name: p.question for p in assignment.written()})
 
 
-def answer_page(part, records, reference, assignment):
+def reference_outputs(assignment):
+    """{part: the solved notebook's output that the part's question refers to} (``notebook.shown_outputs``)."""
+    from grading.intake import notebook
+
+    return notebook.shown_outputs(assignment.solved("notebook"), assignment.written())
+
+
+def _renderer():
+    """A markdown renderer for answers: raw HTML is shown as text; a link is kept only to a web page or an e-mail
+    address (the page has none of a notebook's anchors and none of its files: another link would be dead, so its
+    text is shown with the target as a tooltip); an image becomes its alternative text (a notebook's images are not
+    beside the page, and a web image would be fetched by the instructor's browser). None without mistune."""
+    try:
+        import mistune
+        import mistune.util
+    except ImportError:
+        return None
+
+    class Answer(mistune.HTMLRenderer):
+        def link(self, text, url, title=None):
+            if url.strip().lower().startswith(("http://", "https://", "mailto:")):
+                return f'<a href="{html.escape(url.strip())}" rel="noopener noreferrer nofollow">{text}</a>'
+            return f'<span class="dead-link" title="{html.escape(url)}">{text}</span>'
+
+        def image(self, text, url, title=None):
+            alt = mistune.util.striptags(text) or html.escape(url)  # text: the alternative text, rendered and escaped
+            return f'<span class="image">[image: {alt}]</span>'
+
+    return mistune.create_markdown(escape=True, renderer=Answer(escape=True), plugins=["strikethrough", "table"])
+
+
+def answer_html(text):
+    """An answer (a notebook's markdown cell) as HTML that runs nothing and links nowhere dead."""
+    if not text or text == EMPTY_ANSWER:
+        return "<p><em>(no answer)</em></p>"
+    render = _renderer()
+    return render(text) if render else f"<pre>{html.escape(text)}</pre>"
+
+
+def output_html(shown, whose):
+    """The saved output a question refers to, as an image embedded in the page (its bytes checked again: a record is
+    not trusted), or why there is none."""
+    import base64
+
+    from grading.intake import notebook
+
+    if not isinstance(shown, dict):
+        return '<p class="none">no saved output in this record (grade it again to read it)</p>'
+    raw = notebook.image(shown.get("type"), shown.get("data"))
+    if raw is None:
+        why = shown.get("problem") if isinstance(shown.get("problem"), str) else "not an image the page can show"
+        return f'<p class="none">{html.escape(why)}</p>'
+    cell = shown.get("cell")
+    where = f", cell {cell}" if isinstance(cell, int) and not isinstance(cell, bool) else ""
+    return (f'<figure><img alt="{html.escape(whose)}: the output{where}" '
+            f'src="data:{shown["type"]};base64,{base64.b64encode(raw).decode("ascii")}">'
+            f"<figcaption>{html.escape(whose)}{where}</figcaption></figure>")
+
+
+STYLE = """body { font-family: sans-serif; margin: 1.5em; overflow-wrap: anywhere; } h1 { font-size: 1.3em; }
+.layout { display: grid; grid-template-columns: minmax(0, 5fr) minmax(0, 2fr); gap: 1.5em; align-items: start; }
+.reference { position: sticky; top: 1em; background: #f4f7ee; padding: 0.5em 1em; max-height: 95vh; overflow: auto; }
+table { border-collapse: collapse; width: 100%; table-layout: fixed; }
+td { border-top: 1px solid #ccc; vertical-align: top; padding: 0.4em; }
+.name { font-weight: bold; width: 9em; } .name .submission { font-weight: normal; color: #555; font-size: 0.85em; }
+.points { white-space: nowrap; width: 3.5em; } .answer { display: flex; flex-wrap: wrap; gap: 1em; }
+.answer .text { flex: 1 1 14em; min-width: 0; } .answer figure { flex: 0 1 22em; margin: 0; min-width: 0; }
+img { max-width: 100%; height: auto; } figcaption, .none { color: #555; font-size: 0.85em; }
+.dead-link { text-decoration: underline dotted; } pre { white-space: pre-wrap; font-family: inherit; margin: 0; }
+.answer table { width: auto; table-layout: auto; } p:first-child { margin-top: 0; }"""
+
+
+def _who(record, names):
+    """The student's name from the gradebook export (by the record's Canvas user id), with the submission's name."""
+    user = record.get("canvas_user_id")
+    student = names.get(user) if isinstance(user, str) and names else None
+    own = html.escape(str(record.get("name", "")))
+    return f'{html.escape(student)}<br><span class="submission">{own}</span>' if student else own
+
+
+def answer_page(part, records, reference, assignment, names=None, shown_reference=None):
+    """The page of one written part: every submission's answer (by the student's name when ``names``, {Canvas user
+    id: name} from the gradebook export, has it), beside it the output its question refers to when the part
+    ``shows`` one, and the solved notebook's answer (and output) as the reference."""
     rows = []
     for record in records:
-        answer = record.get("answers", {}).get(part.name, "")
-        shown = "<em>(no answer)</em>" if not answer or answer == EMPTY_ANSWER else html.escape(answer)
-        rows.append(f'<tr><td class="name">{html.escape(record["name"])}</td><td><pre>{shown}</pre></td>'
-                    f'<td class="points">&nbsp;/ {number(part.points)}</td></tr>')
+        answers = record.get("answers") if isinstance(record.get("answers"), dict) else {}
+        answer = answers.get(part.name, "")
+        shown = record.get("shown") if isinstance(record.get("shown"), dict) else {}
+        output = output_html(shown.get(part.name), "their output") if part.shows else ""
+        rows.append(f'<tr><td class="name">{_who(record, names)}</td><td><div class="answer"><div class="text">'
+                    f'{answer_html(answer if isinstance(answer, str) else "")}</div>{output}</div></td>'
+                    f'<td class="points">/ {number(part.points)}</td></tr>')
+    solved = output_html((shown_reference or {}).get(part.name), "the solved notebook") if part.shows else ""
     return f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>{html.escape(assignment.name)} written answers: {part.name}</title>
 <style>
-body {{ font-family: sans-serif; margin: 1.5em; }} h1 {{ font-size: 1.3em; }}
-.layout {{ display: grid; grid-template-columns: 3fr 2fr; gap: 1.5em; align-items: start; }}
-.reference {{ position: sticky; top: 1em; background: #f4f7ee; padding: 0.5em 1em; max-height: 95vh; overflow: auto; }}
-table {{ border-collapse: collapse; width: 100%; }} td {{ border-top: 1px solid #ccc; vertical-align: top; padding: 0.4em; }}
-pre {{ white-space: pre-wrap; font-family: inherit; margin: 0; }} .name {{ font-weight: bold; width: 12em; }}
-.points {{ white-space: nowrap; width: 4em; }}
+{STYLE}
 </style></head><body>
 <h1>{html.escape(heading(part))}</h1>
 <p>{len(records)} submissions; {number(part.points)} point(s) each. Score them in <code>written_scores_template.csv</code>
-(column <code>{part.name}</code>), save it, then run <code>python -m grading.grade ... --written-scores FILE</code> again.</p>
+(column <code>{part.name}</code>, and <code>{part.name}_comment</code> for a comment the student reads in the feedback),
+save it, then run <code>python -m grading.grade ... --written-scores FILE</code> again.</p>
 <div class="layout"><table>{''.join(rows)}</table>
-<div class="reference"><h2>Reference answer (the solved notebook)</h2><pre>{html.escape(reference.get(part.name, ''))}</pre></div>
+<div class="reference"><h2>Reference (the solved notebook)</h2>{solved}{answer_html(reference.get(part.name, ''))}</div>
 </div></body></html>
 """
 
@@ -68,11 +151,12 @@ def write_submission_files(out, record):
     write_text(out / "logs" / f"{safe}.txt", str(record.get("log", "")))
 
 
-def write(out, rows, records, written, assignment):
-    """Every output of a run but grades.csv, which the caller writes last."""
-    reference = reference_answers(assignment)
+def write(out, rows, records, written, assignment, names=None):
+    """Every output of a run but grades.csv, which the caller writes last; ``names`` {Canvas user id: the student's
+    name} from the gradebook export, for the answer pages."""
+    reference, shown = reference_answers(assignment), reference_outputs(assignment)
     for part in assignment.written():
-        write_text(out / f"written_{part.name}.html", answer_page(part, records, reference, assignment))
+        write_text(out / f"written_{part.name}.html", answer_page(part, records, reference, assignment, names, shown))
     for record in records:
         try:
             write_submission_files(out, record)

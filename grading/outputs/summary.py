@@ -19,8 +19,9 @@ def part_table(outcomes, assignment):
     return table
 
 
-def histogram(outcomes, assignment):
-    """The totals' histogram as PNG bytes (one bar per point, whole submissions on the count axis)."""
+def figure(outcomes, assignment):
+    """The totals' histogram as a matplotlib Figure: one bar per point of the total, each submission counted once,
+    whole submissions on the count axis (integer ticks only: a class of three is never 0.5 submissions)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -28,38 +29,53 @@ def histogram(outcomes, assignment):
     from matplotlib.ticker import MaxNLocator
 
     total = math.ceil(assignment.total)
-    figure = Figure(figsize=(6, 3), dpi=100)
-    axes = figure.subplots()
-    axes.hist([o["total"] for o in outcomes], bins=range(0, total + 2), align="left", rwidth=0.85, color="#4a7ab5")
+    drawn = Figure(figsize=(6, 3), dpi=100)
+    axes = drawn.subplots()
+    totals = [min(max(o["total"], 0), total) for o in outcomes]  # a bar for every submission, within the axis
+    axes.hist(totals, bins=range(0, total + 2), align="left", rwidth=0.85, color="#4a7ab5")
     axes.set_xlabel(f"total (of {number(assignment.total)})")
     axes.set_ylabel("submissions")
     axes.set_xticks(range(0, total + 1))
     axes.yaxis.set_major_locator(MaxNLocator(integer=True))
-    figure.tight_layout()
+    drawn.tight_layout()
+    return drawn
+
+
+def histogram(outcomes, assignment):
+    """The totals' histogram as PNG bytes (``figure``)."""
     handle = io.BytesIO()
-    figure.savefig(handle, format="png", metadata={"Software": None})  # the same bytes for the same rows
+    figure(outcomes, assignment).savefig(handle, format="png", metadata={"Software": None})  # same rows, same bytes
     return handle.getvalue()
 
 
+def _student(who):
+    """A student of the gradebook export without a submission: (name, Canvas user id), or a name."""
+    if isinstance(who, (tuple, list)) and len(who) == 2:
+        return f"{who[0] or '(no name)'} (Canvas user id {who[1]})"
+    return str(who)
+
+
 def text(outcomes, assignment, ignored=(), absent=()):
-    table = "".join(f"<tr><td>{name}</td><td>{points:g}</td><td>{'-' if mean is None else f'{mean:.2f}'}</td>"
-                    f"<td>{zeros}</td><td>{scored}</td></tr>"
+    table = "".join(f"<tr><td>{html.escape(name)}</td><td>{points:g}</td>"
+                    f"<td>{'-' if mean is None else f'{mean:.2f}'}</td><td>{zeros}</td><td>{scored}</td></tr>"
                     for name, points, mean, zeros, scored in part_table(outcomes, assignment))
     failed = "".join(f"<li><strong>{html.escape(o['name'])}</strong>: "
                      f"{html.escape('; '.join(i['text'] for i in o['issues']))}</li>"
                      for o in outcomes if not o["graded"]) or "<li>none</li>"
     skipped = "".join(f"<li>{html.escape(name)}</li>" for name in ignored)
     skipped = f"<h2>Entries not graded (not named as Canvas names them)</h2><ul>{skipped}</ul>" if skipped else ""
-    missing = "".join(f"<li>{html.escape(name)}</li>" for name in absent)
-    missing = f"<h2>No submission (in the gradebook export)</h2><ul>{missing}</ul>" if missing else ""
+    missing = "".join(f"<li>{html.escape(_student(who))}</li>" for who in absent)
+    missing = (f"<h2>No submission ({len(absent)} of the gradebook export's students)</h2><ul>{missing}</ul>"
+               if missing else "")
     totals = [o["total"] for o in outcomes]
     mean = f"{sum(totals) / len(totals):.2f}" if totals else "-"
     image = base64.b64encode(histogram(outcomes, assignment)).decode() if outcomes else ""
     title = f"{html.escape(assignment.name.upper())}: the class at a glance"
     return f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>{title}</title><style>
-body {{ font-family: sans-serif; margin: 1.5em; }} td, th {{ border-top: 1px solid #ccc; padding: 0.3em 0.8em; }}
-table {{ border-collapse: collapse; }}</style></head><body>
+body {{ font-family: sans-serif; margin: 1.5em; overflow-wrap: anywhere; }} img {{ max-width: 100%; height: auto; }}
+td, th {{ border-top: 1px solid #ccc; padding: 0.3em 0.8em; }} table {{ border-collapse: collapse; }}
+</style></head><body>
 <h1>{title}</h1>
 <p>{len(outcomes)} submissions; mean total {mean} of {number(assignment.total)}; {sum(1 for o in outcomes if o['late'])} late.</p>
 <table><tr><th>part</th><th>points</th><th>mean</th><th>scored 0</th><th>scored</th></tr>{table}</table>
