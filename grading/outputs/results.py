@@ -65,7 +65,7 @@ def outcome(record, written, options, assignment):
     ``options["late_penalty"]`` (a fraction, optional) takes that share of a late submission's total off."""
     name = clean(record.get("name", ""))
     issues = [{"kind": "note", "text": t} for t in _texts(record.get("notes") or [])]
-    issues += [{"kind": "missing" if t.startswith("no ") else "problem", "text": t}
+    issues += [{"kind": "missing" if t.startswith("no ") else "grader" if "grader failed" in t else "problem", "text": t}
                for t in _texts(record.get("problems") or [])]
     parts = {}
     results = [r for r in record.get("results") or [] if isinstance(r, dict)]
@@ -111,8 +111,8 @@ def outcome(record, written, options, assignment):
         shown = rejected[:3] + ([f"{len(rejected) - 3} more"] if len(rejected) > 3 else [])
         issues.append({"kind": "rejected", "text": "REJECTED answers (the submission broke the grader's protocol): "
                                                    + "; ".join(shown)})
-    if any("grader failed" in i["text"] for i in issues if i["kind"] == "problem"):
-        issues.append({"kind": "grader", "text": "the grader failed on this submission"})
+    issues = [dict(i, kind="grader") if i["kind"] == "problem" and "the grader failed" in i["text"] else i
+              for i in issues]  # a session's own failure (an event) counts as the grader's too
     automatic = sum(parts[p.name]["points"] for p in assignment.automatic())
     written_total = sum(parts[p.name]["points"] or 0 for p in assignment.written())
     late = record.get("late") is True
