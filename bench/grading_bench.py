@@ -61,8 +61,9 @@ def _changed(cells, changes):
 
 def make_submissions(folder, n):
     """n submissions cycling through KINDS; returns (folder, {submission: automatic points expected})."""
-    spec = importlib.util.spec_from_file_location("assignment_notebooks", REPO / "tests" / "assignment_notebooks.py")
-    an = importlib.util.module_from_spec(spec)  # the tests' notebook builder, a file of the tests folder
+    spec = importlib.util.spec_from_file_location(
+        "hw2_assignment_notebook", REPO / "grading" / "assignments" / "hw2" / "assignment_notebook.py")
+    an = importlib.util.module_from_spec(spec)  # HW2's own builder of the handed-out notebook
     spec.loader.exec_module(an)
     from grading import annotate
 

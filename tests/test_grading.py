@@ -174,21 +174,18 @@ def test_the_grader_refuses_cases_that_disagree_with_the_table(tmp_path):
 def test_student_version_files(student):
     out, nb, module = student
     files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
-    if (REPO / "hw2_helpers").is_dir():  # the helpers as a package: every file of it, as it is, nothing compiled
-        shipped = [p for p in files if p.startswith("hw2_helpers/")]
-        generated = {f"hw2_helpers/checking/{name}": path for name, path in [  # the public checks, as shipped
-            ("assignment.json", HW.folder / "assignment.json"), ("public_cases.py", HW.folder / "public_cases.py"),
-            ("casekit.py", REPO / "grading/judge/casekit.py"), ("kernel.py", REPO / "grading/judge/kernel.py")]}
-        assert all((out / p).read_bytes() == path.read_bytes() for p, path in generated.items())
-        assert not (out / "hw2_helpers" / "checking" / "hidden_cases.py").exists()
-        assert shipped and all((out / p).read_bytes() == (REPO / p).read_bytes() for p in shipped if p not in generated)
-        left_out = {"hw2_helpers/measures.py", "hw2_helpers/seed_study.py"}  # only the solution's cells use them
-        assert not left_out & set(shipped) and all((REPO / p).is_file() for p in left_out)
-        assert not any(p.endswith(".pyc") for p in shipped)
-        files = sorted([f for f in files if f not in shipped] + ["hw2_helpers"])
-    else:
-        assert (out / "hw2_helpers.py").read_bytes() == (REPO / "hw2_helpers.py").read_bytes()
-        files = [f if f != "hw2_helpers.py" else "hw2_helpers" for f in files]
+    # the helpers, a package: every file of it as it is (nothing compiled), but what only the solution uses
+    shipped = [p for p in files if p.startswith("hw2_helpers/")]
+    generated = {f"hw2_helpers/checking/{name}": path for name, path in [  # the public checks, as shipped
+        ("assignment.json", HW.folder / "assignment.json"), ("public_cases.py", HW.folder / "public_cases.py"),
+        ("casekit.py", REPO / "grading/judge/casekit.py"), ("kernel.py", REPO / "grading/judge/kernel.py")]}
+    assert all((out / p).read_bytes() == path.read_bytes() for p, path in generated.items())
+    assert not (out / "hw2_helpers" / "checking" / "hidden_cases.py").exists()
+    assert shipped and all((out / p).read_bytes() == (REPO / p).read_bytes() for p in shipped if p not in generated)
+    left_out = {"hw2_helpers/measures.py", "hw2_helpers/seed_study.py"}  # only the solution's cells use them
+    assert not left_out & set(shipped) and all((REPO / p).is_file() for p in left_out)
+    assert not any(p.endswith(".pyc") for p in shipped)
+    files = sorted([f for f in files if f not in shipped] + ["hw2_helpers"])
     assert files == ["README.md", "data/MNIST/raw/t10k-images-idx3-ubyte.gz", "data/MNIST/raw/t10k-labels-idx1-ubyte.gz",
                      "data/MNIST/raw/train-images-idx3-ubyte.gz", "data/MNIST/raw/train-labels-idx1-ubyte.gz",
                      "data/README.md", "hw2.ipynb", "hw2_helpers", "hw2_models.py", "imgs/lenet-5.png",
