@@ -5,6 +5,7 @@ For every mistake the table names the parts it must cost; the grader must take t
 its own part only), and every public case must have the same verdict in both places (the cases are written once)."""
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -124,3 +125,10 @@ def test_the_table_names_the_mistakes_the_brief_lists():
     assert {"no_resize", "no_totensor", "no_shuffle", "no_flatten", "lenet_padding", "encoder_width_fixed",
             "decoder_upsampling_identity", "decoder_upsampling_deleted", "vae_encoder_width_2", "v2_transform",
             "pad_instead_of_resize", "totensor_before_resize", "syntax_error_in_encoder"} <= set(MISTAKES)
+
+
+def test_a_module_that_does_not_compile_is_named_so_with_its_line(judged):
+    rows, _, _ = judged
+    status = rows["syntax_error_in_encoder"]["status"]
+    assert re.search(r"hw2_models\.py does not compile \(line \d+: [^)]*\): Encoder could not be loaded", status), status
+    assert "defines no class Encoder" not in status  # guard: the runner names the compiler's line, not a missing class

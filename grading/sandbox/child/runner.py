@@ -53,6 +53,7 @@ STAND_INS = []  # (name, class) of every stand-in this runner made: describe's r
 class Runner:
     def __init__(self):
         self.module, self.namespace, self.ran, self.built, self.config, self.spec = None, {}, set(), {}, {}, {}
+        self.problems = []
 
     # -- setup ---------------------------------------------------------------------------------------
     def load(self, request):
@@ -77,6 +78,7 @@ class Runner:
             self.module, self.ran = nbk.load_assignment(workdir, problems, request["limit"], self.spec)
         else:
             self.module = nbk.load_kit(workdir, problems, request["limit"], self.spec)
+        self.problems = problems
         return {"problems": problems, "classes": sorted(self.classes()), "ran": sorted(self.ran)}
 
     def classes(self):
@@ -161,8 +163,11 @@ class Runner:
             if key not in self.built:
                 cls = self.classes().get(spec["class"])
                 if cls is None:
-                    raise LookupError(f"{getattr(self.module, 'GRADING_SOURCE', 'the module')} defines no class "
-                                      f"{spec['class']}")
+                    source = getattr(self.module, "GRADING_SOURCE", "the module")
+                    broken = next((p for p in self.problems if "does not compile" in p
+                                   and (p.startswith(source) or f"{spec['class']}" in p.split(" does not")[0])), None)
+                    raise LookupError(f"{broken.split(';')[0]}: {spec['class']} could not be loaded; fix that line"
+                                      if broken else f"{source} defines no class {spec['class']}")
                 try:
                     self.built[key] = cls(*key[1])
                 except (Exception, nbk.CellTimeout) as error:  # asked again, it fails again at once
