@@ -397,3 +397,13 @@ def test_a_classifier_with_one_row_too_many_per_image_stops_with_the_hint():
     loader = torch.utils.data.DataLoader(data, batch_size=4)
     with pytest.raises(ValueError, match="C1 takes the 32x32 image without padding"):
         hw2.classifier_epoch(Padded(), loader, torch.nn.CrossEntropyLoss(), torch.device("cpu"))
+
+
+def test_a_check_in_a_stale_kernel_says_to_restart(monkeypatch, capsys):
+    monkeypatch.setattr(models_import, "models_changed", lambda path=None: models_import.CHANGED)
+    hw2.check("transform", {})
+    printed = capsys.readouterr().out
+    assert printed.startswith(models_import.CHANGED)  # guard: checks.check asks models_changed first
+    monkeypatch.setattr(models_import, "models_changed", lambda path=None: None)
+    hw2.check("transform", {})
+    assert models_import.CHANGED not in capsys.readouterr().out
