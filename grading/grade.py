@@ -27,20 +27,22 @@ import difflib
 import hashlib
 import os
 import shutil
+import signal
 import sys
 import time
 import traceback
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from tqdm import tqdm
 
 from grading import assignment as assignments
 from grading import settings
 from grading.intake import canvas as canvas_format
 from grading.intake import collect, notebook, submissions
-from grading.judge import session
+from grading.judge import session, worker
 from grading.outputs import publish, report, results, store
 from grading.sandbox import isolation
-from grading.text import clean
+from grading.text import clean, number
 
 
 
@@ -77,6 +79,10 @@ def grade_one(index, name, entry, scratch, options, assignment):
     return record
 
 
+_GRADE_ONE = grade_one  # the worker calls this one; a replacement (a test's fake grading) runs in this process
+IN_PROCESS = False  # True: grade in this process, in threads (for tests that replace what grade_one calls)
+
+
 def in_shard(name, shard):
     """Whether submission ``name`` is in ``shard`` (K, N): a hash of the name alone, so adding one moves no other."""
     k, n = shard
@@ -109,27 +115,73 @@ def select(entries, only):
     return [(name, entry) for name, entry in entries if name in wanted]
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a run: its text is the one line the instructor reads (what was kept, how to go on)."""
+
+
+class _State:
+    """How far a run got, for the one line an interrupted run prints."""
+
+    def __init__(self, out):
+        self.out, self.total, self.kept, self.graded = Path(out), None, 0, False
+
+    def line(self):
+        if self.total is None or not self.graded:
+            return f"stopped before anything was graded; nothing in {self.out} changed"
+        return (f"{self.kept} of {self.total} graded and kept in {self.out / store.FOLDER}; run the same command again "
+                "to go on")
+
+
+def failed(record):
+    """Whether a kept record is the grader's failure on its submission (a run tries it again)."""
+    return any("the grader failed" in str(p) for p in record.get("problems") or [])
+
+
+def current(record, entry):
+    """Whether a kept ``record`` stands for ``entry`` as it is now: the same fingerprint (``collect.meta``'s
+    ``source``, a hash of its content) and not a failure of the grader."""
+    return bool(record) and record.get("source") == collect.meta(entry)["source"] and not failed(record)
+
+
 def grade(submissions_folder, out, written_scores=None, jobs=1, timeout=settings.TIMEOUT,
           cell_limit=settings.CELL_LIMIT, quiet=False, only=None, shard=None, late_penalty=None, gradebook=None,
-          assignment=None, regrade=False, messages=None, canvas=None, homework=None):
+          assignment=None, regrade=False, messages=None, canvas=None, homework=None, scale_to=False):
     """Grade the submissions in ``submissions_folder`` (a folder, or Canvas's download); write the results into
     ``out``; return (rows, records) of every submission ``out`` holds.
 
     ``canvas``: True reads a folder as Canvas's download unzipped (``--canvas``); None (the default) reads so only
     Canvas's zip, or a folder whose every entry is named as Canvas names them; any other folder is a plain one.
-    ``only``: names or Canvas user ids to grade again, every other kept record stays; ``shard`` (K, N): grade the
-    K-th of N shares; ``written_scores`` alone (every submission already has a record, no ``regrade``) runs no code.
+    A submission whose kept record is current (``current``: its content unchanged) is not graded again unless
+    ``regrade``; so a run stopped by Ctrl-C goes on where it stopped. ``only``: names or Canvas user ids to grade
+    again, every other kept record stays; ``shard`` (K, N): grade the K-th of N shares; ``written_scores``: the
+    instructor's scores, kept in each record (``record["written"]``) until new ones for that student are given.
+    ``scale_to``: scale the totals to the gradebook column's Points Possible where it differs from the assignment's.
     Raises RuntimeError, saying how to get one, where no sandbox runs here (nothing is graded without isolation), and
-    ValueError for names that collide or do not match, written scores or a gradebook that do not fit; each before
-    anything in ``out`` changes. A full run moves the records of submissions no longer in the folder to
-    ``out/records-removed/`` (never deletes them). ``messages`` (a list) receives what the user should be told.
-    ``homework``: the assignment's folder (default: the repository's own)."""
+    ValueError for names that collide or do not match, written scores or a gradebook that do not fit, an input that
+    is an output; each before anything in ``out`` changes. A full run moves the records of submissions no longer
+    in the folder to ``out/records-removed/`` (never deletes them). ``messages`` (a list) receives what the user
+    should be told. ``homework``: the assignment's folder (default: the repository's own). Ctrl-C raises
+    ``Interrupted`` (one line: what was kept) once every worker and sandbox is stopped."""
+    state = _State(out)
+    try:
+        return _grade(state, submissions_folder, out, written_scores, jobs, timeout, cell_limit, quiet, only, shard,
+                      late_penalty, gradebook, assignment, regrade, messages, canvas, homework, scale_to)
+    except Interrupted:
+        raise
+    except KeyboardInterrupt:
+        raise Interrupted(state.line()) from None
+
+
+def _grade(state, submissions_folder, out, written_scores, jobs, timeout, cell_limit, quiet, only, shard,
+           late_penalty, gradebook, assignment, regrade, messages, canvas, homework, scale_to):
     homework = assignments.load(homework)
     out = Path(out)
     told = []
     if late_penalty is not None and not 0 <= late_penalty <= 1:
         raise ValueError(f"--late-penalty {late_penalty}: expected a fraction of the total between 0 and 1, e.g. 0.1")
-    book = publish.read_gradebook(gradebook, assignment, homework) if gradebook else None
+    store.refuse_inputs_in_outputs(out, [("--written-scores", written_scores), ("--gradebook", gradebook),
+                                         ("SUBMISSIONS", submissions_folder)], homework)
+    book = publish.read_gradebook(gradebook, assignment, homework, scale_to) if gradebook else None
     students = ({row["ID"]: canvas_format.download_name(row.get("Student", "")) for row in book[0].rows}
                 if book else None)
     entries, ignored = collect.find(submissions_folder, canvas, students, told)
@@ -141,25 +193,31 @@ def grade(submissions_folder, out, written_scores=None, jobs=1, timeout=settings
     if only:
         todo = select(entries, only)
         held = set(kept) | names
-    elif written_scores and not regrade and names <= set(kept):  # the scores change: only changed submissions run
-        todo, held = [(n, e) for n, e in entries if kept[n].get("source") != collect.meta(e)["source"]], set(kept)
-        if todo:
-            told.append(f"graded again, changed since their records: {', '.join(n for n, _ in todo)}")
     else:
-        todo, held = entries, names
-    written = results.read_written_scores(written_scores, held, homework) if written_scores else {}
+        todo = [(n, e) for n, e in entries if regrade or not current(kept.get(n), e)]
+        held = names
+        again = [n for n, _ in todo if n in kept and not regrade]
+        changed, retried = [n for n in again if not failed(kept[n])], [n for n in again if failed(kept[n])]
+        told += [f"graded again, {why}: {', '.join(found)}" for why, found in (
+            ("changed since their records", changed), ("the grader had failed on them", retried)) if found]
+    scores = results.read_written_scores(written_scores, held, homework) if written_scores else {}
     options = {"timeout": timeout, "cell_limit": cell_limit, "late_penalty": late_penalty}
     if todo or not written_scores:  # only merging written scores, with nothing changed, runs no code
         problem = isolation.problem()
         if problem is not None:
             raise RuntimeError(f"{isolation.HOW_TO_GET_A_SANDBOX} ({problem})")
-    if todo:
         options["data"] = str(homework.prepare_data() or "")  # the dataset's files checked, extracted once
     # every input is checked: from here on --out changes
+    state.total = len(todo) if only else len(entries)
+    state.kept = 0 if only else len(entries) - len(todo)
+    if not quiet and not only and len(todo) < len(entries):
+        _say(f"{len(entries) - len(todo)} already graded and unchanged, kept; grading {len(todo)}"
+             + ("" if written_scores else " (--regrade grades them all again)"))
     if todo:
         report.clear(out, homework)  # a run stopped while grading never leaves a grades.csv looking current
-    fresh = _run(todo, out, options, jobs, quiet, homework) if todo else []
-    if not only and todo:
+    state.graded = True
+    fresh = _run(todo, out, options, jobs, quiet, homework, kept, state) if todo else []
+    if not only:
         moved = store.set_aside(out, names)  # a full run shows the records of this folder only, and deletes none
         gone, older = [n for n in moved if n not in names], [n for n in moved if n in names]
         if gone:
@@ -169,6 +227,7 @@ def grade(submissions_folder, out, written_scores=None, jobs=1, timeout=settings
             told.append(f"older copies of the records of {', '.join(older)} (under an earlier file name) moved to "
                         f"{out / store.REMOVED}")
     records = {**{n: r for n, r in kept.items() if n in held}, **{r["name"]: r for r in fresh}}
+    written = store.merge_written(out, records, scores)
     rows, written_told = publish.write(out, list(records.values()), written, options, book, ignored, homework,
                                        clear=not todo)
     told += written_told + ([f"not graded (not named as Canvas names its entries, or refused above): "
@@ -178,8 +237,43 @@ def grade(submissions_folder, out, written_scores=None, jobs=1, timeout=settings
     return rows, sorted(records.values(), key=lambda r: r["name"])
 
 
-def _run(entries, out, options, jobs, quiet, assignment):
-    """The records of ``entries``, each kept in ``out`` as soon as it is graded."""
+def _say(text):
+    tqdm.write(clean(text, newlines=False), file=sys.stderr)
+
+
+class _Progress:
+    """One line per submission on stderr (``k/N name: 11.5 of 15 points, 3.2 s; about 2 min left``), and a bar
+    where stderr is a terminal; nothing when ``quiet``."""
+
+    def __init__(self, total, quiet, options, assignment, kept):
+        self.total, self.quiet, self.options, self.assignment, self.kept = total, quiet, options, assignment, kept
+        self.done, self.started = 0, time.monotonic()
+        self.bar = tqdm(total=total, file=sys.stderr, unit="submission", leave=False, dynamic_ncols=True,
+                        disable=quiet or not sys.stderr.isatty())
+
+    def __call__(self, record):
+        self.done += 1
+        self.bar.update(1)
+        if self.quiet:
+            return
+        written = {record["name"]: record["written"]} if isinstance(record.get("written"), dict) else {}
+        result = publish.outcome(record, written, self.options, self.assignment)
+        line = (f"{self.done}/{self.total} {record['name']}: {number(result['total'])} of "
+                f"{number(self.assignment.total)} points, {float(record.get('seconds') or 0):.1f} s")
+        if self.done < self.total:
+            left = (time.monotonic() - self.started) / self.done * (self.total - self.done)
+            line += f"; about {left / 60:.0f} min left" if left >= 90 else f"; about {left:.0f} s left"
+        _say(line)
+
+    def close(self):
+        self.bar.close()
+
+
+def _run(entries, out, options, jobs, quiet, assignment, kept=None, state=None):
+    """The records of ``entries``, each kept in ``out`` as soon as it is graded (with the written scores its kept
+    record held), each graded by a worker process of its own (grading.judge.worker), ``jobs`` at once; in this
+    process, in threads, when ``grade_one`` is replaced (a test's fake grading) or ``IN_PROCESS`` is set."""
+    kept = kept or {}
     limits = isolation.per_submission_limits()
     if limits is None and jobs > 1:  # the process limit is the instructor's own: two submissions would share it
         print("grading.grade: no cgroup and no root here, so processes are limited per instructor, not per "
@@ -190,20 +284,25 @@ def _run(entries, out, options, jobs, quiet, assignment):
     isolation.remove_stale()  # the scratch folders and cgroups of a grader that was killed
     scratch = isolation.scratch_folder()  # grading-run-PID.START-...: the next run removes it if this one is killed
     os.chmod(scratch, 0o711)  # each sandbox user must reach its own folder to bind it; none can list the others
+    fresh, progress = [], _Progress(len(entries), quiet, options, assignment, kept)
 
-    def one(item):
-        index, (name, entry) = item
-        record = grade_one(index, name, entry, scratch, options, assignment)
+    def done(record):
+        old = kept.get(record.get("name"))
+        if old and isinstance(old.get("written"), dict) and "written" not in record:
+            record["written"] = old["written"]  # the instructor's scores stay until new ones are given
         store.save(out, record)
-        if not quiet:
-            print(f"  {name}: {record.get('seconds', 0.0):.1f} s", file=sys.stderr)
-        return record
+        fresh.append(record)
+        if state is not None:
+            state.kept += 1
+        progress(record)
 
     try:
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            return list(pool.map(one, enumerate(entries)))
+        worker.run([(index, name, entry) for index, (name, entry) in enumerate(entries)], scratch, options,
+                   assignment, jobs, done, function=grade_one if IN_PROCESS or grade_one is not _GRADE_ONE else None)
     finally:
+        progress.close()
         shutil.rmtree(scratch, ignore_errors=True)
+    return fresh
 
 
 def main(argv=None):
@@ -212,7 +311,9 @@ def main(argv=None):
                                             "Submissions zip (or its unzipped folder)")
     parser.add_argument("--out", default="results", help="folder for grades.csv and the answer pages (default: results)")
     parser.add_argument("--written-scores", help="the instructor's CSV of written scores (written_scores_template.csv, "
-                                                 "filled in) to merge into grades.csv (no code runs again)")
+                                                 "filled in; UTF-8, with or without a BOM, or Windows-1252) to merge "
+                                                 "into grades.csv (no code runs again); kept in the records until "
+                                                 "new scores for a student are given")
     parser.add_argument("--jobs", type=int, default=min(4, os.cpu_count() or 1),
                         help="submissions graded at once, each with its share of the cores (default: the cores, at most 4)")
     parser.add_argument("--homework", help="the assignment's folder (default: the repository's own, under "
@@ -222,9 +323,15 @@ def main(argv=None):
     parser.add_argument("--cell-timeout", type=float, default=settings.CELL_LIMIT,
                         help=f"seconds per notebook cell or question (default {settings.CELL_LIMIT:g})")
     parser.add_argument("--only", help="NAME[,NAME...]: grade these again (names or Canvas user ids), keep every other row")
-    parser.add_argument("--regrade", action="store_true", help="with --written-scores: run every submission again")
+    parser.add_argument("--regrade", action="store_true",
+                        help="grade every submission again (by default a submission whose kept record is current, its "
+                             "content unchanged, is kept: a run stopped with Ctrl-C goes on where it stopped)")
     parser.add_argument("--shard", help="K/N: grade the K-th of N shares (join them with python -m grading.merge)")
-    parser.add_argument("--gradebook", help="Canvas's gradebook export (CSV): write canvas_import.csv for it")
+    parser.add_argument("--gradebook", help="Canvas's gradebook export (CSV): write canvas_import.csv for it. When the "
+                                            "column's Points Possible differs from the assignment's total, the run "
+                                            "stops unless --scale-to is given")
+    parser.add_argument("--scale-to", action="store_true",
+                        help="with --gradebook: scale each total to the column's Points Possible (e.g. 15 -> 20)")
     parser.add_argument("--assignment", help="the export's column for this assignment (its title or id) when it has several")
     parser.add_argument("--late-penalty", type=float, help="fraction of a late submission's total taken off (e.g. 0.1)")
     parser.add_argument("--canvas", action="store_true", default=None,
@@ -237,8 +344,13 @@ def main(argv=None):
         rows, _ = grade(args.submissions, args.out, args.written_scores, args.jobs, args.timeout, args.cell_timeout,
                         only=args.only.split(",") if args.only else None, shard=shard, late_penalty=args.late_penalty,
                         gradebook=args.gradebook, assignment=args.assignment, regrade=args.regrade, messages=messages,
-                        homework=args.homework, canvas=args.canvas)
-    except (RuntimeError, ValueError) as error:
+                        homework=args.homework, canvas=args.canvas, scale_to=args.scale_to)
+    except KeyboardInterrupt as error:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C while printing the line: no traceback
+        line = str(error) if isinstance(error, Interrupted) else f"stopped; nothing in {args.out} is finished"
+        print(clean(f"grading.grade: {line}", newlines=False), file=sys.stderr)
+        return 130
+    except (RuntimeError, ValueError, OSError) as error:
         parser.exit(2, f"grading.grade: {clean(error, newlines=False)}\n")
     for message in messages:
         print(clean(message, newlines=False))

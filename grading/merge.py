@@ -11,6 +11,7 @@ from pathlib import Path
 
 from grading import assignment as assignments
 from grading.outputs import publish, results, store
+from grading.text import clean
 
 
 def join(folders):
@@ -33,7 +34,11 @@ def main(argv=None):
     parser.add_argument("shards", nargs="+", help="the results folders of the shards")
     parser.add_argument("--out", default="results", help="folder for the joined results (default: results)")
     parser.add_argument("--written-scores", help="the instructor's CSV of written scores to merge")
-    parser.add_argument("--gradebook", help="Canvas's gradebook export (CSV): write canvas_import.csv for it")
+    parser.add_argument("--gradebook", help="Canvas's gradebook export (CSV): write canvas_import.csv for it (the run "
+                                            "stops when its column's Points Possible differs from the assignment's "
+                                            "total, unless --scale-to is given)")
+    parser.add_argument("--scale-to", action="store_true",
+                        help="with --gradebook: scale each total to the column's Points Possible")
     parser.add_argument("--assignment", help="the export's column for this assignment (its title or id) when it has several")
     parser.add_argument("--homework", help="the assignment's folder (default: the repository's own)")
     parser.add_argument("--late-penalty", type=float, help="fraction of a late submission's total taken off")
@@ -43,20 +48,24 @@ def main(argv=None):
         parser.error("--out must be a new folder, not one of the shards")
     try:
         homework = assignments.load(args.homework)
-        records = join(args.shards)
-        written = results.read_written_scores(args.written_scores, set(records), homework) if args.written_scores else {}
-        book = publish.read_gradebook(args.gradebook, args.assignment, homework) if args.gradebook else None
         if args.late_penalty is not None and not 0 <= args.late_penalty <= 1:
             raise ValueError(f"--late-penalty {args.late_penalty}: expected a fraction between 0 and 1")
+        inputs = [("--written-scores", args.written_scores), ("--gradebook", args.gradebook)]
+        store.refuse_inputs_in_outputs(out, inputs + [("a shard", s) for s in args.shards], homework)
+        records = join(args.shards)
+        scores = results.read_written_scores(args.written_scores, set(records), homework) if args.written_scores else {}
+        book = (publish.read_gradebook(args.gradebook, args.assignment, homework, args.scale_to)
+                if args.gradebook else None)
     except ValueError as error:
-        parser.exit(2, f"grading.merge: {error}\n")
+        parser.exit(2, f"grading.merge: {clean(error, newlines=False)}\n")
     for record in records.values():
         store.save(out, record)
     store.remove_except(out, records)
+    written = store.merge_written(out, records, scores)  # the scores each shard's records hold, and the new ones
     options = {"late_penalty": args.late_penalty}  # each record keeps the time limits it was graded with
     rows, messages = publish.write(out, list(records.values()), written, options, book, assignment=homework)
     for message in messages:
-        print(message)
+        print(clean(message, newlines=False))
     print(f"{len(rows)} submissions from {len(args.shards)} shards in {out / 'grades.csv'}")
     return 0
 

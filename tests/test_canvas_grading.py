@@ -154,6 +154,7 @@ def test_written_scores_merge_without_running_code_and_name_a_mistyped_name(down
         raise AssertionError("a submission's code ran again")
 
     monkeypatch.setattr(session, "grade_submission", refuse)
+    monkeypatch.setattr(grading, "IN_PROCESS", True)  # were any graded, it would be here, where refuse is
     started = time.monotonic()
     rows, _ = grading.grade(download["archive"], download["out"], scores, late_penalty=0.1,
                             gradebook=download["export"], assignment="48213", **OPTIONS)

@@ -226,6 +226,7 @@ def test_a_failing_step_becomes_that_submissions_row_and_grades_csv_is_written(t
     ran = []
     monkeypatch.setattr(submissions, "extract", extract)
     monkeypatch.setattr(grade.session, "grade_submission", lambda *a: ran.append(a))
+    monkeypatch.setattr(grade, "IN_PROCESS", True)  # the replaced functions are this process's: no worker
     monkeypatch.setattr(grade.isolation, "problem", lambda: None)
     monkeypatch.setattr(report, "write_submission_files", lambda out, record: 1 / 0)
     rows, _ = grade.grade(folder, tmp_path / "out", quiet=True)

@@ -19,6 +19,7 @@ import csv
 import io
 import unicodedata
 from collections import namedtuple
+from pathlib import Path
 
 from grading.text import csv_text
 
@@ -204,6 +205,45 @@ def read_export(text):
         else:
             rows.append(row)
     return Export(identity, rows, assignments, special)
+
+
+def spreadsheet_text(path):
+    """The text of a CSV file as spreadsheets save it: UTF-8 with or without a BOM (Excel's "CSV UTF-8"), else
+    Windows-1252 (Excel's "CSV" on Windows). Raises OSError when it cannot be read, ValueError naming the encoding
+    (or the kind of file) when it is neither."""
+    data = Path(path).read_bytes()
+    save = "save it from the spreadsheet as CSV UTF-8 (comma delimited) and pass that file"
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or (len(data) > 1 and data[1:2] == b"\0" and data[3:4] == b"\0"):
+        raise ValueError(f"{path} is UTF-16 text (a spreadsheet's \"Unicode Text\"), not UTF-8 or Windows-1252: {save}")
+    if data.startswith(b"PK\x03\x04"):
+        raise ValueError(f"{path} is a spreadsheet workbook (.xlsx, a zip), not a CSV file: {save}")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("cp1252")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path} is neither UTF-8 nor Windows-1252 (cp1252) text (byte 0x{data[error.start]:02x} at "
+                         f"offset {error.start}): {save}") from None
+
+
+def delimiter(text):
+    """The delimiter of a spreadsheet's CSV text: ``,``, or ``;`` (a spreadsheet where the decimal mark is a comma)
+    or a tab when its first line holds those and no comma."""
+    first = text.split("\n", 1)[0]
+    return next((d for d in (",", ";", "\t") if d in first), ",")
+
+
+def points_possible(export, column):
+    """The ``Points Possible`` of ``column`` in the export (a number), or None when the export does not say."""
+    for row in export.special:
+        if "Points Possible" in (next(iter(row.values()), "") or ""):
+            try:
+                return float((row.get(column) or "").strip())
+            except ValueError:
+                return None
+    return None
 
 
 def choose_assignment(export, wanted=None):

@@ -22,24 +22,44 @@ def outcome(record, written, options, assignment):
         return results.outcome(failed, written, options, assignment)
 
 
-def read_gradebook(path, column=None, assignment=None):
-    """(export, column) of Canvas's gradebook export at ``path``; raises canvas.GradebookError saying what to do."""
+def read_gradebook(path, column=None, assignment=None, scale_to=False):
+    """(export, column) of Canvas's gradebook export at ``path`` (UTF-8 with or without a BOM, or Windows-1252), or
+    (export, column, points) when its column's Points Possible differs from the assignment's total and ``scale_to``
+    says to scale each total to those points; raises canvas.GradebookError saying what to do (where they differ and
+    ``scale_to`` is not given: pass --scale-to)."""
     try:
-        text = Path(path).read_text(encoding="utf-8-sig", errors="replace")
+        text = canvas.spreadsheet_text(path)
     except OSError as error:
         raise canvas.GradebookError(f"{path}: {error.strerror}; export it from Canvas (Grades > Export)") from None
+    except ValueError as error:
+        raise canvas.GradebookError(f"the gradebook export {error}") from None
     export = canvas.read_export(text)
-    return export, canvas.choose_assignment(export, column)
+    chosen = canvas.choose_assignment(export, column)
+    possible = canvas.points_possible(export, chosen)
+    if assignment is None or possible is None or abs(possible - assignment.total) < 1e-9:
+        return export, chosen
+    if not scale_to:
+        raise canvas.GradebookError(
+            f"the gradebook's column {chosen!r} is worth {possible:g} points (its Points Possible), {assignment.name} "
+            f"{assignment.total:g}: pass --scale-to to scale each total to {possible:g} points, or set the column's "
+            f"points to {assignment.total:g} in Canvas and export the gradebook again")
+    return export, chosen, possible
 
 
 def canvas_import(out, outcomes, gradebook, assignment):
-    """Write canvas_import.csv for ``gradebook`` (export, column); returns messages for the user."""
-    export, column = gradebook
+    """Write canvas_import.csv for ``gradebook`` (export, column[, points to scale the totals to]); returns messages
+    for the user."""
+    export, column, *scaled = gradebook
+    possible = scaled[0] if scaled else assignment.total
+    factor = possible / assignment.total if assignment.total else 1.0
     known = {r.get("ID", "") for r in export.rows}
-    points = {o["canvas_user_id"]: o["total"] for o in outcomes if o["canvas_user_id"] in known}
-    write_atomically(out / "canvas_import.csv", canvas.import_text(export, column, points, assignment.total))
+    points = {o["canvas_user_id"]: round(o["total"] * factor, 2) for o in outcomes if o["canvas_user_id"] in known}
+    write_atomically(out / "canvas_import.csv", canvas.import_text(export, column, points, possible))
     messages = [f"canvas_import.csv: {len(points)} of the export's {len(export.rows)} students scored, column "
                 f"{column!r} (Grades > Import in Canvas)"]
+    if scaled:
+        messages.append(f"canvas_import.csv: each total scaled from {assignment.total:g} to {possible:g} points "
+                        "(--scale-to: the column's Points Possible)")
     unknown = [o["name"] for o in outcomes if o["canvas_user_id"] not in known]
     if unknown:
         messages.append(f"not in the gradebook export, left out of canvas_import.csv: {', '.join(unknown)}")
@@ -60,7 +80,7 @@ def write(out, records, written, options, gradebook=None, ignored=(), assignment
         if clear:
             report.clear(out, assignment)
         students = {r.get("ID", ""): r.get("Student", "") for r in gradebook[0].rows} if gradebook else {}
-        report.write(out, rows, records, written, assignment, students)
+        messages += report.write(out, rows, records, written, assignment, students)
         feedback.write(out, records, outcomes, assignment)
         present = {o["canvas_user_id"] for o in outcomes}
         absent = sorted((name, user) for user, name in students.items() if user not in present)

@@ -12,10 +12,14 @@ from grading.outputs.results import columns
 from grading.text import csv_text, file_name, number, score_key, write_atomically, write_text
 
 
+TEMPLATE = "written_scores_template.csv"
+
+
 def clear(out, assignment):
-    """Remove what an earlier run wrote, so a run that fails never leaves results looking current."""
+    """Remove what an earlier run wrote, so a run that fails never leaves results looking current. The scores
+    template stays: the instructor may have typed scores into it (``template_path``)."""
     out.mkdir(parents=True, exist_ok=True)
-    for stale in ["grades.csv", "written_scores_template.csv", *(f"written_{p.name}.html" for p in assignment.written())]:
+    for stale in ["grades.csv", *(f"written_{p.name}.html" for p in assignment.written())]:
         (out / stale).unlink(missing_ok=True)
     for sub in ("details", "logs"):
         shutil.rmtree(out / sub, ignore_errors=True)
@@ -162,7 +166,48 @@ def write(out, rows, records, written, assignment, names=None):
             write_submission_files(out, record)
         except Exception as error:  # one submission's files never stop the others' or grades.csv
             print(f"grading.grade: the details of {record.get('name')!r} could not be written ({error})", file=sys.stderr)
-    write_atomically(out / "written_scores_template.csv", scores_template(records, written, assignment))
+    path, message = template_path(out, written, assignment)
+    write_atomically(path, scores_template(records, written, assignment))
+    return [message] if message else []
+
+
+def typed_scores(path, written, assignment):
+    """The scores and comments in the scores file at ``path`` that ``written`` (what the records hold) does not:
+    what an instructor typed and has not merged yet ([] when there is no file). A file that cannot be read as scores
+    counts as typed."""
+    from grading.outputs.results import read_written_scores
+
+    if not path.exists():
+        return []
+    try:
+        found = read_written_scores(path, None, assignment)
+    except (ValueError, OSError) as error:
+        return [f"({str(error)[:80]})"]
+    return [f"{name}'s {field}" for name, fields in sorted(found.items()) for field, value in sorted(fields.items())
+            if written.get(name, {}).get(field) != value]
+
+
+def template_path(out, written, assignment):
+    """(path, message or None) for the scores template: its own name, unless the file there holds scores the records
+    do not (``typed_scores``): then that file is never overwritten, and the fresh one goes beside it
+    (``written_scores_template.new.csv``, then ``.new2.csv``, ...), which the message says."""
+    names = [TEMPLATE, "written_scores_template.new.csv",
+             *(f"written_scores_template.new{k}.csv" for k in range(2, 100))]
+    kept = []
+    for name in names:
+        typed = typed_scores(out / name, written, assignment)
+        if not typed:
+            break
+        kept.append((name, typed))
+    for later in names[names.index(name) + 1:]:  # a fresh template of an earlier run, nothing typed into it
+        if (out / later).exists() and not typed_scores(out / later, written, assignment):
+            (out / later).unlink()
+    if not kept:
+        return out / name, None
+    first, typed = kept[0]
+    return out / name, (f"{out / first} holds scores not merged yet ({', '.join(typed[:5])}"
+                        f"{', ...' if len(typed) > 5 else ''}): left as it is; the fresh template is {out / name} "
+                        f"(merge yours with --written-scores {out / first})")
 
 
 def scores_template(records, written, assignment):

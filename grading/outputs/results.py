@@ -165,8 +165,17 @@ def read_written_scores(path, names, assignment):
     files written before the key column are read. Raises ValueError naming a bad cell, two rows for one submission
     (``=bob`` and ``'=bob`` are one cell to a spreadsheet: their keys tell them apart), submissions whose keys
     collide, or a row that is not a submission of ``names`` when they are given."""
+    import io
+
+    from grading.intake.canvas import delimiter, spreadsheet_text
     from grading.text import score_key
 
+    try:
+        text = spreadsheet_text(path)  # UTF-8 with or without a BOM, or Windows-1252: as spreadsheets save CSV
+    except OSError as error:
+        raise ValueError(f"--written-scores {path}: {error.strerror or error}; pass the scores file (the filled-in "
+                         "written_scores_template.csv)") from None
+    mark = delimiter(text)  # ";" where a spreadsheet's decimal mark is a comma (then 1,5 is 1.5)
     written = {part.name: part.points for part in assignment.written()}
     by_key = None
     if names is not None:
@@ -177,43 +186,42 @@ def read_written_scores(path, names, assignment):
                 raise ValueError(f"{path}: the submissions {other!r} and {name!r} share the key {score_key(name)}; "
                                  "rename one of them and grade it again")
     scores, seen = {}, {}
-    with open(path, newline="", encoding="utf-8", errors="replace") as handle:
-        for line, row in enumerate(csv.DictReader(handle), 2):
-            cell = row.get("submission") or ""
-            key = (row.get("key") or "").strip()
-            if key:
-                name = (by_key.get(key) if by_key is not None
-                        else next((n for n in (cell, unquote(cell)) if score_key(n) == key), None))
-                if name is None:
-                    whose = "of this folder" if by_key is not None else "of this folder nor its own name"
-                    raise ValueError(f"{path}: line {line} ({cell!r}) has the key {key!r}, which is no submission's "
-                                     f"{whose}: copy the rows from the latest written_scores_template.csv, keys "
-                                     "included")
-            else:
-                name = unquote(cell)
-            if names is not None and name not in names:
-                close = [n for n in names if n.strip().casefold() == name.strip().casefold()]
-                close += [n for n in difflib.get_close_matches(name, sorted(names), 3, 0.6) if n not in close]
-                hint = (f" (did you mean {close[0]!r}? names must match exactly; close names: "
-                        f"{', '.join(repr(n) for n in close)})" if close
-                        else "; its submission column must name a row of grades.csv")
-                raise ValueError(f"{path}: {name!r} is not a submission of this folder{hint}")
-            if name in seen:
-                raise ValueError(f"{path}: lines {seen[name]} and {line} are both for {name!r} (a spreadsheet shows "
-                                 "=x and '=x alike; the template's key column tells them apart): keep one of them")
-            seen[name] = line
-            for part, most in written.items():
-                value = (row.get(part) or "").strip()
-                comment = unquote((row.get(f"{part}_comment") or "").strip())
-                if comment:
-                    scores.setdefault(name, {})[f"{part}_comment"] = comment
-                if not value:
-                    continue
-                try:
-                    points = float(value)
-                except ValueError:
-                    raise ValueError(f"{path}: {name}'s {part} is {value!r}, not a number") from None
-                if not 0 <= points <= most:
-                    raise ValueError(f"{path}: {name}'s {part} is {value}, outside 0..{most:g}")
-                scores.setdefault(name, {})[part] = points
+    for line, row in enumerate(csv.DictReader(io.StringIO(text, newline=""), delimiter=mark), 2):
+        cell = row.get("submission") or ""
+        key = (row.get("key") or "").strip()
+        if key:
+            name = (by_key.get(key) if by_key is not None
+                    else next((n for n in (cell, unquote(cell)) if score_key(n) == key), None))
+            if name is None:
+                whose = "of this folder" if by_key is not None else "of this folder nor its own name"
+                raise ValueError(f"{path}: line {line} ({cell!r}) has the key {key!r}, which is no submission's "
+                                 f"{whose}: copy the rows from the latest written_scores_template.csv, keys "
+                                 "included")
+        else:
+            name = unquote(cell)
+        if names is not None and name not in names:
+            close = [n for n in names if n.strip().casefold() == name.strip().casefold()]
+            close += [n for n in difflib.get_close_matches(name, sorted(names), 3, 0.6) if n not in close]
+            hint = (f" (did you mean {close[0]!r}? names must match exactly; close names: "
+                    f"{', '.join(repr(n) for n in close)})" if close
+                    else "; its submission column must name a row of grades.csv")
+            raise ValueError(f"{path}: {name!r} is not a submission of this folder{hint}")
+        if name in seen:
+            raise ValueError(f"{path}: lines {seen[name]} and {line} are both for {name!r} (a spreadsheet shows "
+                             "=x and '=x alike; the template's key column tells them apart): keep one of them")
+        seen[name] = line
+        for part, most in written.items():
+            value = (row.get(part) or "").strip()
+            comment = unquote((row.get(f"{part}_comment") or "").strip())
+            if comment:
+                scores.setdefault(name, {})[f"{part}_comment"] = comment
+            if not value:
+                continue
+            try:
+                points = float(value.replace(",", ".") if mark != "," else value)
+            except ValueError:
+                raise ValueError(f"{path}: {name}'s {part} is {value!r}, not a number") from None
+            if not 0 <= points <= most:
+                raise ValueError(f"{path}: {name}'s {part} is {value}, outside 0..{most:g}")
+            scores.setdefault(name, {})[part] = points
     return scores

@@ -70,3 +70,41 @@ def set_aside(out, names):
 def remove_except(out, names):
     """What ``set_aside`` does (the older name: records are moved aside, never deleted)."""
     return set_aside(out, names)
+
+
+def merge_written(out, records, scores):
+    """Put the instructor's new written ``scores`` ({name: {part: points, part_comment: text}}) into ``records``
+    ({name: record}): each part or comment given replaces the one kept (``record["written"]``), every other stays, so
+    scores once merged live in the records through ``--only``, a regrade and a new download. Saves each record that
+    changed; returns {name: written scores} of every record that holds some."""
+    for name, given in scores.items():
+        record = records.get(name)
+        if record is None or not given:
+            continue
+        before = record.get("written") if isinstance(record.get("written"), dict) else {}
+        merged = {**before, **given}
+        if merged != record.get("written"):
+            record["written"] = merged
+            save(out, record)
+    return {name: dict(record["written"]) for name, record in records.items()
+            if isinstance(record.get("written"), dict) and record["written"]}
+
+
+OUTPUT_FILES = ("grades.csv", "summary.html", "canvas_import.csv", "feedback_for_canvas.zip")
+OUTPUT_FOLDERS = ("details", "logs", "feedback", FOLDER, REMOVED)
+
+
+def refuse_inputs_in_outputs(out, inputs, assignment):
+    """ValueError naming an input (``inputs``: [(option, path)]) that this run would delete or overwrite in ``out``:
+    one of its output files or inside its output folders (the scores template may be passed: it is read first and
+    never overwritten while it holds scores not merged)."""
+    out = Path(out).resolve()
+    files = {out / name for name in OUTPUT_FILES} | {out / f"written_{p.name}.html" for p in assignment.written()}
+    folders = [out / name for name in OUTPUT_FOLDERS]
+    for option, path in inputs:
+        if path is None:
+            continue
+        found = Path(path).resolve()
+        if found in files or any(found == f or f in found.parents for f in folders):
+            raise ValueError(f"{option} {path} is in {out} where this run writes its results (it would be deleted or "
+                             "overwritten): copy it outside --out and pass the copy")
