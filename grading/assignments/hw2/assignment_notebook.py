@@ -84,7 +84,7 @@ def _for_the_assignment(statement):
 def solution_fills(solved_notebook):
     """{(class or None, the blank line, stripped): the solved text} for every blank of the assignment."""
     fills = {}
-    text, blanks = ms.module_blanks((REPO / "hw2_models.py").read_text())
+    text, blanks = ms.module_blanks(HW.solved("module").read_text())
     lines = text.split("\n")
     for index, solved, student in blanks:
         owner = next(m.group(1) for m in (re.match(r"class (\w+)", l) for l in reversed(lines[:index])) if m)
