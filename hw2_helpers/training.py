@@ -47,12 +47,6 @@ def classifier_epoch(model, dataloader, loss_fn, device, optimizer=None):
         for images, targets in dataloader:
             images, targets = images.to(device), targets.to(device)
             predictions = model(images)
-            if predictions.dim() != 2 or predictions.shape[0] != len(targets):
-                raise ValueError(
-                    f"{type(model).__name__} returned {tuple(predictions.shape)} for a batch of {len(targets)} images; "
-                    f"expected ({len(targets)}, classes), one row per image. In LeNet-5, C1 takes the 32x32 image "
-                    "without padding, so C5 gives (N, 120, 1, 1) and x.view(-1, 120) keeps one row per image"
-                ) from None
             loss = loss_fn(predictions, targets)
             if training:
                 optimizer.zero_grad()

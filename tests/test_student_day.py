@@ -388,17 +388,6 @@ def test_a_wrong_batch_gets_only_the_advice_that_fits_its_shape():
     assert "Resize(32)" in str(wrong_size.value) and "unsqueeze" not in str(wrong_size.value)
 
 
-def test_a_classifier_with_one_row_too_many_per_image_stops_with_the_hint():
-    class Padded(torch.nn.Module):  # what LeNet-5 with padding in C1 gives: 4 rows per image
-        def forward(self, x):
-            return torch.zeros(4 * len(x), 10, requires_grad=True)
-
-    data = torch.utils.data.TensorDataset(torch.zeros(8, 1, 32, 32), torch.zeros(8, dtype=torch.long))
-    loader = torch.utils.data.DataLoader(data, batch_size=4)
-    with pytest.raises(ValueError, match="C1 takes the 32x32 image without padding"):
-        hw2.classifier_epoch(Padded(), loader, torch.nn.CrossEntropyLoss(), torch.device("cpu"))
-
-
 def test_a_check_in_a_stale_kernel_says_to_restart(monkeypatch, capsys):
     monkeypatch.setattr(models_import, "models_changed", lambda path=None: models_import.CHANGED)
     hw2.check("transform", {})
