@@ -10,14 +10,17 @@ Canvas user id (grading.intake.collect). Writes into ``--out``:
 - ``written_PART.html`` for each written part: every submission's answer beside the reference answer and the points
   available;
 - ``written_scores_template.csv``: fill it in, save it (e.g. as ``written_scores.csv``) and run the command again with
-  ``--written-scores written_scores.csv`` to merge the written points into ``grades.csv``;
+  ``--written-scores written_scores.csv`` to merge the written points into ``grades.csv`` (a template holding scores
+  not merged yet is never overwritten: the fresh one is then ``written_scores_template.new.csv``);
 - ``details/NAME.json``: every check's result and message; ``logs/NAME.txt``: what the grading process printed;
 - ``records/NAME.json``: the submission's full record, from which every other file is made again (grading.outputs.store);
 - ``feedback/NAME.html`` (and ``feedback_for_canvas.zip``), ``summary.html`` and, with ``--gradebook``,
   ``canvas_import.csv`` (grading.outputs.publish).
 
-Each submission is graded in its own temporary copy, by its own sandboxed process (grading.sandbox.isolation, through
-grading.judge.session), with a time limit. This module is the command line and the orchestration only: finding and
+Each submission is graded in its own temporary copy, by a worker process of its own (grading.judge.worker: memory
+and time bounded) that runs its sandboxed child (grading.sandbox.isolation, through grading.judge.session). Running
+the same command again grades only what is new or changed since its record (``--regrade``: everything), so a run
+stopped with Ctrl-C goes on where it stopped. This module is the command line and the orchestration only: finding and
 copying submissions (grading.intake.submissions), reading notebooks (grading.intake.notebook), turning records into rows
 (grading.outputs.results) and writing them (grading.outputs.report) live in their own modules.
 """

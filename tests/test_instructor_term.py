@@ -97,6 +97,9 @@ def grade_one(index, name, entry, scratch, options, assignment):
         os._exit(3)
     if name == "killed":
         os.kill(os.getpid(), signal.SIGKILL)
+    if name == "kills_server":
+        os.kill(os.getppid(), signal.SIGKILL)
+        time.sleep(600)
     print("debug detail of", name, flush=True)
     return {"name": name, "results": [], "events": [{"event": "finished"}], "pid": os.getpid(),
             "group": os.getpgid(0), "draw": torch.rand(1).item(), "limit": resource.getrlimit(resource.RLIMIT_AS)[0]}
@@ -127,6 +130,13 @@ def test_each_submission_is_graded_by_a_process_of_its_own_and_its_death_costs_i
     assert "killed (SIGKILL" in status["killed"]
     assert all("the grader failed on this submission" in text for text in status.values())
     assert not os.path.exists(f"/proc/{(tmp_path / 'hangs.pid').read_text()}")
+    for name in ["kills_server", "after"]:
+        (tmp_path / name).mkdir()
+    worker.run([(10, "kills_server", tmp_path / "kills_server"), (11, "after", tmp_path / "after")], tmp_path,
+               {"timeout": 3, "threads": 1}, HW, 1, lambda r: got.setdefault(r["name"], r),
+               target=f"{tmp_path / 'targets.py'}:grade_one")
+    assert "worker server ended" in got["kills_server"]["problems"][0]  # guard: a new server for the rest
+    assert got["after"]["pid"] != alice["pid"]
 
 
 def test_a_replaced_grade_one_runs_in_this_process(tmp_path, fake_grading):
@@ -180,7 +190,9 @@ def test_a_template_with_typed_scores_is_never_overwritten_and_passing_it_merges
     assert any("holds scores not merged yet (alice's hw1_comparison)" in m and str(fresh) in m for m in messages)
     assert grade.main([str(subs), "--out", str(out), "--written-scores", str(template), "--regrade"]) == 0
     assert _rows(out)["alice"]["hw1_comparison"] == "1" and "alice,1," in template.read_text()
-    assert not fresh.exists()  # nothing typed in it: the fresh one of an earlier run goes
+    fresh.write_text(fresh.read_text().replace("bob,,", "bob,0.5,"))  # scores typed into the fresh one, passed
+    assert grade.main([str(subs), "--out", str(out), "--written-scores", str(fresh)]) == 0
+    assert _rows(out)["bob"]["hw1_comparison"] == "0.5" and fresh.exists()  # an input is never removed
 
 
 def test_written_scores_live_in_the_records_until_new_ones_are_given(tmp_path, fake_grading):

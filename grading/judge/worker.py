@@ -179,8 +179,11 @@ class _Server:
         self.buffered = b""
 
     def send(self, task):
-        self.process.stdin.write(base64.b64encode(pickle.dumps(task)) + b"\n")
-        self.process.stdin.flush()
+        try:
+            self.process.stdin.write(base64.b64encode(pickle.dumps(task)) + b"\n")
+            self.process.stdin.flush()
+        except OSError:  # the server is gone: ``lines`` says so, and the task fails with the others
+            pass
 
     def lines(self, timeout):
         """The lines the server sent within ``timeout`` seconds; EOFError when it is gone."""
@@ -213,6 +216,10 @@ class _Server:
             self.process.stdin.close()
         except OSError:
             pass
+        try:
+            self.process.stdout.close()
+        except OSError:
+            pass
         self.process.kill()  # its workers die with it (PR_SET_PDEATHSIG)
         self.process.wait()
         self.log.close()
@@ -243,7 +250,9 @@ def _finished(running, options, memory):
                       f"of {float(options['timeout']):g} s and {settings.WORKER_MARGIN:g} s to start) and was stopped")
         elif any(word in printed for word in MEMORY_WORDS):
             reason = f"the grader's own work on it ran out of memory (its limit: {memory / 2**30:g} GiB)"
-        elif code is not None and code < 0:
+        elif code is None:
+            reason = "the grader's worker server ended while it ran"
+        elif code < 0:
             name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
             reason = f"its grading process was killed ({name}{': out of memory?' if name == 'SIGKILL' else ''})"
         else:

@@ -199,9 +199,6 @@ def template_path(out, written, assignment):
         if not typed:
             break
         kept.append((name, typed))
-    for later in names[names.index(name) + 1:]:  # a fresh template of an earlier run, nothing typed into it
-        if (out / later).exists() and not typed_scores(out / later, written, assignment):
-            (out / later).unlink()
     if not kept:
         return out / name, None
     first, typed = kept[0]
