@@ -47,6 +47,8 @@ def classifier_epoch(model, dataloader, loss_fn, device, optimizer=None):
         for images, targets in dataloader:
             images, targets = images.to(device), targets.to(device)
             predictions = model(images)
+            if predictions.dim() != 2 or predictions.shape[0] != len(targets):
+                raise ValueError(_not_a_row_per_image(model, images, predictions))
             loss = loss_fn(predictions, targets)
             if training:
                 optimizer.zero_grad()
@@ -56,6 +58,16 @@ def classifier_epoch(model, dataloader, loss_fn, device, optimizer=None):
             correct += (predictions.argmax(dim=1) == targets).sum()
             total += len(targets)
     return loss_sum.item() / total, int(correct), total
+
+
+def _not_a_row_per_image(model, images, predictions):
+    """The error of a classifier whose output is not one row of scores per image, with the public check's hint."""
+    from .checks import failures_of  # at call time: checks reads the assignment's folder
+
+    name = type(model).__name__
+    said = (f"{name} maps a batch of {len(images)} images {tuple(images.shape)} to {tuple(predictions.shape)}; "
+            f"a classifier gives one row of scores per image, ({len(images)}, classes).")
+    return "\n".join([said, *failures_of(name)])
 
 
 def vae_loss(reconstructed, images, mu, log_variance, reconstruction_loss, kl_weight=0.01):

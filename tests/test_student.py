@@ -382,3 +382,43 @@ def test_the_zip_earns_every_point_and_edited_public_checks_change_nothing(stude
     assert points["as_handed_in"] == FULL and rows["as_handed_in"]["automatic"] == "12", rows["as_handed_in"]["status"]
     assert points["helpers_broken"] == FULL, rows["helpers_broken"]["status"]
     assert points["checks_lie"] == dict(FULL, decoder=0.5), rows["checks_lie"]["status"]
+
+
+# ------------------------------------------------------------------------------------------------
+# Part 1 of the student version, run in quick mode with each transform that works: no provided cell stops it
+# ------------------------------------------------------------------------------------------------
+RECIPE = ("transform = transforms.Compose([\n    transforms.Resize((32, 32)),\n    transforms.ToTensor(),\n"
+          "    transforms.Normalize((0.1307,), (0.3081,)),\n])")
+WORKING_TRANSFORMS = {  # each passes the public transform check but "pad": Pad(2) is 32x32 too, but not the recipe
+    "v2": ("import torchvision.transforms.v2 as v2\ntransform = v2.Compose([v2.ToImage(), v2.Resize((32, 32)), "
+           "v2.ToDtype(torch.float32, scale=True), v2.Normalize((0.1307,), (0.3081,))])"),
+    "totensor_first": ("transform = transforms.Compose([transforms.ToTensor(), transforms.Resize((32, 32)), "
+                       "transforms.Normalize((0.1307,), (0.3081,))])"),
+    "pad": ("transform = transforms.Compose([transforms.Pad(2), transforms.ToTensor(), "
+            "transforms.Normalize((0.1307,), (0.3081,))])"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(WORKING_TRANSFORMS))
+def test_part_1_runs_in_quick_mode_with_each_transform_that_works(student, tmp_path, monkeypatch, name):
+    from nbclient import NotebookClient
+
+    folder = _fill_folder(student, tmp_path / "hw2")
+    nb = nbformat.read(folder / "hw2.ipynb", as_version=4)
+    part_2 = next(i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and c.source.startswith("### Part 2"))
+    nb.cells = nb.cells[:part_2]
+    recipe = [c for c in nb.cells if RECIPE in c.source]
+    assert len(recipe) == 1
+    recipe[0].source = recipe[0].source.replace(RECIPE, WORKING_TRANSFORMS[name])
+    monkeypatch.setenv("HW2_QUICK", "1")
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.delenv("PYTHONPATH", raising=False)  # the student's folder alone
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(folder)}}).execute()
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.get("output_type") == "error"]
+    assert errors == []
+    checks_printed = {_printed(c).split(" (")[0]: _printed(c) for c in nb.cells if ms.CHECK_TAG in _tags(c)}
+    assert set(checks_printed) == {"Public checks of transform", "Public checks of dataloaders",
+                                   "Public checks of lenet_layers", "Public checks of lenet_instantiated"}
+    for title, printed in checks_printed.items():
+        assert ("all passed" in printed) != (name == "pad" and title.endswith("transform")), printed
+    assert any("Validation of the final model" in _printed(c) for c in nb.cells if c.cell_type == "code"), "Part 1 never trained LeNet-5"

@@ -388,6 +388,27 @@ def test_a_wrong_batch_gets_only_the_advice_that_fits_its_shape():
     assert "Resize(32)" in str(wrong_size.value) and "unsqueeze" not in str(wrong_size.value)
 
 
+def test_a_classifier_with_more_rows_than_images_stops_with_the_public_checks_hint(monkeypatch):
+    built = hw2_models.LeNet_5.__init__
+
+    def padded(self, *args, **kwargs):  # the common mistake: padding=2 in C1, as in the paper's MNIST padding
+        built(self, *args, **kwargs)
+        self.conv1 = torch.nn.Conv2d(1, 6, kernel_size=5, padding=2)
+
+    monkeypatch.setattr(hw2_models.LeNet_5, "__init__", padded)
+    torch.manual_seed(0)
+    batches = [(torch.randn(4, 1, 32, 32), torch.arange(4))]
+    with pytest.raises(ValueError) as stopped:  # guard: classifier_epoch checks the rows before the loss
+        hw2.classifier_epoch(hw2_models.LeNet_5(), batches, torch.nn.CrossEntropyLoss(), "cpu")
+    said = str(stopped.value)
+    assert "(4, 1, 32, 32) to (16, 10)" in said and "one row of scores per image" in said
+    assert "hw2.check('lenet_layers')" in said and "C1 takes the 32x32 image without padding" in said
+
+    wide = torch.nn.Sequential(torch.nn.Flatten(0), torch.nn.Unflatten(0, (-1, 10)))  # no part follows its class
+    with pytest.raises(ValueError, match=r"one row of scores per image, \(4, classes\)\.$"):
+        hw2.classifier_epoch(wide, [(torch.randn(4, 5, 4), torch.arange(4))], torch.nn.CrossEntropyLoss(), "cpu")
+
+
 def test_a_check_in_a_stale_kernel_says_to_restart(monkeypatch, capsys):
     monkeypatch.setattr(models_import, "models_changed", lambda path=None: models_import.CHANGED)
     hw2.check("transform", {})
