@@ -330,13 +330,7 @@ def main(argv=None):
                         help="grade every submission again (by default a submission whose kept record is current, its "
                              "content unchanged, is kept: a run stopped with Ctrl-C goes on where it stopped)")
     parser.add_argument("--shard", help="K/N: grade the K-th of N shares (join them with python -m grading.merge)")
-    parser.add_argument("--gradebook", help="Canvas's gradebook export (CSV): write canvas_import.csv for it. When the "
-                                            "column's Points Possible differs from the assignment's total, the run "
-                                            "stops unless --scale-to is given")
-    parser.add_argument("--scale-to", action="store_true",
-                        help="with --gradebook: scale each total to the column's Points Possible (e.g. 15 -> 20)")
-    parser.add_argument("--assignment", help="the export's column for this assignment (its title or id) when it has several")
-    parser.add_argument("--late-penalty", type=float, help="fraction of a late submission's total taken off (e.g. 0.1)")
+    publish.add_options(parser)
     parser.add_argument("--canvas", action="store_true", default=None,
                         help="SUBMISSIONS is Canvas's Download Submissions unzipped (a folder whose every entry is "
                              "named as Canvas names them is read so without it; Canvas's zip always is)")

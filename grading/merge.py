@@ -34,14 +34,8 @@ def main(argv=None):
     parser.add_argument("shards", nargs="+", help="the results folders of the shards")
     parser.add_argument("--out", default="results", help="folder for the joined results (default: results)")
     parser.add_argument("--written-scores", help="the instructor's CSV of written scores to merge")
-    parser.add_argument("--gradebook", help="Canvas's gradebook export (CSV): write canvas_import.csv for it (the run "
-                                            "stops when its column's Points Possible differs from the assignment's "
-                                            "total, unless --scale-to is given)")
-    parser.add_argument("--scale-to", action="store_true",
-                        help="with --gradebook: scale each total to the column's Points Possible")
-    parser.add_argument("--assignment", help="the export's column for this assignment (its title or id) when it has several")
     parser.add_argument("--homework", help="the assignment's folder (default: the repository's own)")
-    parser.add_argument("--late-penalty", type=float, help="fraction of a late submission's total taken off")
+    publish.add_options(parser)
     args = parser.parse_args(argv)
     out = Path(args.out)
     if any(Path(s).resolve() == out.resolve() for s in args.shards):

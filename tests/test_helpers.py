@@ -4,7 +4,6 @@ import re
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import matplotlib
 import numpy as np

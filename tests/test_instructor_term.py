@@ -20,9 +20,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from fakes import NB, record
 from grading import grade, settings
 from grading import assignment as assignments
-from grading.intake import canvas, collect
+from grading.intake import canvas
 from grading.judge import worker
 from grading.outputs import publish, results, store
 from grading.sandbox import isolation
@@ -30,36 +31,12 @@ from grading.sandbox import isolation
 REPO = Path(__file__).resolve().parents[1]
 HW = assignments.load()
 TINY = REPO / "examples" / "tiny"
-NB = '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
 SANDBOX = isolation.problem() is None
 EXPORT = """Student,ID,SIS User ID,SIS Login ID,Section,Homework 2 (48213),Current Points
     Points Possible,,,,,15.00,(read only)
 "Garcia, Luis",48213,G001,lgarcia,Design 101,,0
 "Müller, Zoë",48215,M003,zmuller,Design 101,,0
 """
-
-
-def record(name, **extra):
-    """A record as the grader makes one: every automatic case passed (12 of 15 points)."""
-    found = [{"part": p.name, "case": "all", "points": p.points, "passed": True, "message": ""}
-             for p in HW.automatic()]
-    return {"name": name, "format": "kit", "notes": [], "problems": [], "results": found,
-            "events": [{"event": "finished"}], "rejected": [], "timed_out": False, "returncode": 0, "seconds": 1.0,
-            "log": "log of " + name, "answers": {"hw1_comparison": "mine"}, **extra}
-
-
-@pytest.fixture
-def fake_grading(monkeypatch):
-    """grade.grade with grade_one replaced (the in-process mode: no worker, no sandbox); returns the names graded."""
-    ran = []
-
-    def grade_one(index, name, entry, scratch, options, assignment):
-        ran.append(name)
-        return {**record(name), **collect.meta(entry)}
-
-    monkeypatch.setattr(grade, "grade_one", grade_one)
-    monkeypatch.setattr(grade.isolation, "problem", lambda: None)
-    return ran
 
 
 def _folder(base, names):

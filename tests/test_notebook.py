@@ -418,7 +418,6 @@ def test_what_goes_beyond_the_assignment_is_in_appendices_after_it(committed):
     assert [source(cells[i]).split("### Appendix ")[1][0] for i in headings] == list("ABCDEF")
     assert all(i > congratulations for i in headings)
     for i in headings:  # each opens with what it measures and why, in a sentence after its heading
-        body = source(cells[i]).split("\n", 1)[1] if "\n" in source(cells[i]) else ""
         assert len(re.sub(r"<a id=[^>]+></a>|###[^\n]*", "", source(cells[i])).split()) >= 15, source(cells[i])[:80]
     answers = [source(c) for c in cells if "answer" in c.metadata.get("tags", [])]
     for answer, links in zip(answers, [["#appendix-a"], ["#appendix-b", "#appendix-d", "#appendix-e"]]):

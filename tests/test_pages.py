@@ -24,7 +24,7 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 from grading import assignment as assignments
-from grading.intake import canvas, notebook
+from grading.intake import notebook
 from grading.outputs import publish, report, results, summary
 
 REPO = Path(__file__).resolve().parents[1]

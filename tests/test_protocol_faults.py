@@ -4,7 +4,6 @@ wire.ProtocolError, so the submission's row says REJECTED with the reason, never
 when the guard it names is removed (grading.sandbox.child.wire)."""
 
 import io
-import json
 import os
 import struct
 import threading
@@ -16,31 +15,15 @@ from grading import assignment as assignments
 from grading.judge import session
 from grading.outputs import results
 from grading.sandbox.child import wire
+from fakes import Recorder, message
 
 HW = assignments.load()
 
 MI = 2**20
 
 
-class Recorder(io.BytesIO):
-    """A stream that counts the bytes read from it."""
-
-    def __init__(self, data):
-        super().__init__(data)
-        self.taken = 0
-
-    def read(self, n=-1):
-        chunk = super().read(n)
-        self.taken += len(chunk)
-        return chunk
-
-
 def _frame(text):
     return struct.pack(">I", len(text)) + text
-
-
-def _message(header, payload=b""):
-    return _frame(json.dumps(header).encode()) + payload
 
 
 DEEP = b"[" * 100_000 + b"]" * 100_000  # 200,000 bytes: under the header's byte limit
@@ -61,7 +44,7 @@ def test_a_header_nested_100000_deep_is_a_protocol_error():
     [2, 0, 4 * MI],  # 8 Mi of extent
 ])
 def test_a_zero_extent_does_not_hide_a_shape_past_the_limit(shape):
-    stream = Recorder(_message({"tensors": [{"dtype": "float32", "shape": shape}]}))
+    stream = Recorder(message({"tensors": [{"dtype": "float32", "shape": shape}]}))
     with pytest.raises(wire.ProtocolError, match="spans more than"):  # guard: wire._extent
         wire.receive(stream)
     assert stream.taken == len(stream.getvalue())  # the header only: nothing past it was asked for
@@ -75,7 +58,7 @@ def test_a_zero_extent_does_not_hide_a_shape_past_the_limit(shape):
 ])
 def test_a_declaration_that_does_not_add_up_is_a_protocol_error(spec, says):
     with pytest.raises(wire.ProtocolError, match=says):
-        wire.receive(Recorder(_message({"tensors": [spec]})))
+        wire.receive(Recorder(message({"tensors": [spec]})))
 
 
 def test_honest_messages_still_go_through_with_their_byte_counts():
@@ -122,7 +105,7 @@ class _Box:
 
 @pytest.mark.parametrize("message, says", [
     (_frame(DEEP), "nested deeper than"),
-    (_message({"tensors": [{"dtype": "float32", "shape": [0] + [4 * MI] * 5}]}), "spans more than"),
+    (message({"tensors": [{"dtype": "float32", "shape": [0] + [4 * MI] * 5}]}), "spans more than"),
 ])
 def test_the_submissions_row_says_rejected_with_the_reason(tmp_path, message, says):
     pristine, workdir = tmp_path / "in", tmp_path / "work"

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from conftest import zip_bytes
+from fakes import NB, record
 from grading import grade, text
 from grading import assignment as assignments
 from grading.intake import canvas, collect, submissions
@@ -29,35 +30,7 @@ from grading.sandbox import cgroups, isolation
 
 REPO = Path(__file__).resolve().parents[1]
 HW = assignments.load()
-NB = '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
 SANDBOX = isolation.problem() is None
-
-
-def record(name, user=None, **extra):
-    """A record as the grader makes one: every automatic case passed."""
-    found = [{"part": p.name, "case": "all", "points": p.points, "passed": True, "message": ""}
-             for p in HW.automatic()]
-    made = {"name": name, "format": "kit", "notes": [], "problems": [], "results": found,
-            "events": [{"event": "finished"}], "rejected": [], "timed_out": False, "returncode": 0, "seconds": 1.0,
-            "log": "log of " + name, "answers": {"hw1_comparison": "mine"}}
-    if user:
-        made.update(canvas_user_id=user, late=False, canvas_name=name.rsplit("_", 1)[0])
-    return {**made, **extra}
-
-
-@pytest.fixture
-def fake_grading(monkeypatch):
-    """grade.grade without a sandbox: each submission's record is made up (its code never runs); returns the names
-    graded, in order."""
-    ran = []
-
-    def grade_one(index, name, entry, scratch, options, assignment):
-        ran.append(name)
-        return {**record(name), **collect.meta(entry)}
-
-    monkeypatch.setattr(grade, "grade_one", grade_one)
-    monkeypatch.setattr(grade.isolation, "problem", lambda: None)
-    return ran
 
 
 def _folder(base, names):

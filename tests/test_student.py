@@ -8,7 +8,6 @@ cell writes is graded by ``grading.grade.grade``.
 
 import ast
 import os
-import json
 import re
 import shutil
 import subprocess

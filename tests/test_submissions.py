@@ -75,7 +75,7 @@ def test_a_lone_surrogate_in_an_answer_is_replaced(tmp_path):
     path.write_text('{"cells": [{"cell_type": "markdown", "source": "%s"}, {"cell_type": "markdown", "source": '
                     '"mine \\ud800"}], "nbformat": 4, "nbformat_minor": 5}' % QUESTION)
     answers = notebook.written_answers(path, {"hw1_comparison": QUESTION})
-    assert answers == {"hw1_comparison": "mine \ufffd"}  # guard: notebook.clean in notebook.source
+    assert answers == {"hw1_comparison": "mine \ufffd"}  # guard: encodable() in notebook.source (text.py)
     answers["hw1_comparison"].encode("utf-8")
     record = {"name": "x", "answers": answers}
     page = report.answer_page(HW.written()[0], [record], {}, HW)

@@ -4,7 +4,6 @@ file's real statements."""
 
 import ast
 import io
-import json
 import struct
 from pathlib import Path
 
@@ -15,28 +14,11 @@ from grading import assignment as assignments
 from grading import make_student as ms
 from grading.sandbox.child import notebook as child_notebook
 from grading.sandbox.child import wire
+from fakes import Recorder, message
 from hw2_helpers import models_import
 
 REPO = Path(__file__).resolve().parents[1]
 HW = assignments.load()
-
-
-class Recorder(io.BytesIO):
-    """A stream that counts the bytes read from it."""
-
-    def __init__(self, data):
-        super().__init__(data)
-        self.taken = 0
-
-    def read(self, n=-1):
-        chunk = super().read(n)
-        self.taken += len(chunk)
-        return chunk
-
-
-def _message(header, payload=b""):
-    text = json.dumps(header).encode()
-    return struct.pack(">I", len(text)) + text + payload
 
 
 def test_a_message_goes_through_whole():
@@ -56,7 +38,7 @@ def test_a_message_goes_through_whole():
     ({"dtype": "object", "shape": [4]}, "refused"),
 ])
 def test_a_bad_declaration_is_refused_before_anything_is_read(spec, says):
-    stream = Recorder(_message({"op": "x", "tensors": [spec]}))
+    stream = Recorder(message({"op": "x", "tensors": [spec]}))
     header_bytes = len(stream.getvalue())
     with pytest.raises(wire.ProtocolError, match=says):
         wire.receive(stream)
@@ -66,7 +48,7 @@ def test_a_bad_declaration_is_refused_before_anything_is_read(spec, says):
 def test_the_tensor_total_and_the_header_are_capped():
     many = [{"dtype": "float32", "shape": [wire.TENSOR_LIMIT]}] * 5  # each allowed, together 80 MiB
     with pytest.raises(wire.ProtocolError, match="MiB"):
-        wire.receive(Recorder(_message({"tensors": many})))
+        wire.receive(Recorder(message({"tensors": many})))
     stream = Recorder(struct.pack(">I", wire.HEADER_LIMIT + 1) + b"{" * 100)
     with pytest.raises(wire.ProtocolError, match="header of"):
         wire.receive(stream)
@@ -75,7 +57,7 @@ def test_the_tensor_total_and_the_header_are_capped():
         with pytest.raises(wire.ProtocolError):
             wire.receive(io.BytesIO(struct.pack(">I", len(bad)) + bad))
     with pytest.raises(EOFError):  # a message cut short: the peer's fault, never a hang or a partial tensor
-        wire.receive(io.BytesIO(_message({"tensors": [{"dtype": "uint8", "shape": [10]}]}, b"12345")))
+        wire.receive(io.BytesIO(message({"tensors": [{"dtype": "uint8", "shape": [10]}]}, b"12345")))
 
 
 def test_the_child_and_the_import_hook_split_the_student_version_alike_at_its_statements(tmp_path):

@@ -10,6 +10,7 @@ public case uses nothing a student does not have (the assignment's own table, th
 same wherever it runs; a hidden case may use ``ask.reference`` (the solved classes, only in the parent).
 """
 
+import functools
 import importlib.util
 import sys
 from pathlib import Path
@@ -297,6 +298,38 @@ def alive(ask, target, x, label):
 def parameters(names, tensors, *prefixes):
     """Parameters counted from the tensors themselves (never from a reported count)."""
     return sum(t.numel() for n, t in zip(names, tensors) if not prefixes or n.split(".")[0] in prefixes)
+
+
+# -- what both askers answer alike, from their own forward() and dataset() ----------------------------------------
+def works(ask, target, x, shape):
+    """Whether ``target`` builds and maps ``x`` to ``shape`` (through ``ask.forward``)."""
+    try:
+        return tuple(ask.forward(target, x)[0].shape) == tuple(shape)
+    except AssertionError:
+        return False
+
+
+def images(ask, n, raw=False):
+    """``n`` real validation images at indices ``ask.generator`` draws: floats (n, 1, H, W) in [0, 1] (and the
+    uint8s)."""
+    found, _ = ask.dataset(False)
+    chosen = found[torch.randperm(len(found), generator=ask.generator)[:n]]
+    floats = chosen.unsqueeze(1).float() / 255
+    return (floats, chosen) if raw else floats
+
+
+def dataset(spec, root, train):
+    """(uint8 images (N, H, W), int64 labels) of the torchvision dataset ``spec`` names, from ``root`` (read once per
+    set and process)."""
+    return _dataset(spec["torchvision"], str(root), bool(train))
+
+
+@functools.lru_cache(maxsize=None)
+def _dataset(name, root, train):
+    import torchvision
+
+    data = getattr(torchvision.datasets, name)(root, train=train, download=False)
+    return torch.as_tensor(data.data), torch.as_tensor(data.targets)
 
 
 def shape(out):

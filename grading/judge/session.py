@@ -12,7 +12,6 @@ fresh one is started for the remaining questions: it replays the setup (loading 
 already run, except one that hung), so a hang costs the part that asked.
 """
 
-import functools
 import json
 import os
 import secrets
@@ -106,21 +105,15 @@ class Ask:
 
     def works(self, target, x, shape):
         """Whether ``target`` builds and maps ``x`` to ``shape``."""
-        try:
-            return tuple(self.forward(target, x)[0].shape) == tuple(shape)
-        except AssertionError:
-            return False
+        return casekit.works(self, target, x, shape)
 
     def dataset(self, train=False):
         """(uint8 images (N, H, W), int64 labels) of the assignment's dataset, read here."""
-        return casekit_dataset(self.spec["dataset"], self.data, train)
+        return casekit.dataset(self.spec["dataset"], self.data, train)
 
     def images(self, n, raw=False):
-        """``n`` real validation images at indices drawn now: floats (n, 1, H, W) in [0, 1] (and the uint8s)."""
-        images, _ = self.dataset(False)
-        chosen = images[torch.randperm(len(images), generator=self.generator)[:n]]
-        floats = chosen.unsqueeze(1).float() / 255
-        return (floats, chosen) if raw else floats
+        """``n`` real validation images at indices drawn now (the generator's seed is new for each submission)."""
+        return casekit.images(self, n, raw)
 
     def apply(self, variable, raw):
         """The notebook's callable ``variable`` applied to each uint8 image of ``raw``, as a PIL image."""
@@ -133,19 +126,6 @@ class Ask:
         if len(out) != 2 * passes:
             raise AssertionError(f"{variable}'s batches are not (images, labels) pairs")
         return [(out[2 * k], out[2 * k + 1]) for k in range(passes)]
-
-
-def casekit_dataset(spec, root, train):
-    """(uint8 images, int64 labels) of the torchvision dataset ``spec`` names, from ``root`` (cached per set)."""
-    return _dataset(spec["torchvision"], str(root), bool(train))
-
-
-@functools.lru_cache(maxsize=None)
-def _dataset(name, root, train):
-    import torchvision
-
-    data = getattr(torchvision.datasets, name)(root, train=train, download=False)
-    return torch.as_tensor(data.data), torch.as_tensor(data.targets)
 
 
 class Session:

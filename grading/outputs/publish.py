@@ -22,6 +22,17 @@ def outcome(record, written, options, assignment):
         return results.outcome(failed, written, options, assignment)
 
 
+def add_options(parser):
+    """The options of what a results folder publishes, the same for ``grading.grade`` and ``grading.merge``."""
+    parser.add_argument("--gradebook", help="Canvas's gradebook export (CSV): write canvas_import.csv for it. When the "
+                                            "column's Points Possible differs from the assignment's total, the run "
+                                            "stops unless --scale-to is given")
+    parser.add_argument("--scale-to", action="store_true",
+                        help="with --gradebook: scale each total to the column's Points Possible (e.g. 15 -> 20)")
+    parser.add_argument("--assignment", help="the export's column for this assignment (its title or id) when it has several")
+    parser.add_argument("--late-penalty", type=float, help="fraction of a late submission's total taken off (e.g. 0.1)")
+
+
 def read_gradebook(path, column=None, assignment=None, scale_to=False):
     """(export, column) of Canvas's gradebook export at ``path`` (UTF-8 with or without a BOM, or Windows-1252), or
     (export, column, points) when its column's Points Possible differs from the assignment's total and ``scale_to``

@@ -1,0 +1,42 @@
+"""Stand-ins the grader's tests share: an empty notebook, a record as the grader makes one (``conftest``'s
+``fake_grading`` gives it for each submission), a stream that counts what is read from it, a wire message."""
+
+import io
+import json
+import struct
+
+from grading import assignment as assignments
+
+HW = assignments.load()
+NB = '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
+
+
+def record(name, user=None, **extra):
+    """A record as the grader makes one: every automatic case passed; with ``user``, a Canvas submission's."""
+    found = [{"part": p.name, "case": "all", "points": p.points, "passed": True, "message": ""}
+             for p in HW.automatic()]
+    made = {"name": name, "format": "kit", "notes": [], "problems": [], "results": found,
+            "events": [{"event": "finished"}], "rejected": [], "timed_out": False, "returncode": 0, "seconds": 1.0,
+            "log": "log of " + name, "answers": {"hw1_comparison": "mine"}}
+    if user:
+        made.update(canvas_user_id=user, late=False, canvas_name=name.rsplit("_", 1)[0])
+    return {**made, **extra}
+
+
+class Recorder(io.BytesIO):
+    """A stream that counts the bytes read from it."""
+
+    def __init__(self, data):
+        super().__init__(data)
+        self.taken = 0
+
+    def read(self, n=-1):
+        chunk = super().read(n)
+        self.taken += len(chunk)
+        return chunk
+
+
+def message(header, payload=b""):
+    """One wire message as the child frames it: a 4-byte length, the JSON header, then the tensors' bytes."""
+    text = json.dumps(header).encode()
+    return struct.pack(">I", len(text)) + text + payload
