@@ -5,6 +5,8 @@ import io
 import json
 import struct
 
+from conftest import zip_bytes
+
 from grading import assignment as assignments
 
 HW = assignments.load()
@@ -21,6 +23,24 @@ def record(name, user=None, **extra):
     if user:
         made.update(canvas_user_id=user, late=False, canvas_name=name.rsplit("_", 1)[0])
     return {**made, **extra}
+
+
+def folder_of(base, names):
+    """A plain folder of submissions: NAME (a folder) or NAME.zip, each with a notebook."""
+    base.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        if name.lower().endswith(".zip"):
+            (base / name).write_bytes(zip_bytes({"hw2.ipynb": NB, "hw2_models.py": f"# {name}"}))
+        else:
+            (base / name).mkdir()
+            (base / name / "hw2.ipynb").write_text(NB)
+    return base
+
+
+def snapshot(folder):
+    """{relative path: (bytes, mtime)} of every file under ``folder``: what a run must leave as it was."""
+    return {str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.rglob("*"))
+            if p.is_file()}
 
 
 class Recorder(io.BytesIO):

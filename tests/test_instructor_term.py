@@ -17,10 +17,9 @@ import sys
 import time
 from pathlib import Path
 
-import nbformat
 import pytest
 
-from fakes import NB, record
+from fakes import NB, folder_of as _folder, record, snapshot as _snapshot
 from grading import grade, settings
 from grading import assignment as assignments
 from grading.intake import canvas
@@ -37,19 +36,6 @@ EXPORT = """Student,ID,SIS User ID,SIS Login ID,Section,Homework 2 (48213),Curre
 "Garcia, Luis",48213,G001,lgarcia,Design 101,,0
 "Müller, Zoë",48215,M003,zmuller,Design 101,,0
 """
-
-
-def _folder(base, names):
-    base.mkdir(parents=True, exist_ok=True)
-    for name in names:
-        (base / name).mkdir()
-        (base / name / "hw2.ipynb").write_text(NB)
-    return base
-
-
-def _snapshot(folder):
-    return {str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.rglob("*"))
-            if p.is_file()}
 
 
 def _rows(out):
@@ -365,44 +351,15 @@ CHOSEN = ["c1_kernel_3", "decoder_upsampling_identity"]  # of tests/test_mistake
 # part and passes every other, so between them every case runs on drawn weights and inputs, passing and failing
 
 
-def _mistakes(folder):
-    """The CHOSEN mistakes as submissions, built as tests/test_mistakes.py builds them."""
-    import test_mistakes as table
-
-    from grading import annotate
-    from grading import make_student as ms
-
-    solved = folder / "solved.ipynb"
-    solved.write_bytes((REPO / "hw2.ipynb").read_bytes())
-    annotate.main([str(solved)])
-    student = ms.make_student(folder / "student", notebook=solved)
-    nb = nbformat.read(student / "hw2.ipynb", as_version=4)
-    sources, filled = ms.fill_back(nb, (student / "hw2_models.py").read_text(), nbformat.read(solved, as_version=4))
-    kept = [c for c in nb.cells if ms.STUDENT_NOTE_TAG not in table._tags(c)]
-    for name in CHOSEN:
-        notebook_changes, module_changes, _ = table.MISTAKES[name]
-        cells = [nbformat.from_dict({**dict(c), "source": text}) for c, text in zip(kept, sources)]
-        for old, new in notebook_changes.items():
-            hit = next(c for c in cells if old in c.source)
-            hit.source = table._replace_once(hit.source, old, new, name)
-        module = filled
-        for old, new in module_changes.items():
-            module = table._replace_once(module, old, new, name)
-        (folder / "submissions" / name).mkdir(parents=True)
-        nbformat.write(nbformat.v4.new_notebook(cells=cells), folder / "submissions" / name / "hw2.ipynb")
-        (folder / "submissions" / name / "hw2_models.py").write_text(module)
-    return folder / "submissions"
-
-
 @pytest.mark.skipif(not SANDBOX, reason="no sandbox here")
 def test_the_same_submissions_graded_five_times_give_the_same_points_grades_and_pages(tmp_path):
-    submissions = _mistakes(tmp_path)
+    import test_mistakes as table
+
+    submissions = table.write_submissions(tmp_path, CHOSEN)
     runs = []
     for k in range(5):
         rows, _ = grade.grade(submissions, tmp_path / f"run{k}", jobs=2, timeout=90, cell_limit=30, quiet=True)
         runs.append({r["submission"]: {p.name: r[p.name] for p in HW.automatic()} for r in rows})
-    import test_mistakes as table
-
     for name in CHOSEN:  # each costs the parts the table names, and only those
         lost = {part.name for part in HW.automatic() if float(runs[0][name][part.name]) < part.points}
         assert lost == table.MISTAKES[name][2], (name, runs[0][name])

@@ -67,11 +67,9 @@ def _replace_once(text, old, new, what):
     return text.replace(old, new)
 
 
-@pytest.fixture(scope="module")
-def judged(tmp_path_factory):
-    if isolation.problem() is not None:
-        pytest.skip(f"no sandbox here ({isolation.problem()})")
-    work = tmp_path_factory.mktemp("mistakes")
+def write_submissions(work, names):
+    """``work``/submissions/NAME for each NAME of ``names`` ("correct" or a MISTAKES key): the generated student
+    version filled back with the solution, the mistake's changes made in its notebook and module."""
     solved = work / "solved.ipynb"
     solved.write_bytes((REPO / "hw2.ipynb").read_bytes())
     annotate.main([str(solved)])
@@ -80,12 +78,9 @@ def judged(tmp_path_factory):
     sources, filled = ms.fill_back(nb, (student / "hw2_models.py").read_text(), nbformat.read(solved, as_version=4))
     kept = [c for c in nb.cells if ms.STUDENT_NOTE_TAG not in _tags(c)]
     folder = work / "submissions"
-    for name, (notebook_changes, module_changes, _) in {"correct": ({}, {}, set()), **MISTAKES}.items():
-        cells = []
-        for cell, text in zip(kept, sources):
-            cell = nbformat.from_dict(dict(cell))
-            cell.source = text
-            cells.append(cell)
+    for name in names:
+        notebook_changes, module_changes, _ = MISTAKES.get(name, ({}, {}, set()))
+        cells = [nbformat.from_dict({**dict(c), "source": text}) for c, text in zip(kept, sources)]
         for old, new in notebook_changes.items():
             hits = [c for c in cells if old in c.source]
             assert len(hits) == 1, (name, old)
@@ -96,6 +91,15 @@ def judged(tmp_path_factory):
         (folder / name).mkdir(parents=True)
         nbformat.write(nbformat.v4.new_notebook(cells=cells), folder / name / "hw2.ipynb")
         (folder / name / "hw2_models.py").write_text(module)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def judged(tmp_path_factory):
+    if isolation.problem() is not None:
+        pytest.skip(f"no sandbox here ({isolation.problem()})")
+    work = tmp_path_factory.mktemp("mistakes")
+    folder = write_submissions(work, ["correct", *MISTAKES])
     rows, records = grading.grade(folder, work / "results", jobs=2, timeout=90, cell_limit=30, quiet=True)
     public = subprocess.run([sys.executable, str(REPO / "tests" / "public_verdicts.py"),
                              *sorted(str(p) for p in folder.iterdir())], capture_output=True, text=True,

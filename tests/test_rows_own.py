@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from conftest import zip_bytes
-from fakes import NB, record
+from fakes import NB, folder_of as _folder, record, snapshot as _snapshot
 from grading import grade, text
 from grading import assignment as assignments
 from grading.intake import canvas, collect, submissions
@@ -31,23 +31,6 @@ from grading.sandbox import cgroups, isolation
 REPO = Path(__file__).resolve().parents[1]
 HW = assignments.load()
 SANDBOX = isolation.problem() is None
-
-
-def _folder(base, names):
-    """A plain folder of submissions: NAME (a folder) or NAME.zip, each with a notebook."""
-    base.mkdir(parents=True, exist_ok=True)
-    for name in names:
-        if name.lower().endswith(".zip"):
-            (base / name).write_bytes(zip_bytes({"hw2.ipynb": NB, "hw2_models.py": f"# {name}"}))
-        else:
-            (base / name).mkdir()
-            (base / name / "hw2.ipynb").write_text(NB)
-    return base
-
-
-def _snapshot(folder):
-    return {str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.rglob("*"))
-            if p.is_file()}
 
 
 # ------------------------------------------------------------------------------------------------
