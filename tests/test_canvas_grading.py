@@ -131,7 +131,7 @@ def test_the_import_canvas_reads_and_the_feedback(download):
     assert "expected (1, 6, (5, 5)" in page and "Late: 1 point(s) off" in page
     assert "checkhelpers" not in page and "def " not in page
     with zipfile.ZipFile(out / "feedback_for_canvas.zip") as archive:
-        assert "moreauana_LATE_48215_feedback.html" in archive.namelist()
+        assert "moreauana_LATE_48215_906_feedback.html" in archive.namelist()  # her latest upload's attachment id
     assert "could not be graded" in (out / "summary.html").read_text().lower()
 
 

@@ -243,7 +243,10 @@ def test_the_gradebook_decides_and_one_id_never_has_two_names(tmp_path):
     assert named == {} and all("read with two names" in why for why in refused.values())
     assert canvas.download_name("O'Brien-Smith, Ann_12_") == "obriensmithann12"
     assert canvas.download_name("Doe_12_, Jane") == "doe12jane"  # Canvas keeps _<digits>_ out of names
-    named, _ = canvas.assign(["doe_jane_48213_901_notes_2024_10_x.ipynb"])  # digits in the file name: its own
+    notes = "doe_jane_48213_901_notes_2024_10_x.ipynb"  # two digits-only tokens in the file's name: two readings
+    named, refused = canvas.assign([notes])
+    assert named == {} and "pass --gradebook export.csv" in refused[notes]  # not guessed without the export
+    named, _ = canvas.assign([notes], {"48213": "doe_jane"})
     assert [e.user for e in named.values()] == ["48213"]
 
 

@@ -7,6 +7,16 @@ where the user id is ``anon_<anonymous id>``. Several files of one student sit s
 only the latest attempt is included, and a file uploaded again is renamed ``hw2-1.ipynb``, ``hw2-2.ipynb``, ...
 ``parse_entry`` reads such a name without a regular expression (the name is the student's to choose).
 
+**The upload of feedback files.** Canvas's *Upload Feedback Files* (the bulk upload of graded submissions) reads
+each file's name in ``infer_comment_context_from_filename`` (``Assignment``, in ``app/models/assignment.rb``; since
+then in ``app/models/abstract_assignment.rb``): ``split_filename = filename.split("_") - ["LATE"]``; when its first
+token is ``anon``, the next two are the anonymous id and the attachment id; else ``user_id, attachment_id =
+split_filename.grep(/^\\d+$/).take(2)``, the first two tokens made only of digits, wherever they are; the file is
+ignored unless that attachment exists, its user may read it and ``submission.attachments.where(id:
+attachment_id).exists?``. So a name's digits-only tokens decide who gets the page (Canvas's own download names
+keep them when the student puts them in their name): ``upload_name`` leaves none but the user id and the
+attachment id.
+
 **The gradebook.** Its export starts ``Student,ID,SIS User ID,SIS Login ID[,Integration ID],Section``, then one
 column per assignment, titled ``Homework 2 (48213)`` (its id in brackets), then Canvas's own totals; a row whose
 first cell contains ``Points Possible`` (or ``Manual Posting``) is not a student. The import (Canvas's guide "How
@@ -58,7 +68,7 @@ def parses(entry_name):
         late = bool(name) and name[-1] == "LATE"
         name = name[:-1] if late else name
         file_name = "_".join(tokens[file_start:])
-        if not file_name or not all(t.isalnum() for t in name if t):  # Canvas leaves word characters only
+        if not file_name or not all(_word(t) for t in name):  # Canvas leaves word characters only
             continue
         found.append(Entry(user, "_".join(name), late, attachment, undo_reupload(file_name)))
     return found
@@ -86,66 +96,79 @@ def download_name(student):
         else:
             kept.append(text[i])
             i += 1
-    word = "".join(c for c in "".join(kept) if unicodedata.category(c)[0] in "LMN" or c == "_"
-                   or unicodedata.category(c) == "Pc")
-    return _folded(word)
+    return _folded("".join(c for c in "".join(kept) if _word(c)))
+
+
+def _word(text):
+    """Whether every character of ``text`` is one of Ruby's ``[[:word:]]``, which Canvas's download keeps of a name:
+    a letter, a mark, a decimal digit or a connector (``_``)."""
+    return all(unicodedata.category(c)[0] in "LM" or unicodedata.category(c) in ("Nd", "Pc") for c in text)
 
 
 def _folded(name):
     return unicodedata.normalize("NFKC", name).casefold()
 
 
-def _digit_tokens(entry):
-    return any(t.isdigit() for t in entry.name.split("_") if t)
+def _digits_only(token):
+    """Whether Ruby's ``/^\\d+$/`` matches ``token`` (a line of it all digits; here any digit, not only ASCII's)."""
+    return any(line.isdigit() for line in token.split("\n"))
+
+
+def upload_name(name, late, user, attachment):
+    """The name of a student's page in ``feedback_for_canvas.zip``: ``<name>[_LATE]_<user id>_<attachment
+    id>_feedback.html``, ``name`` without its digits-only tokens (and without ``anon`` and ``LATE``, which Canvas's
+    upload reads too), so that Canvas's upload reads ``user`` and ``attachment`` (``anon_<id>``: no name) and
+    nothing else; None when ``user`` or ``attachment`` is not one Canvas writes."""
+    anonymous = user.startswith("anon_") and user[5:].isascii() and user[5:].isalnum()
+    if not (_id(user) or anonymous) or not _id(attachment):
+        return None
+    kept = [] if anonymous else [t for t in name.split("_") if t and not _digits_only(t) and t != "anon"]
+    return "_".join(kept + (["LATE"] if late else []) + [user, attachment, "feedback.html"])
 
 
 def assign(entry_names, students=None):
     """({entry name: Entry}, {entry name: why it is not graded}) for the top-level names of a download, so that no
     student's upload is taken for another's. Names with no reading are in neither.
 
+    An entry of one reading is Canvas's own: the student's own name and id are written before the file, so their
+    reading is always one of an entry's, and the only one when no other fits. An entry of several (a student put
+    ``_<digits>`` in their name, or two digits-only tokens in a file's) is never given to a user id that an entry
+    of one reading holds: a name ``garcialuis_100003`` must not put its files with those of ``garcialuis``, user
+    100003. Without ``students`` it is not graded at all, which the message says with the fix (``--gradebook``).
     With ``students`` ({user id: ``download_name`` of the gradebook's Student}, from ``--gradebook``): a reading
     counts only when its user id is a student of the export and its name that student's (an anonymous id, which no
-    export lists, when no named reading fits); an entry with no such reading, or with two, is not graded. Without:
-    an entry with one reading is Canvas's own (a student's name and id are written before the file, so a student
-    who puts ``_<id>_<digits>`` in their name still has their own reading last); an entry with several keeps those
-    whose user id no entry of one reading holds under another name, prefers an id such entries hold, then a name of
-    no digits-only token, and is not graded when that leaves more than one. Last, a user id read with two different
-    names grades neither name's entries."""
+    export lists, when no named reading fits); an entry with no such reading, or with two, is not graded. Last, a
+    user id read with two different names grades neither name's entries."""
     chosen, refused, options = {}, {}, {}
     for entry_name in entry_names:
         found = parses(entry_name)
         if found:
             options[entry_name] = found
-    if students is not None:
-        for entry_name, found in options.items():
-            fits = [e for e in found if e.user in students and _folded(e.name) == students[e.user]]
-            anonymous = [e for e in found if e.user.startswith("anon_")]
-            if len(fits) == 1 or (not fits and len(anonymous) == 1):
-                chosen[entry_name] = (fits or anonymous)[0]
-            elif fits:
-                refused[entry_name] = (f"it reads as the upload of {' or of '.join(f'{e.name}_{e.user}' for e in fits)}"
-                                       " in the gradebook export; graded as no one's (grade it by hand)")
-            else:
-                refused[entry_name] = ("no reading of it is a student of the gradebook export (user id and name: "
-                                       f"{', '.join(f'{e.user} {e.name!r}' for e in found)})")
-    else:
-        claimed = {}
-        for entry_name, found in options.items():
+    held = {found[0].user for found in options.values() if len(found) == 1}
+    for entry_name, found in options.items():
+        users = " or ".join(e.user for e in found)
+        if students is None:
             if len(found) == 1:
                 chosen[entry_name] = found[0]
-                claimed.setdefault(found[0].user, set()).add(found[0].name)
-        for entry_name, found in options.items():
-            if len(found) == 1:
-                continue
-            keep = [e for e in found if claimed.get(e.user, {e.name}) == {e.name}]
-            keep = [e for e in keep if e.user in claimed] or keep
-            keep = [e for e in keep if not _digit_tokens(e)] or keep
-            if len(keep) == 1:
-                chosen[entry_name] = keep[0]
             else:
-                users = " or ".join(e.user for e in keep or found)
-                refused[entry_name] = (f"it reads as the upload of Canvas user {users}; graded as no one's (pass "
-                                       "--gradebook to decide, or grade it by hand)")
+                refused[entry_name] = (f"its name reads as the upload of Canvas user {users}; without the gradebook "
+                                       "export which one is not guessed: pass --gradebook export.csv (Grades > "
+                                       "Export) so it is read as its student's, or grade it by hand")
+            continue
+        fits = [e for e in found if e.user in students and _folded(e.name) == students[e.user]]
+        anonymous = [e for e in found if e.user.startswith("anon_")]
+        if len(fits) > 1:
+            refused[entry_name] = (f"it reads as the upload of {' or of '.join(f'{e.name}_{e.user}' for e in fits)}"
+                                   " in the gradebook export; graded as no one's (grade it by hand)")
+        elif not fits and len(anonymous) != 1:
+            refused[entry_name] = ("no reading of it is a student of the gradebook export (user id and name: "
+                                   f"{', '.join(f'{e.user} {e.name!r}' for e in found)})")
+        elif len(found) > 1 and (fits or anonymous)[0].user in held:
+            refused[entry_name] = (f"its name reads as the upload of Canvas user {users}, and user "
+                                   f"{(fits or anonymous)[0].user}'s own files are named as theirs alone; graded as no "
+                                   "one's (grade it by hand)")
+        else:
+            chosen[entry_name] = (fits or anonymous)[0]
     names_of = {}
     for entry_name, entry in chosen.items():
         names_of.setdefault(entry.user, set()).add(entry.name)

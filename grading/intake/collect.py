@@ -123,10 +123,13 @@ def _canvas_folder(folder, every, students=None, messages=None):
 
 
 def meta(entry):
-    """{canvas_user_id, late, canvas_name} of a Canvas group; {} for a plain folder's entry; both with ``source``,
-    what the entry was when graded (its fingerprint)."""
+    """{canvas_user_id, late, canvas_name, canvas_attachment_id} of a Canvas group; {} for a plain folder's entry;
+    both with ``source``, what the entry was when graded (its fingerprint). ``canvas_attachment_id`` is the id of the
+    group's latest upload: Canvas's upload of feedback files takes a page only for an attachment of the student's
+    submission (``canvas.upload_name``)."""
     if isinstance(entry, Group):
         return {"canvas_user_id": entry.user, "late": entry.late, "canvas_name": entry.name,
+                "canvas_attachment_id": max((e.attachment for e, _ in entry.files), key=int),
                 "source": fingerprint(entry)}
     return {"source": fingerprint(entry)}
 

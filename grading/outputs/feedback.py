@@ -1,14 +1,16 @@
 """A page for each student: ``feedback/FILE.html`` (FILE: ``submissions.file_name``), each graded part with its points
 and what the check found, in the checks' own words (never a check's source or the reference code), the written parts'
-scores once merged; from Canvas's download also ``feedback_for_canvas.zip``, each page named as Canvas's *Re-upload
-submissions* (bulk upload of graded submissions) expects: it finds the student by the first ``_<digits>_`` of the
-name (why Canvas's ``sanitize_user_name`` keeps ``_<digits>_`` out of names), so ``<name>[_LATE]_<user id>_feedback.html``
-(``anon_<id>`` under anonymous grading), as the download names the student's files."""
+scores once merged; from Canvas's download also ``feedback_for_canvas.zip`` for Canvas's *Upload Feedback Files*,
+each page named ``<name>[_LATE]_<user id>_<attachment id>_feedback.html`` (``grading.intake.canvas.upload_name``):
+Canvas gives a file to the user and the attachment of the first two digits-only tokens of its name, and ignores it
+unless that attachment is one of the student's submission. A student with no attachment id from the download (a
+plain folder's submission) has a page in ``feedback/`` only, and ``write`` says who."""
 
 import html
 import io
 import zipfile
 
+from grading.intake.canvas import upload_name
 from grading.text import clean, file_name, number, write_atomically
 
 STYLE = ("body { font-family: sans-serif; margin: 1.5em; max-width: 60em; overflow-wrap: break-word; } "
@@ -64,21 +66,28 @@ def page(result, assignment):
 
 
 def canvas_name(record):
-    """``<name>[_LATE]_<user id>_feedback.html``, as Canvas's bulk upload of graded submissions finds the student."""
-    prefix = "_".join(p for p in (record.get("canvas_name"), "LATE" if record.get("late") else "") if p)
-    return f"{prefix + '_' if prefix else ''}{record['canvas_user_id']}_feedback.html"
+    """The name of ``record``'s page in ``feedback_for_canvas.zip``, by which Canvas's upload finds the student and
+    their submission; None without both a Canvas user id and the id of one of their attachments."""
+    user, attachment = record.get("canvas_user_id"), record.get("canvas_attachment_id")
+    if not (isinstance(user, str) and isinstance(attachment, str)):
+        return None
+    return upload_name(str(record.get("canvas_name") or ""), bool(record.get("late")), user, attachment)
 
 
 def write(out, records, outcomes, assignment):
-    """feedback/FILE.html of every record; feedback_for_canvas.zip when a record came from Canvas's download."""
+    """feedback/FILE.html of every record; feedback_for_canvas.zip of those Canvas's upload can give to their
+    student (``canvas_name``). Returns messages: who, of a run from Canvas's download, has no page in the zip."""
     folder = out / "feedback"
     folder.mkdir(exist_ok=True)
-    pages = {}
+    pages, left = {}, []
     for record, result in zip(records, outcomes):
         text = page(result, assignment)
         write_atomically(folder / f"{file_name(record['name'])}.html", text)
-        if isinstance(record.get("canvas_user_id"), str):
-            pages[canvas_name(record)] = text
+        name = canvas_name(record)
+        if name:
+            pages[name] = text
+        else:
+            left.append(record["name"])
     (out / "feedback_for_canvas.zip").unlink(missing_ok=True)
     if pages:
         handle = io.BytesIO()
@@ -86,3 +95,8 @@ def write(out, records, outcomes, assignment):
             for entry in sorted(pages):
                 archive.writestr(entry, clean(pages[entry]).encode("utf-8", "replace"))  # as feedback/ has it
         write_atomically(out / "feedback_for_canvas.zip", handle.getvalue())
+    if not any(isinstance(r.get("canvas_user_id"), str) for r in records) or not left:
+        return []  # a plain folder's run: no Canvas page was expected
+    return [f"no page in feedback_for_canvas.zip (no attachment id of theirs from Canvas's download; a record kept "
+            f"from an older run: grade it again with --only NAME): {', '.join(left)}; their pages are in "
+            f"{folder.name}/"]

@@ -92,7 +92,7 @@ def write(out, records, written, options, gradebook=None, ignored=(), assignment
             report.clear(out, assignment)
         students = {r.get("ID", ""): r.get("Student", "") for r in gradebook[0].rows} if gradebook else {}
         messages += report.write(out, rows, records, written, assignment, students)
-        feedback.write(out, records, outcomes, assignment)
+        messages += feedback.write(out, records, outcomes, assignment)
         present = {o["canvas_user_id"] for o in outcomes}
         absent = sorted((name, user) for user, name in students.items() if user not in present)
         summary.write(out, outcomes, assignment, ignored, absent)
