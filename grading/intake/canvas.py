@@ -7,7 +7,7 @@ where the user id is ``anon_<anonymous id>``. Several files of one student sit s
 only the latest attempt is included, and a file uploaded again is renamed ``hw2-1.ipynb``, ``hw2-2.ipynb``, ...
 ``parse_entry`` reads such a name without a regular expression (the name is the student's to choose).
 
-**The upload of feedback files.** Canvas's *Upload Feedback Files* (the bulk upload of graded submissions) reads
+**The upload of feedback files.** Canvas's *Re-Upload Submissions* (the bulk upload of feedback files) reads
 each file's name in ``infer_comment_context_from_filename`` (``Assignment``, in ``app/models/assignment.rb``; since
 then in ``app/models/abstract_assignment.rb``): ``split_filename = filename.split("_") - ["LATE"]``; when its first
 token is ``anon``, the next two are the anonymous id and the attachment id; else ``user_id, attachment_id =
@@ -75,8 +75,8 @@ def parses(entry_name):
 
 
 def parse_entry(entry_name):
-    """The first reading of ``parses`` (the first ``<digits>_<digits>_`` after the name), or None; what Canvas's own
-    bulk upload reads (``feedback_for_canvas.zip``). Grouping a download uses ``assign``."""
+    """The first reading of ``parses`` (the first ``<digits>_<digits>_`` after the name), or None. Grouping a
+    download uses ``assign``, which weighs every reading."""
     found = parses(entry_name)
     return found[0] if found else None
 

@@ -1,6 +1,6 @@
 """A page for each student: ``feedback/FILE.html`` (FILE: ``submissions.file_name``), each graded part with its points
 and what the check found, in the checks' own words (never a check's source or the reference code), the written parts'
-scores once merged; from Canvas's download also ``feedback_for_canvas.zip`` for Canvas's *Upload Feedback Files*,
+scores once merged; from Canvas's download also ``feedback_for_canvas.zip`` for Canvas's *Re-Upload Submissions*,
 each page named ``<name>[_LATE]_<user id>_<attachment id>_feedback.html`` (``grading.intake.canvas.upload_name``):
 Canvas gives a file to the user and the attachment of the first two digits-only tokens of its name, and ignores it
 unless that attachment is one of the student's submission. A student with no attachment id from the download (a
