@@ -116,9 +116,9 @@ def _digits_only(token):
 
 def upload_name(name, late, user, attachment):
     """The name of a student's page in ``feedback_for_canvas.zip``: ``<name>[_LATE]_<user id>_<attachment
-    id>_feedback.html``, ``name`` without its digits-only tokens (and without ``anon`` and ``LATE``, which Canvas's
-    upload reads too), so that Canvas's upload reads ``user`` and ``attachment`` (``anon_<id>``: no name) and
-    nothing else; None when ``user`` or ``attachment`` is not one Canvas writes."""
+    id>_feedback.html``, ``name`` without its digits-only tokens (nor ``anon``, which Canvas's upload reads as
+    anonymous grading's when first), so that Canvas's upload reads ``user`` and ``attachment`` (``anon_<id>``: no
+    name) and nothing else; None when ``user`` or ``attachment`` is not one Canvas writes."""
     anonymous = user.startswith("anon_") and user[5:].isascii() and user[5:].isalnum()
     if not (_id(user) or anonymous) or not _id(attachment):
         return None
