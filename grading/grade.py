@@ -290,9 +290,7 @@ def _run(entries, out, options, jobs, quiet, assignment, kept=None, state=None):
     fresh, progress = [], _Progress(len(entries), quiet, options, assignment, kept)
 
     def done(record):
-        old = kept.get(record.get("name"))
-        if old and isinstance(old.get("written"), dict) and "written" not in record:
-            record["written"] = old["written"]  # the instructor's scores stay until new ones are given
+        store.keep_written(kept.get(record.get("name")), record)  # with the answers they scored, until new ones
         store.save(out, record)
         fresh.append(record)
         if state is not None:

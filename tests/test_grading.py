@@ -11,6 +11,7 @@ import csv
 import hashlib
 import json
 import re
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import pytest
 
 from grading import annotate
 from grading import assignment as assignments
+from grading.intake import notebook
 from grading.outputs import report, results
 from grading.sandbox import isolation
 from grading import grade as grading
@@ -366,6 +368,10 @@ def graded(student, solved, solved_path, tmp_path_factory):
         tamper = TAMPER.format(targets=targets, solved=str(REPO / "hw2.ipynb"))
         _write(folder / "tampers", cells_with({model_line: model_line + tamper}), filled)
     _write_assignment_submissions(folder, solved_path)
+    (folder / "solved_v3").mkdir()  # the solved files, the notebook saved as nbformat 3 (cells in worksheets)
+    solved_v3 = nbformat.convert(nbformat.read(solved_path, as_version=4), 3)
+    (folder / "solved_v3" / "hw2.ipynb").write_text(nbformat.writes(solved_v3, version=3))
+    shutil.copyfile(REPO / "hw2_models.py", folder / "solved_v3" / "hw2_models.py")
     before = _digest(PROTECTED)
     out = tmp_path_factory.mktemp("results")
     rows, records = grading.grade(folder, out, jobs=2, timeout=75, cell_limit=20, quiet=True)
@@ -432,6 +438,20 @@ def _write_assignment_submissions(folder, solved_path):
         nbformat.write(book, folder / name / "hw2.ipynb")
         if module is not None:
             (folder / name / "hw2_models.py").write_text(module)
+
+
+def test_a_notebook_in_nbformat_3_earns_what_its_nbformat_4_twin_earns(graded, solved_path):
+    """Converted once, by nbformat, in the parent: the plan, the child's cells (guard: notebook.save_upgraded; without
+    it the child finds no such cell, 7 of 12), the written answers and the saved outputs (guard: notebook.upgraded in
+    parse) are those of the nbformat 4 notebook."""
+    row = graded["rows"]["solved_v3"]
+    assert _points(row) == FULL and row["automatic"] == "12", row["status"]
+    assert row["status"] == "written parts not scored yet"
+    record = next(r for r in graded["records"] if r["name"] == "solved_v3")
+    questions = {p.name: p.question for p in HW.written()}
+    assert record["answers"] == notebook.written_answers(solved_path, questions) == report.reference_answers(HW)
+    assert record["shown"] == notebook.shown_outputs(solved_path, HW.written()) and "data" in record["shown"][
+        "hw1_comparison"]
 
 
 def _assignment_row(graded, name):

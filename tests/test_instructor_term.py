@@ -182,6 +182,95 @@ def test_written_scores_live_in_the_records_until_new_ones_are_given(tmp_path, f
     assert store.load(out)["alice"]["written"]["hw1_comparison_comment"] == "clear"
 
 
+def _template(out):
+    with open(out / "written_scores_template.csv", newline="", encoding="utf-8") as handle:
+        return {row["submission"]: row for row in csv.DictReader(handle)}
+
+
+def _write_scores(path, rows):
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, list(next(iter(rows.values()))))
+        writer.writeheader()
+        writer.writerows(rows.values())
+
+
+def test_a_written_score_counts_only_for_the_answer_it_scored(tmp_path, fake_grading, monkeypatch):
+    """A score is kept with the hash of the answer it was given for: a new answer makes it stale (not counted, said
+    in grades.csv, summary.html, the template beside an empty cell, the run's messages), until it is given again;
+    a score of an unchanged answer keeps counting, as does one merged before scores kept a hash."""
+    from grading.intake import collect
+
+    subs, out = _folder(tmp_path / "subs", ["alice", "bob"]), tmp_path / "out"
+    answers = {"alice": "a first answer", "bob": "bob's answer"}
+
+    def grade_one(index, name, entry, scratch, options, assignment):
+        fake_grading.append(name)
+        return {**record(name, answers={"hw1_comparison": answers[name], "vae_use_case": f"{name}'s VAE"}),
+                **collect.meta(entry)}
+
+    monkeypatch.setattr(grade, "grade_one", grade_one)
+    grade.grade(subs, out, quiet=True)
+    template = _template(out)
+    template["alice"].update(hw1_comparison="1", vae_use_case="2")
+    template["bob"].update(hw1_comparison="1")
+    scores = tmp_path / "scores.csv"
+    _write_scores(scores, template)
+    grade.grade(subs, out, scores, quiet=True)
+    assert [_rows(out)[n]["written"] for n in ["alice", "bob"]] == ["3", "1"]
+
+    answers["alice"] = "a second answer"  # alice hands in her first question's answer again, replaced
+    (subs / "alice" / "hw2_models.py").write_text("# a new upload")
+    messages = []
+    grade.grade(subs, out, quiet=True, messages=messages)
+    rows = _rows(out)
+    assert (rows["alice"]["hw1_comparison"], rows["alice"]["vae_use_case"], rows["alice"]["written"]) == ("", "2", "2")
+    assert "the answer changed since it was scored, not counted until scored again: hw1_comparison (was 1)" \
+        in rows["alice"]["status"]  # guard: results.stale_scores in outcome, store.keep_written's hashes
+    assert rows["bob"]["written"] == "1" and "changed since it was scored" not in rows["bob"]["status"]
+    assert any("written scores to give again" in m and "alice's hw1_comparison (was 1)" in m and "bob" not in m
+               for m in messages), messages
+    summary = (out / "summary.html").read_text()
+    assert "Written scores to give again" in summary and "<strong>alice</strong>: hw1_comparison (was 1)" in summary
+    fresh = _template(out)
+    assert (fresh["alice"]["hw1_comparison"], fresh["alice"]["hw1_comparison_old_score"]) == ("", "1")
+    assert (fresh["alice"]["vae_use_case"], fresh["alice"]["vae_use_case_old_score"]) == ("2", "")
+    assert fresh["alice"]["hw1_comparison_answer_hash"] == results.answer_hash("a second answer")
+
+    template["alice"]["hw1_comparison"] = "0.5"  # typed into the first template's row, which names the first answer
+    _write_scores(scores, template)
+    grade.grade(subs, out, scores, quiet=True)
+    rows = _rows(out)
+    assert rows["alice"]["written"] == "2" and "hw1_comparison (was 0.5)" in rows["alice"]["status"]  # guard: the
+    plain = tmp_path / "plain.csv"  # row's answer hash, in merge_written; a file without it, merging the score kept:
+    plain.write_text("submission,hw1_comparison\nalice,0.5\n")
+    grade.grade(subs, out, plain, quiet=True)
+    assert _rows(out)["alice"]["written"] == "2"  # guard: merge_written (the score kept, merged again, scores no answer)
+
+    fresh = _template(out)
+    assert fresh["alice"]["hw1_comparison_old_score"] == "0.5"
+    fresh["alice"]["hw1_comparison"] = fresh["alice"]["hw1_comparison_old_score"]  # rescoring: one edit
+    _write_scores(out / "written_scores_template.csv", fresh)
+    messages = []
+    grade.grade(subs, out, quiet=True, regrade=True, messages=messages)  # the old score typed for the new answer:
+    assert any("holds scores not merged yet (alice's hw1_comparison)" in m for m in messages)  # guard: typed_scores
+    _write_scores(scores, fresh)
+    grade.grade(subs, out, scores, quiet=True)
+    rows = _rows(out)
+    assert (rows["alice"]["hw1_comparison"], rows["alice"]["written"]) == ("0.5", "2.5")
+    assert "changed since it was scored" not in rows["alice"]["status"]
+    assert _template(out)["alice"]["hw1_comparison_old_score"] == ""
+
+    kept = store.load(out)["bob"]  # bob's score as a record written before scores kept a hash holds it
+    del kept["written_for"]
+    store.save(out, kept)
+    grade.grade(subs, out, quiet=True)
+    assert _rows(out)["bob"]["written"] == "1"  # it counts, as it did
+    answers["bob"] = "bob's new answer"
+    (subs / "bob" / "hw2_models.py").write_text("# bob's new upload")
+    grade.grade(subs, out, quiet=True)
+    assert _rows(out)["bob"]["written"] == "0"  # guard: keep_written takes it to be for the answer it stood beside
+
+
 # ------------------------------------------------------------------------------------------------
 # 2. Spreadsheets' CSV as spreadsheets save it; a gradebook worth other points
 # ------------------------------------------------------------------------------------------------

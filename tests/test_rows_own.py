@@ -158,16 +158,17 @@ def test_written_scores_of_names_a_spreadsheet_quotes_alike_stay_apart(tmp_path)
     template = report.scores_template([record(n) for n in names], {}, HW)
     rows = list(csv.reader(template.splitlines()))
     written_parts = [p.name for p in HW.written()]
-    assert rows[0] == ["submission", *(f"{n}{kind}" for n in written_parts for kind in ("", "_comment")), "key"]
+    assert rows[0] == ["submission", *(f"{n}{kind}" for n in written_parts for kind in ("", "_comment", "_old_score")),
+                       *(f"{n}_answer_hash" for n in written_parts), "key"]
     assert [r[0] for r in rows[1:]] == ["'=bob", "'=bob", "bob"]  # the names as a spreadsheet shows them: alike
     assert len({r[-1] for r in rows[1:]}) == 3
     scores = {"=bob": ["1", "2"], "'=bob": ["0", "0"], "bob": ["1", "1"]}
     filled = tmp_path / "written_scores.csv"
     with open(filled, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(rows[0])
+        writer = csv.DictWriter(handle, rows[0], restval="")
+        writer.writeheader()
         for row, name in zip(rows[1:], names):
-            writer.writerow([row[0], scores[name][0], "", scores[name][1], "", row[-1]])
+            writer.writerow({"submission": row[0], **dict(zip(written_parts, scores[name])), "key": row[-1]})
     written = results.read_written_scores(filled, set(names), HW)
     assert written == {n: dict(zip(written_parts, map(float, scores[n]))) for n in names}  # guard: the key column
     assert results.read_written_scores(filled, None, HW) == written  # without the names: each key checked against its cell

@@ -255,3 +255,25 @@ def test_a_cell_of_magics_is_not_translated_in_the_graders_process(tmp_path):
     assert notebook.detect(notebook.load(path)[0], HW) == notebook.ASSIGNMENT  # IPython's TransformerManager: about 290 s on this cell
     assert time.monotonic() - started < 5
     assert notebook.defined_classes("class Encoder:\n    pass\nx = '''\nclass Decoder:\n'''", HW.classes) == ["Encoder"]
+
+
+def test_an_older_notebook_is_converted_once_and_a_damaged_one_says_what_to_do(tmp_path):
+    """nbformat 3 (cells in worksheets, a code cell's text under "input", outputs under "png") is read as the nbformat
+    4 notebook nbformat converts it to, and written so into the grader's copy for the child; one its converter cannot
+    convert gets a problem saying so (guard: notebook.upgraded)."""
+    import nbformat
+
+    v4 = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1", outputs=[nbformat.v4.new_output(
+        "display_data", data={"image/png": "iVBORw0KGgo=\n"})]), nbformat.v4.new_markdown_cell("an answer")])
+    path = tmp_path / "hw2.ipynb"
+    path.write_text(nbformat.writes(nbformat.convert(nbformat.reads(nbformat.writes(v4), as_version=4), 3), 3))
+    nb, problem = notebook.load(path)
+    assert problem is None and nb["nbformat"] == 4
+    assert [(c["cell_type"], c["source"]) for c in nb["cells"]] == [("code", "x = 1"), ("markdown", "an answer")]
+    assert nb["cells"][0]["outputs"][0]["data"]["image/png"].strip() == "iVBORw0KGgo="
+    assert notebook.save_upgraded(path)  # the child's copy: the cells the parent plans from (ids drawn anew)
+    assert [{**c, "id": ""} for c in json.loads(path.read_text())["cells"]] == [{**c, "id": ""} for c in nb["cells"]]
+    assert not notebook.save_upgraded(path)  # nbformat 4 now: left as it is
+    path.write_text(json.dumps({"nbformat": 3, "nbformat_minor": 0, "metadata": {}, "worksheets": 5}))
+    assert notebook.load(path) == (None, "the notebook is in nbformat 3 and could not be converted to nbformat 4 "
+                                         "(TypeError): open it in Jupyter and save it again")

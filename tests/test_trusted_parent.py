@@ -117,3 +117,32 @@ def test_a_described_layer_larger_than_the_assignment_needs_is_refused_before_it
     with pytest.raises(AssertionError, match="not one the grader can recompute"):
         casekit.rebuild(HW.reference.models().LeNet_5(), modules)
     assert built == [modules["fc1"]]
+
+
+@pytest.mark.parametrize("layer, change, says", [
+    ("upsample_2", {"scale": [120.0, 120.0]}, "its layer upsample_2 (UpsamplingNearest2d) is described with scale 120, "
+                                              "outside 0.25..4"),
+    ("conv_1", {"padding": [2, 100000]}, "its layer conv_1 (Conv2d) is described with padding 100000, outside 0..64"),
+    ("conv_2", {"kernel": [1, 65]}, "its layer conv_2 (Conv2d) is described with kernel 65, outside 1..64"),
+    ("conv_3", {"stride": [1, 0]}, "its layer conv_3 (Conv2d) is described with stride 0, outside 1..64"),
+    ("fc_1", {"out": 2.5}, "its layer fc_1 (Linear) is described with out 2.5, not a whole number"),
+    ("upsample_1", {"size": [4096, 4096]}, "its layer upsample_1 (UpsamplingNearest2d) is described with 'size', "
+                                           "which a UpsamplingNearest2d layer the grader builds has not"),
+])
+def test_every_number_of_a_described_layer_is_bounded_before_it_is_built(monkeypatch, layer, change, says):
+    """An upsampling described with scale 120 (each later activation 3,600 times larger), or a padding, a kernel, a
+    stride, a size out of what the toolkit builds, is refused naming the layer, the number and the bound, before
+    anything is built (guard: casekit.out_of_bounds in rebuild)."""
+    from grading.judge import casekit
+
+    built = []
+    monkeypatch.setattr(casekit, "build_layer", lambda info: built.append(info) or None)
+    reference = HW.reference.models().Decoder(2)
+    modules = {name: {"type": type(m).__name__, **casekit.layer_config(m)} for name, m in reference.named_modules()}
+    modules[layer] = {**modules[layer], **change}
+    with pytest.raises(AssertionError) as refused:
+        casekit.rebuild(reference, modules)
+    assert str(refused.value) == says + ("" if "which" in says or "not a whole" in says else " (the most the grader "
+                                                                                           "builds)")
+    assert built == []
+    assert casekit.out_of_bounds({"type": "Upsample", "mode": "nearest", "scale": [3.0, 3.0]}) is None  # a mistake

@@ -55,8 +55,9 @@ def depth(text):
     return deepest
 
 
-def parse(data):
-    """(notebook dict or None, problem or None) from a notebook's bytes."""
+def parse(data, upgrade=True):
+    """(notebook dict or None, problem or None) from a notebook's bytes; an older nbformat's notebook comes back as
+    nbformat 4 (``upgraded``) unless ``upgrade`` is False, so every reader sees one format."""
     if len(data) > settings.FILE_LIMIT:
         return None, f"the notebook is larger than {settings.FILE_LIMIT // 2**20} MB"
     text = data.decode("utf-8", errors="replace")
@@ -70,7 +71,43 @@ def parse(data):
         return None, "the notebook is not a notebook (its JSON is not an object)"
     if len(cells(nb, limit=None)) > settings.NOTEBOOK_CELLS:
         return None, f"the notebook has more than {settings.NOTEBOOK_CELLS:,} cells; not read"
-    return nb, None
+    return upgraded(nb) if upgrade else (nb, None)
+
+
+def upgraded(nb):
+    """(``nb`` as nbformat 4, None), converted by nbformat's own converter when it is older (nbformat 3 keeps its
+    cells in worksheets, a code cell's text under "input", outputs in other fields), or (None, problem) when it
+    cannot be converted; a notebook of nbformat 4, or naming no version, comes back as it is. Called on a notebook
+    already within the size, depth and cell bounds."""
+    version = nb.get("nbformat")
+    if type(version) is not int or version >= 4:
+        return nb, None
+    import warnings
+
+    import nbformat
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            node = nbformat.versions[version].to_notebook_json(nb)  # as nbformat.reads reads it: lines rejoined
+            return nbformat.convert(node, 4), None
+    except Exception as error:  # whatever the converter raises on a damaged notebook is the submission's problem
+        return None, (f"the notebook is in nbformat {version} and could not be converted to nbformat 4 "
+                      f"({type(error).__name__}): open it in Jupyter and save it again")
+
+
+def save_upgraded(path):
+    """Replace the notebook at ``path`` (the grader's own copy, before it is made read-only) by its nbformat 4
+    conversion when it is older, so the sandboxed child runs the cells the parent plans from; whether it did."""
+    path = Path(path)
+    nb, _ = parse(read_regular(path, settings.FILE_LIMIT + 1), upgrade=False)
+    converted = upgraded(nb)[0] if nb is not None else None
+    if converted is None or converted is nb:
+        return False
+    temporary = path.with_name(f".{path.name}.nbformat4")
+    temporary.write_text(json.dumps(converted), encoding="utf-8")
+    os.replace(temporary, path)  # a link at ``path`` is replaced, never followed
+    return True
 
 
 def load(path):

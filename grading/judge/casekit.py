@@ -19,7 +19,18 @@ import torch
 import torch.nn as nn
 
 TOLERANCE = 1e-4
-LIMITS = {"channels": 4096, "features": 2**16}  # the widest layer the toolkit ever builds from a description
+# The largest layer the toolkit ever builds from a description: every number a description carries is bounded here
+# (this module imports nothing of the grader: it also runs in the sandbox and in a student's kernel). ``scale``: an
+# upsampling's factor, which multiplies every later activation's area (a chain of them compounds).
+LIMITS = {"channels": 4096, "features": 2**16, "weights": 2**24, "kernel": 64, "stride": 64, "padding": 64,
+          "scale": 4}
+_UPSAMPLING = ("Upsample", "UpsamplingNearest2d")
+# per kind the numbers its description holds: field -> (the LIMITS entry bounding it, the least value, whole?)
+NUMBERS = {"Conv2d": {"in": ("channels", 1, True), "out": ("channels", 1, True), "kernel": ("kernel", 1, True),
+                      "stride": ("stride", 1, True), "padding": ("padding", 0, True)},
+           "Linear": {"in": ("features", 1, True), "out": ("features", 1, True)},
+           "MaxPool2d": {"kernel": ("kernel", 1, True), "stride": ("stride", 1, True)},
+           **{kind: {"scale": ("scale", 1 / LIMITS["scale"], False)} for kind in _UPSAMPLING}}
 
 
 def load():
@@ -124,19 +135,49 @@ def forward(found, tensors, names=(), seed=None):
 
 
 # -- what the asker builds and compares (never more than LIMITS) ---------------------------------------------------
+def out_of_bounds(info):
+    """Why a layer's description (``layer_config``'s form, from an untrusted answerer) holds a number the toolkit
+    would not build with: a field its kind has not, not a number, or outside its bound (``NUMBERS``, ``LIMITS``),
+    naming the number and the bound; None when every number is within them."""
+    import math
+
+    if not isinstance(info, dict):
+        return f"is described as {type(info).__name__}, not a layer's fields"
+    kind = info.get("type")
+    fields = NUMBERS.get(kind, {}) if isinstance(kind, str) else {}
+    for field, value in info.items():
+        if field == "type" or (field == "mode" and kind in _UPSAMPLING and isinstance(value, str)) \
+                or (field == "scale" and kind in _UPSAMPLING and value is None):
+            continue
+        if field not in fields:
+            return f"is described with {str(field)[:40]!r}, which a {str(kind)[:40]} layer the grader builds has not"
+        limit, least, whole = fields[field]
+        numbers = value if isinstance(value, list) and field not in ("in", "out") else [value]
+        if field not in ("in", "out") and len(numbers) != 2:
+            return f"is described with {field} {str(value)[:40]}, not two numbers"
+        for number in numbers:
+            if type(number) is not int and (whole or type(number) is not float or not math.isfinite(number)):
+                return f"is described with {field} {str(number)[:40]}, not a{' whole' if whole else ''} number"
+            if not least <= number <= LIMITS[limit]:
+                return (f"is described with {field} {number:g}, outside {least:g}..{LIMITS[limit]:g} (the most the "
+                        "grader builds)")
+    return None
+
+
 def build_layer(info):
-    """The asker's own layer of a described type and configuration; None for a kind or size it does not rebuild."""
+    """The asker's own layer of a described type and configuration; None for a kind or size it does not rebuild
+    (``out_of_bounds``)."""
+    if out_of_bounds(info) is not None:
+        return None
     kind = info.get("type")
     try:
-        if kind == "Conv2d" and 0 < info["in"] <= LIMITS["channels"] and 0 < info["out"] <= LIMITS["channels"] \
-                and all(0 < k <= 64 for k in info["kernel"]):
+        if kind == "Conv2d":
             return nn.Conv2d(info["in"], info["out"], tuple(info["kernel"]), tuple(info["stride"]), tuple(info["padding"]))
-        if kind == "Linear" and 0 < info["in"] <= LIMITS["features"] and 0 < info["out"] <= LIMITS["features"] \
-                and info["in"] * info["out"] <= 2**24:
+        if kind == "Linear" and info["in"] * info["out"] <= LIMITS["weights"]:
             return nn.Linear(info["in"], info["out"])
         if kind == "MaxPool2d":
             return nn.MaxPool2d(tuple(info["kernel"]), tuple(info["stride"]))
-        if kind in ("Upsample", "UpsamplingNearest2d") and info.get("scale"):
+        if kind in _UPSAMPLING and info.get("scale"):
             return nn.Upsample(scale_factor=tuple(info["scale"]), mode=info["mode"])
         if kind in ("Identity", "ReLU", "Tanh", "Sigmoid", "Flatten"):
             return getattr(nn, kind)()
@@ -193,7 +234,8 @@ def rebuild(reference, modules, factor=16):
     """``reference`` (a model) with each of its layers replaced by the described one where they differ (so a layer's
     mistake costs that layer's case, not the forward's); AssertionError when one cannot be rebuilt, or when a
     described layer would hold more than ``factor`` times the parameters of the reference's (checked before it is
-    built: a description cannot make the asker allocate what the assignment never needs)."""
+    built: a description cannot make the asker allocate what the assignment never needs), or a number of it outside
+    what the toolkit builds (``out_of_bounds``: scale factors, sizes, kernels, strides, paddings, features)."""
     for name, layer in list(reference.named_modules()):
         if not name or any(True for _ in layer.children()):  # the leaves only: the layers
             continue
@@ -201,6 +243,10 @@ def rebuild(reference, modules, factor=16):
         if info is None:
             raise AssertionError(f"it has no layer {name}")
         if {"type": type(layer).__name__, **layer_config(layer)} != info:
+            refused = out_of_bounds(info)
+            if refused:  # every number bounded before anything is built or sized from it
+                raise AssertionError(f"its layer {name} ({str(info.get('type'))[:40]}) {refused}"
+                                     if isinstance(info, dict) else f"its layer {name} {refused}")
             size, own = described_size(info), sum(p.numel() for p in layer.parameters())
             if size is None or size > factor * max(own, 1) + 1024:
                 raise AssertionError(f"its layer {name} ({info.get('type')}) is described with more parameters than "

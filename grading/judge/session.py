@@ -232,6 +232,7 @@ def grade_submission(name, pristine, fmt, options, workdir, assignment):
     rejected, timed_out, returncode, seconds, log, printed (bytes in all), peak_memory (bytes, where a cgroup says)."""
     started = time.monotonic()
     pristine, workdir = Path(pristine), Path(workdir)
+    notebook.save_upgraded(pristine / assignment.files["notebook"])  # the child reads the nbformat 4 the plan is of
     provided = copy_provided(assignment, pristine)
     for path in [workdir, pristine]:
         os.chmod(path, 0o755)

@@ -8,11 +8,12 @@ import shutil
 import sys
 
 from grading.assignment import EMPTY_ANSWER, heading
-from grading.outputs.results import columns
+from grading.outputs.results import ANSWER_HASH, answer_hash, columns, stale_scores
 from grading.text import csv_text, file_name, number, score_key, write_atomically, write_text
 
 
 TEMPLATE = "written_scores_template.csv"
+OLD_SCORE = "_old_score"  # the template's column beside a score given for an answer since replaced
 
 
 def clear(out, assignment):
@@ -166,15 +167,27 @@ def write(out, rows, records, written, assignment, names=None):
             write_submission_files(out, record)
         except Exception as error:  # one submission's files never stop the others' or grades.csv
             print(f"grading.grade: the details of {record.get('name')!r} could not be written ({error})", file=sys.stderr)
-    path, message = template_path(out, written, assignment)
+    return write_template(out, records, written, assignment)
+
+
+def write_template(out, records, written, assignment):
+    """Write the scores template (``template_path``, ``scores_template``); returns messages: where it went when the
+    one there holds scores not merged, and whose scores were given for an answer since replaced (to give again)."""
+    given_for = {r["name"]: r["written_for"] for r in records if isinstance(r.get("written_for"), dict)}
+    path, message = template_path(out, written, assignment, given_for)
     write_atomically(path, scores_template(records, written, assignment))
-    return [message] if message else []
+    stale = [f"{r['name']}'s {part} (was {number(points)})" for r in records
+             for part, points in stale_scores(r, written.get(r["name"])).items()]
+    redo = (f"written scores to give again, the answer changed since it was scored (not counted until then): "
+            f"{', '.join(stale)}; each old score is beside it in {path} (PART{OLD_SCORE})") if stale else None
+    return [m for m in (message, redo) if m]
 
 
-def typed_scores(path, written, assignment):
+def typed_scores(path, written, assignment, given_for=None):
     """The scores and comments in the scores file at ``path`` that ``written`` (what the records hold) does not:
-    what an instructor typed and has not merged yet ([] when there is no file). A file that cannot be read as scores
-    counts as typed."""
+    what an instructor typed and has not merged yet ([] when there is no file). A score counts as merged when the
+    records hold it for the answer its row names (``given_for``: {name: {part: answer hash}}, the records' own). A
+    file that cannot be read as scores counts as typed."""
     from grading.outputs.results import read_written_scores
 
     if not path.exists():
@@ -183,11 +196,18 @@ def typed_scores(path, written, assignment):
         found = read_written_scores(path, None, assignment)
     except (ValueError, OSError) as error:
         return [f"({str(error)[:80]})"]
-    return [f"{name}'s {field}" for name, fields in sorted(found.items()) for field, value in sorted(fields.items())
-            if written.get(name, {}).get(field) != value]
+    given_for = given_for or {}
+    typed = []
+    for name, fields in sorted(found.items()):
+        for field, value in sorted(fields.items()):
+            row = fields.get(f"{field}{ANSWER_HASH}")
+            kept = given_for.get(name, {}).get(field, row)  # a score kept without its answer's hash: by value alone
+            if not field.endswith(ANSWER_HASH) and (written.get(name, {}).get(field) != value or (row and kept != row)):
+                typed.append(f"{name}'s {field}")
+    return typed
 
 
-def template_path(out, written, assignment):
+def template_path(out, written, assignment, given_for=None):
     """(path, message or None) for the scores template: its own name, unless the file there holds scores the records
     do not (``typed_scores``): then that file is never overwritten, and the fresh one goes beside it
     (``written_scores_template.new.csv``, then ``.new2.csv``, ...), which the message says."""
@@ -195,7 +215,7 @@ def template_path(out, written, assignment):
              *(f"written_scores_template.new{k}.csv" for k in range(2, 100))]
     kept = []
     for name in names:
-        typed = typed_scores(out / name, written, assignment)
+        typed = typed_scores(out / name, written, assignment, given_for)
         if not typed:
             break
         kept.append((name, typed))
@@ -208,13 +228,26 @@ def template_path(out, written, assignment):
 
 
 def scores_template(records, written, assignment):
-    """The scores template's CSV: per submission its name, its written scores (and comments) so far, and ``key``
-    (``score_key`` of the exact name), by which the scores are read back whatever a spreadsheet does to the name."""
+    """The scores template's CSV: per submission its name, its written scores (and comments) so far, each score
+    given for an answer since replaced left empty with the old one beside it (``PART_old_score``: rescoring is one
+    edit), per part the hash of the answer the row scores (``PART_answer_hash``: a score typed for an answer that
+    changes before it is merged shows stale), and ``key`` (``score_key`` of the exact name), by which the scores
+    are read back whatever a spreadsheet does to the name."""
     parts = [part.name for part in assignment.written()]
-    scored = [[r["name"], *(value for name in parts for value in (
-        number(written.get(r["name"], {})[name]) if name in written.get(r["name"], {}) else "",
-        written.get(r["name"], {}).get(f"{name}_comment", ""))), score_key(r["name"])] for r in records]
-    return csv_text(scored, ["submission", *(f"{name}{kind}" for name in parts for kind in ("", "_comment")), "key"])
+    rows = []
+    for record in records:
+        own = written.get(record["name"], {})
+        stale = stale_scores(record, own)
+        answers = record.get("answers") if isinstance(record.get("answers"), dict) else {}
+        cells = [record["name"]]
+        for name in parts:
+            current = number(own[name]) if name in own and name not in stale else ""
+            old = number(stale[name]) if name in stale else ""
+            cells += [current, own.get(f"{name}_comment", ""), old]
+        rows.append([*cells, *(answer_hash(answers.get(name)) for name in parts), score_key(record["name"])])
+    header = ["submission", *(f"{name}{kind}" for name in parts for kind in ("", "_comment", OLD_SCORE)),
+              *(f"{name}{ANSWER_HASH}" for name in parts), "key"]
+    return csv_text(rows, header)
 
 
 def write_grades(out, rows, assignment):

@@ -8,6 +8,7 @@ it is taken on trust: a field of the wrong kind is shown, never raised on, and e
 
 import csv
 import difflib
+import hashlib
 import re
 
 from grading import settings
@@ -16,6 +17,27 @@ from grading.text import clean, number, unquote
 # kinds of issue that mean the submission's code could not be graded (the summary lists them)
 UNGRADED = {"missing", "grader", "timeout", "ended"}
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]{6,}>")  # an object's address in a repr: it changes from run to run
+
+
+ANSWER_HASH = "_answer_hash"  # the scores template's column PART_answer_hash: which answer the row's PART scores
+_HASH = re.compile(r"sha256-[0-9a-f]{16}")
+
+
+def answer_hash(text):
+    """The identity of a written answer (a record's ``answers[part]``) that a score is given for: a prefix of its
+    SHA-256, marked so that no spreadsheet reads it as a number."""
+    data = (text if isinstance(text, str) else "").encode("utf-8", "replace")
+    return "sha256-" + hashlib.sha256(data).hexdigest()[:16]
+
+
+def stale_scores(record, written):
+    """{part: the points kept} of the written scores (``written``: the record's, {part: points, ...}) that were
+    given for another answer than the one ``record`` holds now (the student handed in a new one): not counted. A score
+    without the hash of its answer (merged before scores kept one) is never stale."""
+    given_for = record.get("written_for") if isinstance(record.get("written_for"), dict) else {}
+    answers = record.get("answers") if isinstance(record.get("answers"), dict) else {}
+    return {part: points for part, points in (written or {}).items()
+            if isinstance(given_for.get(part), str) and given_for[part] != answer_hash(answers.get(part))}
 
 
 def columns(assignment):
@@ -70,6 +92,7 @@ def outcome(record, written, options, assignment):
     parts = {}
     results = [r for r in record.get("results") or [] if isinstance(r, dict)]
     scored = written.get(name, {})
+    stale = stale_scores(record, {p.name: scored[p.name] for p in assignment.written() if p.name in scored})
     for part in assignment.parts:
         entry = {"name": part.name, "title": part.title, "kind": part.kind, "of": part.points, "cases": []}
         if part.kind == "automatic":
@@ -81,10 +104,11 @@ def outcome(record, written, options, assignment):
             earned = sum(max(0.0, c["points"]) for c in entry["cases"] if c["passed"])
             entry["points"] = min(earned, part.points)  # never more than the part is worth, whatever its cases say
             entry["checked"] = bool(entry["cases"])
-        else:
-            entry["points"] = scored.get(part.name)
-            entry["comment"] = scored.get(f"{part.name}_comment", "")
-            entry["checked"] = part.name in scored
+        else:  # a score given for an answer since replaced is kept aside (``stale``) until it is given again
+            entry["stale"] = stale.get(part.name)
+            entry["points"] = None if part.name in stale else scored.get(part.name)
+            entry["comment"] = "" if part.name in stale else scored.get(f"{part.name}_comment", "")
+            entry["checked"] = part.name in scored and part.name not in stale
         parts[part.name] = entry
     for entry in parts.values():
         for case in entry["cases"]:
@@ -120,7 +144,11 @@ def outcome(record, written, options, assignment):
     if penalty:
         issues.append({"kind": "late", "text": f"late: {number(penalty)} point(s) off "
                                                f"({options['late_penalty']:.0%} of the total)"})
-    unscored = [p.name for p in assignment.written() if not parts[p.name]["checked"]]
+    if stale:
+        issues.append({"kind": "stale", "text": "the answer changed since it was scored, not counted until scored "
+                                                "again: " + ", ".join(f"{part} (was {number(_points(points))})"
+                                                                     for part, points in stale.items())})
+    unscored = [p.name for p in assignment.written() if not parts[p.name]["checked"] and p.name not in stale]
     if unscored:
         issues.append({"kind": "unscored", "text": "written parts not scored yet" + (
             f": {', '.join(unscored)}" if len(unscored) < len(assignment.written()) else "")})
@@ -133,7 +161,8 @@ def outcome(record, written, options, assignment):
     return {"name": name, "canvas_user_id": clean(user) if isinstance(user, str) else "", "late": late,
             "parts": parts, "automatic": automatic, "written": written_total, "late_penalty": penalty,
             "total": round(automatic + written_total - penalty, 2), "issues": unique,
-            "graded": not any(i["kind"] in UNGRADED for i in unique), "unscored": bool(unscored)}
+            "graded": not any(i["kind"] in UNGRADED for i in unique), "unscored": bool(unscored or stale),
+            "stale": stale}
 
 
 def row_for(result, assignment):
@@ -159,7 +188,8 @@ def failed_record(name, reason, log=""):
 
 
 def read_written_scores(path, names, assignment):
-    """{submission: {part: points, part_comment: text}} from the instructor's CSV. A row names its submission by its
+    """{submission: {part: points, part_comment: text, part_answer_hash: text}} from the instructor's CSV (the hash
+    only beside a score, where the row has one: which answer the template's row was made for). A row names its submission by its
     ``key`` (the scores template's column: ``grading.text.score_key`` of the exact name, which a spreadsheet leaves as
     it is) where it has one, else by the exact name (never stripped; the template's ``'`` before = + - @ undone), as
     files written before the key column are read. Raises ValueError naming a bad cell, two rows for one submission
@@ -224,4 +254,11 @@ def read_written_scores(path, names, assignment):
             if not 0 <= points <= most:
                 raise ValueError(f"{path}: {name}'s {part} is {value}, outside 0..{most:g}")
             scores.setdefault(name, {})[part] = points
+            scored_for = (row.get(f"{part}{ANSWER_HASH}") or "").strip()
+            if scored_for:  # the answer the row scores, as the template that made the row saw it
+                if not _HASH.fullmatch(scored_for):
+                    raise ValueError(f"{path}: line {line} ({name!r}): {part}{ANSWER_HASH} is {scored_for[:40]!r}, "
+                                     "not what the template wrote there: copy it from written_scores_template.csv "
+                                     "or leave it empty")
+                scores[name][f"{part}{ANSWER_HASH}"] = scored_for
     return scores

@@ -9,6 +9,7 @@ import os
 import time
 from pathlib import Path
 
+from grading.outputs import results
 from grading.text import file_name
 
 FOLDER = "records"
@@ -72,19 +73,54 @@ def remove_except(out, names):
     return set_aside(out, names)
 
 
+def _scores(written):
+    """The points of a record's written scores ({part: points}; the comments are text)."""
+    return {k: v for k, v in written.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def keep_written(old, record):
+    """Carry the instructor's scores of ``old`` (the kept record) into ``record`` (its submission graded again), each
+    with the hash of the answer it was given for (``record["written_for"]``), so a new answer shows it stale
+    (``results.stale_scores``). A score kept without one (merged before scores kept it) is taken to be for the answer
+    ``old`` holds: the last answer it stood beside."""
+    if not old or not isinstance(old.get("written"), dict) or "written" in record:
+        return
+    record["written"] = old["written"]
+    given_for = dict(old["written_for"]) if isinstance(old.get("written_for"), dict) else {}
+    answers = old.get("answers")
+    if isinstance(answers, dict):
+        for part in _scores(old["written"]):
+            given_for.setdefault(part, results.answer_hash(answers.get(part)))
+    if given_for:
+        record["written_for"] = given_for
+
+
 def merge_written(out, records, scores):
-    """Put the instructor's new written ``scores`` ({name: {part: points, part_comment: text}}) into ``records``
-    ({name: record}): each part or comment given replaces the one kept (``record["written"]``), every other stays, so
-    scores once merged live in the records through ``--only``, a regrade and a new download. Saves each record that
-    changed; returns {name: written scores} of every record that holds some."""
+    """Put the instructor's new written ``scores`` ({name: {part: points, part_comment: text, part_answer_hash:
+    text}}) into ``records`` ({name: record}): each part or comment given replaces the one kept
+    (``record["written"]``), every other stays, so scores once merged live in the records through ``--only``, a
+    regrade and a new download. Each score given is kept with the hash of the answer it scores
+    (``record["written_for"]``): its row's (the template's ``PART_answer_hash``), else the record's answer now, unless
+    it is the score kept already (an older file merged again scores no new answer). Saves each record that changed;
+    returns {name: written scores} of every record that holds some."""
     for name, given in scores.items():
         record = records.get(name)
         if record is None or not given:
             continue
         before = record.get("written") if isinstance(record.get("written"), dict) else {}
-        merged = {**before, **given}
-        if merged != record.get("written"):
-            record["written"] = merged
+        kept_for = record.get("written_for") if isinstance(record.get("written_for"), dict) else {}
+        answers = record.get("answers") if isinstance(record.get("answers"), dict) else {}
+        fields = {k: v for k, v in given.items() if not k.endswith(results.ANSWER_HASH)}
+        given_for = dict(kept_for)
+        for part, points in _scores(fields).items():
+            row = given.get(f"{part}{results.ANSWER_HASH}")
+            if row:
+                given_for[part] = row
+            elif not (before.get(part) == points and part in kept_for):
+                given_for[part] = results.answer_hash(answers.get(part))
+        merged = {**before, **fields}
+        if merged != record.get("written") or given_for != kept_for:
+            record["written"], record["written_for"] = merged, given_for
             save(out, record)
     return {name: dict(record["written"]) for name, record in records.items()
             if isinstance(record.get("written"), dict) and record["written"]}

@@ -1,5 +1,6 @@
 """``summary.html``: the class at a glance: per part the mean and how many scored 0, a histogram of the totals (a
-matplotlib figure embedded as a PNG), and the submissions that could not be graded, with why."""
+matplotlib figure embedded as a PNG), the submissions that could not be graded, with why, and the written scores
+given for an answer since replaced (to give again)."""
 
 import base64
 import html
@@ -67,6 +68,12 @@ def text(outcomes, assignment, ignored=(), absent=()):
     missing = "".join(f"<li>{html.escape(_student(who))}</li>" for who in absent)
     missing = (f"<h2>No submission ({len(absent)} of the gradebook export's students)</h2><ul>{missing}</ul>"
                if missing else "")
+    stale = "".join(f"<li><strong>{html.escape(o['name'])}</strong>: "
+                    f"{html.escape(', '.join(f'{part} (was {number(points)})' for part, points in o['stale'].items()))}"
+                    "</li>" for o in outcomes if o.get("stale"))
+    stale = (f"<h2>Written scores to give again (the answer changed since it was scored; not counted)</h2>"
+             f"<p>Each old score is beside its part in written_scores_template.csv.</p><ul>{stale}</ul>"
+             if stale else "")
     totals = [o["total"] for o in outcomes]
     mean = f"{sum(totals) / len(totals):.2f}" if totals else "-"
     image = base64.b64encode(histogram(outcomes, assignment)).decode() if outcomes else ""
@@ -80,7 +87,7 @@ td, th {{ border-top: 1px solid #ccc; padding: 0.3em 0.8em; }} table {{ border-c
 <p>{len(outcomes)} submissions; mean total {mean} of {number(assignment.total)}; {sum(1 for o in outcomes if o['late'])} late.</p>
 <table><tr><th>part</th><th>points</th><th>mean</th><th>scored 0</th><th>scored</th></tr>{table}</table>
 <h2>Totals</h2>{f'<img alt="histogram of the totals" src="data:image/png;base64,{image}">' if image else ''}
-<h2>Could not be graded</h2><ul>{failed}</ul>{missing}{skipped}
+<h2>Could not be graded</h2><ul>{failed}</ul>{stale}{missing}{skipped}
 </body></html>
 """
 
