@@ -346,7 +346,7 @@ def checked_image(kind, data):
                     size = opened.size
                     opened.verify()
     except (Image.DecompressionBombWarning, Image.DecompressionBombError):
-        return None, "image too large (more pixels than an image decoder allows)"
+        return None, "image too large (more pixels than Pillow opens)"
     except Exception:  # Pillow raises many kinds on bytes that are no image
         return None, not_one
     if max(size) > settings.IMAGE_SIDE:
