@@ -29,7 +29,7 @@ SHOWN_LIMIT = 512 * 2**10  # bytes of one saved output (an image) a written answ
 IMAGE_SIDE = 8_192  # pixels of a shown image's width and height (its PNG header read first): a 65535 x 65535 PNG
 # compresses to 509 KiB and would take 16 GiB to display
 ANSWER_LIMIT = 20_000  # characters of one written answer kept (the rest cut, saying how much): a homework answer is a
-# few kB, and 100 answers at the limit make a 6 MB page; the renderer is linear, so this bounds its work too
+# few kB, and 100 answers at the limit make a page of 2 to 8 MB; the renderer is linear, so this bounds its work too
 RECORD_LIMIT = 2**20  # bytes of one submission's record (records/NAME.json), whatever the submission holds
 
 # What the sandbox may use (grading.sandbox.isolation).
