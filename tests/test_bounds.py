@@ -7,6 +7,7 @@ page, replaced whole, and a run stopped while grading leaves one whose rows not 
 import base64
 import csv
 import json
+import struct
 import sys
 
 import nbformat
@@ -119,9 +120,10 @@ def test_an_image_is_embedded_only_when_its_header_says_a_real_one_small_enough(
     small = huge_png(64)
     assert "<img" in report.output_html({"type": "image/png", "data": _b64(small)}, "theirs")
     script = b"<svg xmlns='http://www.w3.org/2000/svg' onload='alert(1)'/>"
-    for body in (b"\x89PNG\r\n\x1a\n" + script, small[:33] + script):  # a signature, then a good header, then SVG
+    image_data = struct.pack(">I", len(script)) + b"IDAT" + script + b"\0\0\0\0"  # SVG as the pixels, its CRC wrong
+    for body in (b"\x89PNG\r\n\x1a\n" + script, small[:33] + script, small[:33] + image_data):
         shown = report.output_html({"type": "image/png", "data": _b64(body)}, "theirs")
-        assert "<img" not in shown and "not an image" in shown  # guard: Pillow's verify in checked_image
+        assert "<img" not in shown and "not an image" in shown  # guards: _png_size, Pillow's open and verify
 
 
 # -- records ------------------------------------------------------------------------------------------------------
@@ -155,7 +157,8 @@ def test_a_record_stays_small_whatever_a_submission_holds(tmp_path, monkeypatch)
     for name in ("refused", "under"):
         assert (out / "records" / f"{name}.json").stat().st_size <= settings.RECORD_LIMIT  # guard: fit in store.save
     under = json.loads((out / "records" / "under.json").read_text())
-    assert under["answers_cut"] == {COMPARISON.name: BIG} and len(under["answers"][COMPARISON.name]) == settings.ANSWER_LIMIT
+    assert under["answers_cut"] == {COMPARISON.name: BIG}
+    assert len(under["answers"][COMPARISON.name]) == settings.ANSWER_LIMIT
     assert "image too large (65535 \u00d7 65535)" in under["shown"][COMPARISON.name]["problem"]
     assert "[... cut by the grader: 3,000,000 characters]" in under["log"]
     refused = json.loads((out / "records" / "refused.json").read_text())
@@ -177,7 +180,8 @@ def test_a_record_read_back_is_bounded_again(tmp_path):
     assert (tmp_path / "joined" / "records" / "bob.json").stat().st_size <= settings.RECORD_LIMIT
     page = (tmp_path / "joined" / f"written_{COMPARISON.name}.html").read_text()
     assert "the answer has 280,001 characters" in page and "image too large (65535 \u00d7 65535)" in page
-    assert bounds.size(bounds.fit({"name": "n", "events": [{"m": "\U0001f600" * 1000}] * 10_000})) <= settings.RECORD_LIMIT
+    many = {"name": "n", "events": [{"message": "\U0001f600" * 1000}] * 10_000}  # 120 MB of escaped JSON
+    assert bounds.size(bounds.fit(many)) <= settings.RECORD_LIMIT
 
 
 # -- grades.csv -----------------------------------------------------------------------------------------------------

@@ -90,7 +90,8 @@ def not_graded(name, entry):
     """The record of a submission a run is about to grade: its row says so and earns nothing."""
     from grading.intake.collect import Group
 
-    who = {"canvas_user_id": entry.user, "late": entry.late, "canvas_name": entry.name} if isinstance(entry, Group) else {}
+    who = ({"canvas_user_id": entry.user, "late": entry.late, "canvas_name": entry.name} if isinstance(entry, Group)
+           else {})
     return {**results.failed_record(name, ""), **who, "problems": [NOT_GRADED]}
 
 

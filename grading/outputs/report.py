@@ -129,7 +129,8 @@ td { border-top: 1px solid #ccc; vertical-align: top; padding: 0.4em; }
 .points { white-space: nowrap; width: 3.5em; } .answer { display: flex; flex-wrap: wrap; gap: 1em; }
 .answer .text { flex: 1 1 14em; min-width: 0; } .answer figure { flex: 0 1 22em; margin: 0; min-width: 0; }
 img { max-width: 100%; height: auto; } figcaption, .none { color: #555; font-size: 0.85em; }
-.dead-link { text-decoration: underline dotted; } .cut { color: #a33; font-size: 0.85em; } pre { white-space: pre-wrap; font-family: inherit; margin: 0; }
+.dead-link { text-decoration: underline dotted; } .cut { color: #a33; font-size: 0.85em; }
+pre { white-space: pre-wrap; font-family: inherit; margin: 0; }
 .answer table { width: auto; table-layout: auto; } p:first-child { margin-top: 0; }"""
 
 
