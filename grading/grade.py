@@ -67,15 +67,16 @@ def grade_one(index, name, entry, scratch, options, assignment):
         step = "reading the notebook"
         fmt, problems, note = notebook.decide(pristine, problems, assignment)
         step = "reading the written answers"
+        cut = {}  # {part: the length of an answer longer than settings.ANSWER_LIMIT}
         answers = notebook.written_answers(pristine / assignment.files["notebook"],
-                                           {part.name: part.question for part in assignment.written()})
+                                           {part.name: part.question for part in assignment.written()}, cut)
         shown = notebook.shown_outputs(pristine / assignment.files["notebook"], assignment.written())
         step = "running it in the sandbox"
         ran = session.grade_submission(name, pristine, fmt, options, workdir, assignment)
     except Exception as error:  # the batch goes on: this submission gets a row saying what happened
         return {**results.failed_record(name, _reason(step, error), traceback.format_exc()), **collect.meta(entry)}
     record = {"name": name, "format": fmt, "notes": notes + ([note] if note else []), "problems": problems,
-              "answers": answers, "shown": shown, **collect.meta(entry)}
+              "answers": answers, "shown": shown, **({"answers_cut": cut} if cut else {}), **collect.meta(entry)}
     for key, value in ran.items():
         record[key] = record[key] + list(value) if key in ("notes", "problems") else value
     record["name"] = name
@@ -216,9 +217,11 @@ def _grade(state, submissions_folder, out, written_scores, jobs, timeout, cell_l
     if not quiet and not only and len(todo) < len(entries):
         _say(f"{len(entries) - len(todo)} already graded and unchanged, kept; grading {len(todo)}"
              + ("" if written_scores else " (--regrade grades them all again)"))
-    if todo:
-        report.clear(out, homework)  # a run stopped while grading never leaves a grades.csv looking current
     state.graded = True
+    if todo:  # grades.csv is replaced, never removed: a run stopped while grading leaves one whose rows it had not
+        # graded say so (publish.start), never an older grade as this run's; the older pages and details go
+        report.clear(out, homework)
+        publish.start(out, {n: r for n, r in kept.items() if n in held}, todo, options, book, homework)
     fresh = _run(todo, out, options, jobs, quiet, homework, kept, state) if todo else []
     if not only:
         moved = store.set_aside(out, names)  # a full run shows the records of this folder only, and deletes none

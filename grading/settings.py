@@ -24,7 +24,13 @@ ZIP_DECLARED = 2 * 2**30  # total uncompressed size the central directory may de
 ZIP_DIRECTORY = 16 * 2**20  # bytes of the central directory (10,000 honest entries take about 1 MB)
 WALK_ENTRIES = 10_000  # files and folders of one submitted folder looked at
 NAME_LIMIT = 120  # characters of a submission's name shown and used for its files (the rest gets a hash)
-SHOWN_LIMIT = 2 * 2**20  # bytes of one saved output (an image) a written answer's page shows beside the answer
+SHOWN_LIMIT = 512 * 2**10  # bytes of one saved output (an image) a written answer's page shows beside the answer: a
+# figure saved at the notebook's resolution takes about 40 KB, and its base64 (4/3 of it) must leave room in a record
+IMAGE_SIDE = 8_192  # pixels of a shown image's width and height (its PNG header read first): a 65535 x 65535 PNG
+# compresses to 509 KiB and would take 16 GiB to display
+ANSWER_LIMIT = 20_000  # characters of one written answer kept (the rest cut, saying how much): a homework answer is a
+# few kB, and 100 answers at the limit make a page of 2 to 8 MB; the renderer is linear, so this bounds its work too
+RECORD_LIMIT = 2**20  # bytes of one submission's record (records/NAME.json), whatever the submission holds
 
 # What the sandbox may use (grading.sandbox.isolation).
 MEMORY_LIMIT = 6 * 2**30  # bytes: the memory cgroup (RSS, tmpfs, /dev/shm and memfds) and the address space

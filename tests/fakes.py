@@ -1,9 +1,12 @@
 """Stand-ins the grader's tests share: an empty notebook, a record as the grader makes one (``conftest``'s
-``fake_grading`` gives it for each submission), a stream that counts what is read from it, a wire message."""
+``fake_grading`` gives it for each submission), a stream that counts what is read from it, a wire message, a PNG
+too large to show."""
 
+import functools
 import io
 import json
 import struct
+import zlib
 
 from conftest import zip_bytes
 
@@ -61,3 +64,16 @@ def message(header, payload=b""):
     """One wire message as the child frames it: a 4-byte length, the JSON header, then the tensors' bytes."""
     text = json.dumps(header).encode()
     return struct.pack(">I", len(text)) + text + payload
+
+
+@functools.lru_cache(maxsize=None)
+def huge_png(side=65535):
+    """A valid PNG of ``side`` x ``side`` black-and-white pixels, all white: 509 KiB at 65535, 16 GiB to display."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    packer = zlib.compressobj(9, zlib.DEFLATED, 15, 9, zlib.Z_RLE)  # runs of one byte: 6 s for 537 MB of rows
+    row = b"\0" * (1 + (side + 7) // 8)  # filter 0, then 1-bit pixels
+    rows = [packer.compress(row * 64) for _ in range(side // 64)] + [packer.compress(row * (side % 64)), packer.flush()]
+    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", b"".join(rows)) + chunk(b"IEND", b"")

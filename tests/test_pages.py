@@ -236,7 +236,8 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--disable-background-networking", "--disable-component-update", "--disable-sync", "--window-size=1280,900"]
 WIDTH = 1280
 # Run on the page's load event: the page's width, each image's natural width, each in-page anchor and whether its
-# target exists (by the fragment as written, then percent-decoded, as a browser looks), and the relative links.
+# target exists (by the fragment as written, then percent-decoded, as a browser looks), the relative links, and the
+# notes the page shows in place of an output or after a cut answer.
 CHECK = """<script>window.addEventListener("load", () => setTimeout(() => {
   const decoded = (h) => { try { return decodeURIComponent(h); } catch (e) { return h; } };
   const exists = (h) => h === "" || [h, decoded(h)].some((i) => document.getElementById(i) !== null
@@ -246,7 +247,8 @@ CHECK = """<script>window.addEventListener("load", () => setTimeout(() => {
     width: document.documentElement.scrollWidth,
     images: [...document.images].map((i) => [(i.getAttribute("src") || "").slice(0, 60), i.naturalWidth]),
     anchors: links.filter((h) => h.startsWith("#")).map((h) => [h, exists(h.slice(1))]),
-    files: links.filter((h) => !h.startsWith("#") && !/^[a-z][a-z0-9+.-]*:/i.test(h))}));
+    files: links.filter((h) => !h.startsWith("#") && !/^[a-z][a-z0-9+.-]*:/i.test(h)),
+    notes: [...document.querySelectorAll(".none, .cut")].map((e) => e.textContent)}));
 }, 0));</script>"""
 
 
@@ -313,6 +315,23 @@ def test_pages_in_a_browser(which, pages, request):
     assert seen["width"] <= WIDTH, f"{page.name} is {seen['width']} pixels wide"
     if which in ("summary", "answers", "notebook"):
         assert seen["images"], "the page's images were not found"
+
+
+def test_an_answer_page_with_a_huge_image_and_answer_stays_small_in_a_browser(tmp_path):
+    from fakes import huge_png
+
+    browser = _chromium()
+    hostile = record("hostile", answers={COMPARISON.name: "x " * 7_500_000},  # 15 MB, as a record before the cut
+                     shown={COMPARISON.name: {"type": "image/png", "data": base64.b64encode(huge_png()).decode(),
+                                              "cell": 4}})  # a valid 65535 x 65535 PNG of 509 KiB
+    _publish(tmp_path / "out", [hostile], gradebook=False)
+    page = tmp_path / "out" / f"written_{COMPARISON.name}.html"
+    assert page.stat().st_size < 256 * 2**10  # guards: IMAGE_SIDE in notebook.checked_image, ANSWER_LIMIT
+    seen = open_page(browser, page)
+    assert len(seen["images"]) == 1 and seen["images"][0][1] > 0  # the reference's figure only
+    assert seen["width"] <= WIDTH
+    assert "image too large (65535 \u00d7 65535)" in seen["notes"]
+    assert "cut: the answer has 15,000,000 characters; its first 20,000 are shown (14,980,000 cut)" in seen["notes"]
 
 
 # -- the guide --------------------------------------------------------------------------------------------------

@@ -295,9 +295,18 @@ def decide(workdir, problems, assignment):
     return ASSIGNMENT, problems, note
 
 
-def written_answers(path, questions):
+def cut_answer(text):
+    """(the first ``settings.ANSWER_LIMIT`` characters of an answer, its length when it was longer, else None)."""
+    if len(text) <= settings.ANSWER_LIMIT:
+        return text, None
+    return text[:settings.ANSWER_LIMIT], len(text)
+
+
+def written_answers(path, questions, cut=None):
     """{part: the answer text} from the notebook at ``path`` (answer-tagged cells, else the cell after the question);
-    ``questions`` {part: a phrase of its question}. Read from the pristine copy, never where the code ran."""
+    ``questions`` {part: a phrase of its question}. Read from the pristine copy, never where the code ran. Each
+    answer keeps its first ``settings.ANSWER_LIMIT`` characters; ``cut`` (a dict) receives {part: its length} of
+    those that were longer."""
     nb, _ = load(path)
     found = cells(nb)
     texts = [source(c) for c in found]
@@ -311,31 +320,80 @@ def written_answers(path, questions):
         following = next((i for i in after if found[i].get("cell_type") in ("markdown", "heading")), None)
         chosen = tagged if tagged is not None else following
         if chosen is not None:
-            answers[part] = texts[chosen].strip()
+            answers[part], length = cut_answer(texts[chosen].strip())
+            if length is not None and cut is not None:
+                cut[part] = length
     return answers
 
 
 IMAGE_SIGNATURES = {"image/png": b"\x89PNG\r\n\x1a\n", "image/jpeg": b"\xff\xd8\xff"}
 
 
-def image(kind, data):
-    """The bytes of an image output (``kind`` its MIME type, ``data`` its base64 text, as a notebook saves it), or
-    None unless they are an image of that type within ``settings.SHOWN_LIMIT``: whatever a record or a notebook holds
-    is checked before a page shows it, and a page embeds only the bytes, encoded again."""
+def _png_size(raw):
+    """(width, height) from a PNG's header chunk (IHDR: the first, 13 bytes, its CRC right), or None."""
+    import struct
+    import zlib
+
+    if len(raw) < 33 or raw[8:16] != b"\x00\x00\x00\x0dIHDR":
+        return None
+    width, height = struct.unpack(">II", raw[16:24])
+    if not (width and height) or zlib.crc32(raw[12:29]) != struct.unpack(">I", raw[29:33])[0]:
+        return None
+    return width, height
+
+
+def checked_image(kind, data):
+    """(bytes, None) of an image output (``kind`` its MIME type, ``data`` its base64 text, as a notebook saves it)
+    that a page may embed, else (None, why not): an image of that type within ``settings.SHOWN_LIMIT`` bytes whose
+    header says at most ``settings.IMAGE_SIDE`` pixels a side (a PNG's read before anything else), and that Pillow
+    opens and verifies. Whatever a record or a notebook holds is checked before a page shows it, and a page embeds
+    only the bytes, encoded again."""
     import base64
     import binascii
+    import io
+    import warnings
 
+    not_one = "not an image the page can show"
     if kind not in IMAGE_SIGNATURES:
-        return None
+        return None, not_one
     if isinstance(data, list):
         data = "".join(line for line in data if isinstance(line, str))
-    if not isinstance(data, str) or len(data) > settings.SHOWN_LIMIT * 4 // 3 + 4096:
-        return None
+    if not isinstance(data, str):
+        return None, not_one
+    if len(data) > settings.SHOWN_LIMIT * 4 // 3 + 4096:
+        return None, f"image too large (more than {settings.SHOWN_LIMIT // 2**10:,} KiB)"
     try:
         raw = base64.b64decode("".join(data.split()), validate=True)
     except (binascii.Error, ValueError):
-        return None
-    return raw if raw.startswith(IMAGE_SIGNATURES[kind]) and len(raw) <= settings.SHOWN_LIMIT else None
+        return None, not_one
+    if not raw.startswith(IMAGE_SIGNATURES[kind]):
+        return None, not_one
+    if len(raw) > settings.SHOWN_LIMIT:
+        return None, f"image too large (more than {settings.SHOWN_LIMIT // 2**10:,} KiB)"
+    size = _png_size(raw) if kind == "image/png" else None
+    if kind == "image/png" and size is None:
+        return None, not_one
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)  # a JPEG's size is known only here
+            if size is None or max(size) <= settings.IMAGE_SIDE:
+                with Image.open(io.BytesIO(raw), formats=[kind.split("/")[1].upper()]) as opened:
+                    size = opened.size
+                    opened.verify()
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+        return None, "image too large (more pixels than Pillow opens)"
+    except Exception:  # Pillow raises many kinds on bytes that are no image
+        return None, not_one
+    if max(size) > settings.IMAGE_SIDE:
+        return None, f"image too large ({size[0]} \u00d7 {size[1]})"
+    return raw, None
+
+
+def image(kind, data):
+    """The bytes of ``checked_image`` or None."""
+    return checked_image(kind, data)[0]
 
 
 def _outputs_of(cell, kind):
@@ -374,10 +432,9 @@ def shown_outputs(path, parts):
             if chosen is None:
                 shown[part.name] = {"problem": "no saved output before the question (handed in without outputs?)"}
                 continue
-            raw = image(kind, _outputs_of(found[chosen], kind)[-1])
+            raw, why = checked_image(kind, _outputs_of(found[chosen], kind)[-1])
             shown[part.name] = ({"type": kind, "data": base64.b64encode(raw).decode("ascii"), "cell": chosen + 1}
-                                if raw else {"problem": f"the output of cell {chosen + 1} is not a {kind} image of "
-                                                        f"at most {settings.SHOWN_LIMIT // 2**20} MiB"})
+                                if raw else {"problem": f"the output of cell {chosen + 1}: {why}", "cell": chosen + 1})
         return shown
     except Exception as error:  # an output is shown or not; it never stops grading
         return {part.name: {"problem": f"could not be read ({type(error).__name__})"} for part in parts if part.shows}

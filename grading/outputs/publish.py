@@ -1,11 +1,13 @@
 """Everything a results folder shows, made from the records alone (``grading.grade`` after grading, ``grading.merge``
 after joining shards): grades.csv, the answer pages, the scores template, details and logs, each student's feedback,
-summary.html and, given Canvas's gradebook export, canvas_import.csv. Returns the rows and what to tell the user."""
+summary.html and, given Canvas's gradebook export, canvas_import.csv. Returns the rows and what to tell the user.
+grades.csv and canvas_import.csv are written first and replaced whole, never removed first: a page that fails or a
+run stopped half-way never costs a row (``start``, ``write``)."""
 
 from pathlib import Path
 
 from grading.intake import canvas
-from grading.outputs import feedback, report, results, summary
+from grading.outputs import bounds, feedback, report, results, summary
 from grading.text import clean, write_atomically
 
 
@@ -80,25 +82,58 @@ def canvas_import(out, outcomes, gradebook, assignment):
     return messages
 
 
-def write(out, records, written, options, gradebook=None, ignored=(), assignment=None, clear=True):
-    """Every output of ``records`` (a list) into ``out``; grades.csv last, atomically. Returns (rows, messages)."""
-    out = Path(out)
-    records = sorted(records, key=lambda r: r["name"])
+NOT_GRADED = ("not graded yet: the run that grades it has not finished (if it was stopped, run the same command "
+              "again to go on)")
+
+
+def not_graded(name, entry):
+    """The record of a submission a run is about to grade: its row says so and earns nothing."""
+    from grading.intake.collect import Group
+
+    who = ({"canvas_user_id": entry.user, "late": entry.late, "canvas_name": entry.name} if isinstance(entry, Group)
+           else {})
+    return {**results.failed_record(name, ""), **who, "problems": [NOT_GRADED]}
+
+
+def _grades(out, records, written, options, gradebook, assignment, skip=()):
+    """Write grades.csv, then canvas_import.csv (with ``gradebook``; else an older one is removed, being no run's
+    of these records), each replaced whole; returns (outcomes, rows, messages). ``skip``: names whose points
+    canvas_import.csv leaves empty (Canvas keeps what it has)."""
     outcomes = [outcome(record, written, options, assignment) for record in records]
     rows = [results.row_for(o, assignment) for o in outcomes]
-    messages = []
-    try:
-        if clear:
-            report.clear(out, assignment)
-        students = {r.get("ID", ""): r.get("Student", "") for r in gradebook[0].rows} if gradebook else {}
-        messages += report.write(out, rows, records, written, assignment, students)
-        messages += feedback.write(out, records, outcomes, assignment)
-        present = {o["canvas_user_id"] for o in outcomes}
-        absent = sorted((name, user) for user, name in students.items() if user not in present)
-        summary.write(out, outcomes, assignment, ignored, absent)
+    out.mkdir(parents=True, exist_ok=True)
+    report.write_grades(out, rows, assignment)
+    if not gradebook:
         (out / "canvas_import.csv").unlink(missing_ok=True)
-        if gradebook:
-            messages += canvas_import(out, outcomes, gradebook, assignment)
-    finally:
-        report.write_grades(out, rows, assignment)  # whatever else could not be written, grades.csv is
+        return outcomes, rows, []
+    return outcomes, rows, canvas_import(out, [o for o in outcomes if o["name"] not in skip], gradebook, assignment)
+
+
+def start(out, kept, todo, options, gradebook=None, assignment=None):
+    """grades.csv (and canvas_import.csv) as a run that is about to grade ``todo`` [(name, entry)] begins: the rows
+    of the ``kept`` records {name: record} it shows, and a row per submission of ``todo`` saying it is not graded
+    yet (``NOT_GRADED``; left empty in canvas_import.csv). So a run stopped or killed while grading leaves files
+    that agree with the records then kept and never show an older grade as this run's; ``write`` replaces them."""
+    pending = {name: not_graded(name, entry) for name, entry in todo}
+    records = sorted([*(r for n, r in kept.items() if n not in pending), *pending.values()], key=lambda r: r["name"])
+    written = {r["name"]: r["written"] for r in records if isinstance(r.get("written"), dict)}
+    _grades(Path(out), records, written, options, gradebook, assignment, skip=set(pending))
+
+
+def write(out, records, written, options, gradebook=None, ignored=(), assignment=None, clear=True):
+    """Every output of ``records`` (a list, each bounded again by ``bounds.fit``: a record read back is not
+    trusted) into ``out``: grades.csv and canvas_import.csv first, each replaced whole, so no page, however it
+    fails, costs a row; then the answer pages, details, logs, feedback and summary (``clear``: the older ones
+    removed first). Returns (rows, messages)."""
+    out = Path(out)
+    records = sorted((bounds.fit(record) for record in records), key=lambda r: r["name"])
+    outcomes, rows, messages = _grades(out, records, written, options, gradebook, assignment)
+    if clear:
+        report.clear(out, assignment)
+    students = {r.get("ID", ""): r.get("Student", "") for r in gradebook[0].rows} if gradebook else {}
+    messages += report.write(out, rows, records, written, assignment, students)
+    messages += feedback.write(out, records, outcomes, assignment)
+    present = {o["canvas_user_id"] for o in outcomes}
+    absent = sorted((name, user) for user, name in students.items() if user not in present)
+    summary.write(out, outcomes, assignment, ignored, absent)
     return rows, [clean(m, newlines=False) for m in messages]  # names and titles: never a terminal's command

@@ -2,12 +2,14 @@
 ``details/FILE.json`` and ``logs/FILE.txt`` (FILE: ``submissions.file_name``). Every file is written as UTF-8 with
 anything unencodable replaced, so no text of a submission can stop the writing."""
 
+import functools
 import html
 import json
 import shutil
 import sys
 
 from grading.assignment import EMPTY_ANSWER, heading
+from grading.intake import notebook
 from grading.outputs.results import ANSWER_HASH, answer_hash, columns, stale_scores
 from grading.text import csv_text, file_name, number, score_key, write_atomically, write_text
 
@@ -17,10 +19,12 @@ OLD_SCORE = "_old_score"  # the template's column beside a score given for an an
 
 
 def clear(out, assignment):
-    """Remove what an earlier run wrote, so a run that fails never leaves results looking current. The scores
-    template stays: the instructor may have typed scores into it (``template_path``)."""
+    """Remove the pages, details and logs an earlier run wrote, so a run that fails never leaves them looking
+    current. grades.csv is never removed: each run replaces it whole (``publish``), and a run that grades writes it
+    first with the rows it has not graded yet saying so (``publish.start``). The scores template stays: the
+    instructor may have typed scores into it (``template_path``)."""
     out.mkdir(parents=True, exist_ok=True)
-    for stale in ["grades.csv", *(f"written_{p.name}.html" for p in assignment.written())]:
+    for stale in (f"written_{p.name}.html" for p in assignment.written()):
         (out / stale).unlink(missing_ok=True)
     for sub in ("details", "logs"):
         shutil.rmtree(out / sub, ignore_errors=True)
@@ -29,48 +33,72 @@ def clear(out, assignment):
 
 def reference_answers(assignment):
     """{part: the solved notebook's answer} (its ``answer``-tagged cell after the part's question)."""
-    from grading.intake import notebook
-
     return notebook.written_answers(assignment.solved("notebook"), {p.name: p.question for p in assignment.written()})
 
 
 def reference_outputs(assignment):
     """{part: the solved notebook's output that the part's question refers to} (``notebook.shown_outputs``)."""
-    from grading.intake import notebook
-
     return notebook.shown_outputs(assignment.solved("notebook"), assignment.written())
 
 
+WEB = ("http://", "https://", "mailto:")
+
+
+@functools.lru_cache(maxsize=None)
 def _renderer():
-    """A markdown renderer for answers: raw HTML is shown as text; a link is kept only to a web page or an e-mail
-    address (the page has none of a notebook's anchors and none of its files: another link would be dead, so its
-    text is shown with the target as a tooltip); an image becomes its alternative text (a notebook's images are not
-    beside the page, and a web image would be fetched by the instructor's browser). None without mistune."""
-    try:
-        import mistune
-        import mistune.util
-    except ImportError:
-        return None
+    """A markdown renderer for answers (markdown-it-py: its work grows linearly with the text, crafted emphasis,
+    brackets and links included): raw HTML is shown as text; a link is kept only to a web page or an e-mail address
+    (the page has none of a notebook's anchors and none of its files: another link would be dead, so its text is
+    shown with the target as a tooltip); an image becomes its alternative text (a notebook's images are not beside
+    the page, and a web image would be fetched by the instructor's browser); tables and strikethrough as GitHub's."""
+    from markdown_it import MarkdownIt
+    from markdown_it.common.utils import escapeHtml
 
-    class Answer(mistune.HTMLRenderer):
-        def link(self, text, url, title=None):
-            if url.strip().lower().startswith(("http://", "https://", "mailto:")):
-                return f'<a href="{html.escape(url.strip())}" rel="noopener noreferrer nofollow">{text}</a>'
-            return f'<span class="dead-link" title="{html.escape(url)}">{text}</span>'
+    md = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
+    md.validateLink = lambda url: True  # every link reaches link_open, which decides what it becomes
 
-        def image(self, text, url, title=None):
-            alt = mistune.util.striptags(text) or html.escape(url)  # text: the alternative text, rendered and escaped
-            return f'<span class="image">[image: {alt}]</span>'
+    def link_open(self, tokens, index, options, env):
+        href = tokens[index].attrGet("href") or ""
+        web = href.strip().lower().startswith(WEB)
+        env.setdefault("links", []).append(web)  # links do not nest: link_close pops this one
+        if web:
+            return f'<a href="{escapeHtml(href)}" rel="noopener noreferrer nofollow">'
+        return f'<span class="dead-link" title="{escapeHtml(href)}">'
 
-    return mistune.create_markdown(escape=True, renderer=Answer(escape=True), plugins=["strikethrough", "table"])
+    def link_close(self, tokens, index, options, env):
+        return "</a>" if env["links"].pop() else "</span>"
+
+    def image(self, tokens, index, options, env):
+        token = tokens[index]
+        alt = self.renderInlineAsText(token.children or [], options, env) or str(token.attrGet("src") or "")
+        return f'<span class="image">[image: {escapeHtml(alt)}]</span>'
+
+    for name, rule in (("link_open", link_open), ("link_close", link_close), ("image", image)):
+        md.add_render_rule(name, rule)
+    return md
 
 
-def answer_html(text):
-    """An answer (a notebook's markdown cell) as HTML that runs nothing and links nowhere dead."""
+def _failed(what, error):
+    """Why ``what`` is not shown: the error's type and first line (a page says it in place of what failed)."""
+    text = str(error).splitlines()[0][:200] if str(error) else ""
+    return (f'<p class="none">{html.escape(what)} could not be shown ({type(error).__name__}'
+            f'{": " + html.escape(text) if text else ""}); see the submission\'s notebook</p>')
+
+
+def answer_html(text, cut=None):
+    """An answer (a notebook's markdown cell) as HTML that runs nothing and links nowhere dead: its first
+    ``settings.ANSWER_LIMIT`` characters (a record is not trusted), saying it was cut when it was (``cut``: the
+    length the record says it had), or why it cannot be shown."""
     if not text or text == EMPTY_ANSWER:
         return "<p><em>(no answer)</em></p>"
-    render = _renderer()
-    return render(text) if render else f"<pre>{html.escape(text)}</pre>"
+    text, length = notebook.cut_answer(text)
+    length = max(length or 0, cut if isinstance(cut, int) and not isinstance(cut, bool) else 0)
+    note = (f'<p class="cut">cut: the answer has {length:,} characters; its first {len(text):,} are shown '
+            f'({length - len(text):,} cut)</p>' if length > len(text) else "")
+    try:
+        return _renderer().render(text, {}) + note
+    except Exception as error:  # this answer only: the page and the other answers are shown
+        return _failed("this answer", error) + note
 
 
 def output_html(shown, whose):
@@ -78,14 +106,14 @@ def output_html(shown, whose):
     not trusted), or why there is none."""
     import base64
 
-    from grading.intake import notebook
-
     if not isinstance(shown, dict):
         return '<p class="none">no saved output in this record (grade it again to read it)</p>'
-    raw = notebook.image(shown.get("type"), shown.get("data"))
+    if "data" in shown:
+        raw, why = notebook.checked_image(shown.get("type"), shown.get("data"))
+    else:
+        raw, why = None, shown.get("problem") if isinstance(shown.get("problem"), str) else None
     if raw is None:
-        why = shown.get("problem") if isinstance(shown.get("problem"), str) else "not an image the page can show"
-        return f'<p class="none">{html.escape(why)}</p>'
+        return f'<p class="none">{html.escape((why or "not an image the page can show")[:300])}</p>'
     cell = shown.get("cell")
     where = f", cell {cell}" if isinstance(cell, int) and not isinstance(cell, bool) else ""
     return (f'<figure><img alt="{html.escape(whose)}: the output{where}" '
@@ -102,7 +130,8 @@ td { border-top: 1px solid #ccc; vertical-align: top; padding: 0.4em; }
 .points { white-space: nowrap; width: 3.5em; } .answer { display: flex; flex-wrap: wrap; gap: 1em; }
 .answer .text { flex: 1 1 14em; min-width: 0; } .answer figure { flex: 0 1 22em; margin: 0; min-width: 0; }
 img { max-width: 100%; height: auto; } figcaption, .none { color: #555; font-size: 0.85em; }
-.dead-link { text-decoration: underline dotted; } pre { white-space: pre-wrap; font-family: inherit; margin: 0; }
+.dead-link { text-decoration: underline dotted; } .cut { color: #a33; font-size: 0.85em; }
+pre { white-space: pre-wrap; font-family: inherit; margin: 0; }
 .answer table { width: auto; table-layout: auto; } p:first-child { margin-top: 0; }"""
 
 
@@ -120,13 +149,16 @@ def answer_page(part, records, reference, assignment, names=None, shown_referenc
     ``shows`` one, and the solved notebook's answer (and output) as the reference."""
     rows = []
     for record in records:
-        answers = record.get("answers") if isinstance(record.get("answers"), dict) else {}
+        answers, cut, shown = (record.get(key) if isinstance(record.get(key), dict) else {}
+                               for key in ("answers", "answers_cut", "shown"))
         answer = answers.get(part.name, "")
-        shown = record.get("shown") if isinstance(record.get("shown"), dict) else {}
-        output = output_html(shown.get(part.name), "their output") if part.shows else ""
+        try:
+            output = output_html(shown.get(part.name), "their output") if part.shows else ""
+        except Exception as error:  # this output only
+            output = _failed("their output", error)
         rows.append(f'<tr><td class="name">{_who(record, names)}</td><td><div class="answer"><div class="text">'
-                    f'{answer_html(answer if isinstance(answer, str) else "")}</div>{output}</div></td>'
-                    f'<td class="points">/ {number(part.points)}</td></tr>')
+                    f'{answer_html(answer if isinstance(answer, str) else "", cut.get(part.name))}</div>{output}'
+                    f'</div></td><td class="points">/ {number(part.points)}</td></tr>')
     solved = output_html((shown_reference or {}).get(part.name), "the solved notebook") if part.shows else ""
     return f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>{html.escape(assignment.name)} written answers: {part.name}</title>
@@ -156,12 +188,28 @@ def write_submission_files(out, record):
     write_text(out / "logs" / f"{safe}.txt", str(record.get("log", "")))
 
 
+def failed_page(part, assignment, error):
+    """The page of a written part that could not be made: why, and where the answers are."""
+    return (f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{html.escape(assignment.name)} written '
+            f'answers: {part.name}</title></head><body><h1>{html.escape(heading(part))}</h1>'
+            f'{_failed("this page", error)}<p>The answers are in each submission\'s notebook and in '
+            f'<code>records/</code>; grades.csv and the scores template are written.</p></body></html>\n')
+
+
 def write(out, rows, records, written, assignment, names=None):
-    """Every output of a run but grades.csv, which the caller writes last; ``names`` {Canvas user id: the student's
-    name} from the gradebook export, for the answer pages."""
-    reference, shown = reference_answers(assignment), reference_outputs(assignment)
+    """Every output of a run but grades.csv, which the caller writes first; ``names`` {Canvas user id: the student's
+    name} from the gradebook export, for the answer pages. A page that cannot be made says why in its place."""
+    try:
+        reference, shown = reference_answers(assignment), reference_outputs(assignment)
+    except Exception as error:  # the solved notebook: the pages show no reference, and say nothing is wrong with them
+        print(f"grading.grade: the solved notebook's answers could not be read ({error})", file=sys.stderr)
+        reference, shown = {}, {}
     for part in assignment.written():
-        write_text(out / f"written_{part.name}.html", answer_page(part, records, reference, assignment, names, shown))
+        try:
+            page = answer_page(part, records, reference, assignment, names, shown)
+        except Exception as error:  # this page only: the others, the details and the template are written
+            page = failed_page(part, assignment, error)
+        write_text(out / f"written_{part.name}.html", page)
     for record in records:
         try:
             write_submission_files(out, record)

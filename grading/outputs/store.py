@@ -9,7 +9,7 @@ import os
 import time
 from pathlib import Path
 
-from grading.outputs import results
+from grading.outputs import bounds, results
 from grading.text import file_name
 
 FOLDER = "records"
@@ -22,6 +22,7 @@ def save(out, record):
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{file_name(record['name'])}.json"
     temporary = path.with_name(f".{path.name}.partial")
+    record = bounds.fit(record)  # under settings.RECORD_LIMIT whatever the submission held
     temporary.write_text(json.dumps(record, sort_keys=True, default=repr), encoding="utf-8", errors="replace")
     os.replace(temporary, path)
 
