@@ -22,7 +22,7 @@ import nbformat
 
 from grading import grade as grading
 from grading.sandbox import isolation
-from grading import make_student as ms
+from grading.student import make as ms
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -65,7 +65,7 @@ def make_submissions(folder, n):
         "hw2_assignment_notebook", REPO / "grading" / "assignments" / "hw2" / "assignment_notebook.py")
     an = importlib.util.module_from_spec(spec)  # HW2's own builder of the handed-out notebook
     spec.loader.exec_module(an)
-    from grading import annotate
+    from grading.student import annotate
 
     solved = folder / "solved.ipynb"
     solved.write_bytes((REPO / "hw2.ipynb").read_bytes())

@@ -3,9 +3,9 @@
 A folder holds ``assignment.json`` (plain data: the files a submission holds, the graded classes, the parts and their
 points, the notebook variables the checks need, the stand-ins, the dataset and its constants, the environment of a
 quick run), ``public_cases.py`` and ``hidden_cases.py`` (the check cases, ``@case(part, title, points, public=...)``;
-the public ones ship with the student version), optionally ``reference.py`` (what hidden cases compare with, loaded
-privately in the grader) and ``student/`` (the student version's texts). Paths in the data are relative to the folder.
-``load(folder)`` checks that every automatic part's cases add up to its points before anything is graded.
+the public ones ship with the student version) and ``student/`` (the student version's texts); hidden cases compare
+with ``reference``, the solved module the data names, loaded privately in the grader. Paths in the data are relative
+to the folder. ``load(folder)`` checks that every automatic part's cases add up to its points before anything is graded.
 """
 
 import functools
@@ -16,7 +16,8 @@ import json
 from collections import namedtuple
 from pathlib import Path
 
-from grading.judge import casekit
+import casekit
+
 from grading.text import write_atomically
 
 ASSIGNMENTS = Path(__file__).resolve().parent / "assignments"  # the repository's own assignment is its one folder
@@ -148,11 +149,11 @@ class Assignment:
 
     @functools.cached_property
     def reference(self):
-        """The folder's reference.py as a private module (None without one): hidden cases read it as ``ask.reference``."""
-        path = self.folder / "reference.py"
-        if not path.is_file():
+        """The solved module (``solved.module``) as a private module, never the one a notebook imports (None without
+        one): hidden cases read it as ``ask.reference``."""
+        if not self.data.get("solved", {}).get("module"):
             return None
-        spec = importlib.util.spec_from_file_location(f"assignment_{self.name}_reference", path)
+        spec = importlib.util.spec_from_file_location(f"assignment_{self.name}_reference", self.solved("module"))
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         return module

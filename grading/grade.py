@@ -17,74 +17,32 @@ Canvas user id (grading.intake.collect). Writes into ``--out``:
 - ``feedback/NAME.html`` (and ``feedback_for_canvas.zip``), ``summary.html`` and, with ``--gradebook``,
   ``canvas_import.csv`` (grading.outputs.publish).
 
-Each submission is graded in its own temporary copy, by a worker process of its own (grading.judge.worker: memory
+Each submission is graded in its own temporary copy, by a worker process of its own (grading.batch.workers: memory
 and time bounded) that runs its sandboxed child (grading.sandbox.isolation, through grading.judge.session). Running
 the same command again grades only what is new or changed since its record (``--regrade``: everything), so a run
-stopped with Ctrl-C goes on where it stopped. This module is the command line and the orchestration only: finding and
-copying submissions (grading.intake.submissions), reading notebooks (grading.intake.notebook), turning records into rows
-(grading.outputs.results) and writing them (grading.outputs.report) live in their own modules.
+stopped with Ctrl-C goes on where it stopped. This module is the command line and the run's steps only: the batch
+(grading.batch: the per-submission pipeline, the workers, the progress line, which kept records stay), finding and
+copying submissions (grading.intake.submissions), turning records into rows (grading.outputs.results) and writing
+them (grading.outputs.report) live in their own modules.
 """
 
 import argparse
 import difflib
 import hashlib
 import os
-import shutil
 import signal
 import sys
 import time
-import traceback
 from pathlib import Path
-
-from tqdm import tqdm
 
 from grading import assignment as assignments
 from grading import settings
+from grading.batch import pipeline, progress
 from grading.intake import canvas as canvas_format
-from grading.intake import collect, notebook, submissions
-from grading.judge import session, worker
+from grading.intake import collect, submissions
 from grading.outputs import publish, report, results, store
 from grading.sandbox import isolation
-from grading.text import clean, number
-
-
-
-def _reason(step, error):
-    text = str(error).splitlines()[0][:120] if str(error) else ""
-    return notebook.clean(f"{step}: {type(error).__name__}{': ' + text if text else ''}")
-
-
-def grade_one(index, name, entry, scratch, options, assignment):
-    """The record of one submission: copied with bounds, its format decided, run in its sandbox, its answers read.
-    Each step that fails becomes the record's reason; nothing raises."""
-    workdir = scratch / f"{index:05d}"
-    pristine = workdir / "in"
-    step = "copying the submission"
-    notes = []
-    try:
-        pristine.mkdir(parents=True)
-        problems = collect.extract(entry, pristine, notes, tuple(assignment.files.values()))
-        step = "reading the notebook"
-        fmt, problems, note = notebook.decide(pristine, problems, assignment)
-        step = "reading the written answers"
-        cut = {}  # {part: the length of an answer longer than settings.ANSWER_LIMIT}
-        answers = notebook.written_answers(pristine / assignment.files["notebook"],
-                                           {part.name: part.question for part in assignment.written()}, cut)
-        shown = notebook.shown_outputs(pristine / assignment.files["notebook"], assignment.written())
-        step = "running it in the sandbox"
-        ran = session.grade_submission(name, pristine, fmt, options, workdir, assignment)
-    except Exception as error:  # the batch goes on: this submission gets a row saying what happened
-        return {**results.failed_record(name, _reason(step, error), traceback.format_exc()), **collect.meta(entry)}
-    record = {"name": name, "format": fmt, "notes": notes + ([note] if note else []), "problems": problems,
-              "answers": answers, "shown": shown, **({"answers_cut": cut} if cut else {}), **collect.meta(entry)}
-    for key, value in ran.items():
-        record[key] = record[key] + list(value) if key in ("notes", "problems") else value
-    record["name"] = name
-    return record
-
-
-_GRADE_ONE = grade_one  # the worker calls this one; a replacement (a test's fake grading) runs in this process
-IN_PROCESS = False  # True: grade in this process, in threads (for tests that replace what grade_one calls)
+from grading.text import clean
 
 
 def in_shard(name, shard):
@@ -123,30 +81,6 @@ class Interrupted(KeyboardInterrupt):
     """Ctrl-C during a run: its text is the one line the instructor reads (what was kept, how to go on)."""
 
 
-class _State:
-    """How far a run got, for the one line an interrupted run prints."""
-
-    def __init__(self, out):
-        self.out, self.total, self.kept, self.graded = Path(out), None, 0, False
-
-    def line(self):
-        if self.total is None or not self.graded:
-            return f"stopped before anything was graded; nothing in {self.out} changed"
-        return (f"{self.kept} of {self.total} graded and kept in {self.out / store.FOLDER}; run the same command again "
-                "to go on")
-
-
-def failed(record):
-    """Whether a kept record is the grader's failure on its submission (a run tries it again)."""
-    return any("the grader failed" in str(p) for p in record.get("problems") or [])
-
-
-def current(record, entry):
-    """Whether a kept ``record`` stands for ``entry`` as it is now: the same fingerprint (``collect.meta``'s
-    ``source``, a hash of its content) and not a failure of the grader."""
-    return bool(record) and record.get("source") == collect.meta(entry)["source"] and not failed(record)
-
-
 def grade(submissions_folder, out, written_scores=None, jobs=1, timeout=settings.TIMEOUT,
           cell_limit=settings.CELL_LIMIT, quiet=False, only=None, shard=None, late_penalty=None, gradebook=None,
           assignment=None, regrade=False, messages=None, canvas=None, homework=None, scale_to=False):
@@ -166,7 +100,7 @@ def grade(submissions_folder, out, written_scores=None, jobs=1, timeout=settings
     in the folder to ``out/records-removed/`` (never deletes them). ``messages`` (a list) receives what the user
     should be told. ``homework``: the assignment's folder (default: the repository's own). Ctrl-C raises
     ``Interrupted`` (one line: what was kept) once every worker and sandbox is stopped."""
-    state = _State(out)
+    state = progress.State(out)
     try:
         return _grade(state, submissions_folder, out, written_scores, jobs, timeout, cell_limit, quiet, only, shard,
                       late_penalty, gradebook, assignment, regrade, messages, canvas, homework, scale_to)
@@ -198,10 +132,11 @@ def _grade(state, submissions_folder, out, written_scores, jobs, timeout, cell_l
         todo = select(entries, only)
         held = set(kept) | names
     else:
-        todo = [(n, e) for n, e in entries if regrade or not current(kept.get(n), e)]
+        todo = [(n, e) for n, e in entries if regrade or not progress.current(kept.get(n), e)]
         held = names
         again = [n for n, _ in todo if n in kept and not regrade]
-        changed, retried = [n for n in again if not failed(kept[n])], [n for n in again if failed(kept[n])]
+        changed, retried = ([n for n in again if not progress.failed(kept[n])],
+                            [n for n in again if progress.failed(kept[n])])
         told += [f"graded again, {why}: {', '.join(found)}" for why, found in (
             ("changed since their records", changed), ("the grader had failed on them", retried)) if found]
     scores = results.read_written_scores(written_scores, held, homework) if written_scores else {}
@@ -215,14 +150,14 @@ def _grade(state, submissions_folder, out, written_scores, jobs, timeout, cell_l
     state.total = len(todo) if only else len(entries)
     state.kept = 0 if only else len(entries) - len(todo)
     if not quiet and not only and len(todo) < len(entries):
-        _say(f"{len(entries) - len(todo)} already graded and unchanged, kept; grading {len(todo)}"
+        progress.say(f"{len(entries) - len(todo)} already graded and unchanged, kept; grading {len(todo)}"
              + ("" if written_scores else " (--regrade grades them all again)"))
     state.graded = True
     if todo:  # grades.csv is replaced, never removed: a run stopped while grading leaves one whose rows it had not
         # graded say so (publish.start), never an older grade as this run's; the older pages and details go
         report.clear(out, homework)
         publish.start(out, {n: r for n, r in kept.items() if n in held}, todo, options, book, homework)
-    fresh = _run(todo, out, options, jobs, quiet, homework, kept, state) if todo else []
+    fresh = pipeline.run(todo, out, options, jobs, quiet, homework, kept, state) if todo else []
     if not only:
         moved = store.set_aside(out, names)  # a full run shows the records of this folder only, and deletes none
         gone, older = [n for n in moved if n not in names], [n for n in moved if n in names]
@@ -241,72 +176,6 @@ def _grade(state, submissions_folder, out, written_scores, jobs, timeout, cell_l
     if messages is not None:
         messages += [clean(m, newlines=False) for m in told]
     return rows, sorted(records.values(), key=lambda r: r["name"])
-
-
-def _say(text):
-    tqdm.write(clean(text, newlines=False), file=sys.stderr)
-
-
-class _Progress:
-    """One line per submission on stderr (``k/N name: 11.5 of 15 points, 3.2 s; about 2 min left``), and a bar
-    where stderr is a terminal; nothing when ``quiet``."""
-
-    def __init__(self, total, quiet, options, assignment, kept):
-        self.total, self.quiet, self.options, self.assignment, self.kept = total, quiet, options, assignment, kept
-        self.done, self.started = 0, time.monotonic()
-        self.bar = tqdm(total=total, file=sys.stderr, unit="submission", leave=False, dynamic_ncols=True,
-                        disable=quiet or not sys.stderr.isatty())
-
-    def __call__(self, record):
-        self.done += 1
-        self.bar.update(1)
-        if self.quiet:
-            return
-        written = {record["name"]: record["written"]} if isinstance(record.get("written"), dict) else {}
-        result = publish.outcome(record, written, self.options, self.assignment)
-        line = (f"{self.done}/{self.total} {record['name']}: {number(result['total'])} of "
-                f"{number(self.assignment.total)} points, {float(record.get('seconds') or 0):.1f} s")
-        if self.done < self.total:
-            left = (time.monotonic() - self.started) / self.done * (self.total - self.done)
-            line += f"; about {left / 60:.0f} min left" if left >= 90 else f"; about {left:.0f} s left"
-        _say(line)
-
-    def close(self):
-        self.bar.close()
-
-
-def _run(entries, out, options, jobs, quiet, assignment, kept=None, state=None):
-    """The records of ``entries``, each kept in ``out`` as soon as it is graded (with the written scores its kept
-    record held), each graded by a worker process of its own (grading.judge.worker), ``jobs`` at once; in this
-    process, in threads, when ``grade_one`` is replaced (a test's fake grading) or ``IN_PROCESS`` is set."""
-    kept = kept or {}
-    limits = isolation.per_submission_limits()
-    if limits is None and jobs > 1:  # the process limit is the instructor's own: two submissions would share it
-        print("grading.grade: no cgroup and no root here, so processes are limited per instructor, not per "
-              "submission; grading one submission at a time (see grading/THREAT_MODEL.md, Users and limits)",
-              file=sys.stderr)
-        jobs = 1
-    options = {**options, "limits": limits, "threads": max(1, (os.cpu_count() or 1) // max(1, jobs))}
-    isolation.remove_stale()  # the scratch folders and cgroups of a grader that was killed
-    scratch = isolation.scratch_folder()  # grading-run-PID.START-...: the next run removes it if this one is killed
-    os.chmod(scratch, 0o711)  # each sandbox user must reach its own folder to bind it; none can list the others
-    fresh, progress = [], _Progress(len(entries), quiet, options, assignment, kept)
-
-    def done(record):
-        store.keep_written(kept.get(record.get("name")), record)  # with the answers they scored, until new ones
-        store.save(out, record)
-        fresh.append(record)
-        if state is not None:
-            state.kept += 1
-        progress(record)
-
-    try:
-        worker.run([(index, name, entry) for index, (name, entry) in enumerate(entries)], scratch, options,
-                   assignment, jobs, done, function=grade_one if IN_PROCESS or grade_one is not _GRADE_ONE else None)
-    finally:
-        progress.close()
-        shutil.rmtree(scratch, ignore_errors=True)
-    return fresh
 
 
 def main(argv=None):

@@ -40,7 +40,7 @@ SHM_LIMIT = 16 * 2**20  # /dev/shm (a sized tmpfs; the rest of /dev is read-only
 LOG_KEEP = 64 * 2**10  # bytes of the sandbox's printing kept at each end (head and tail); the total is counted
 
 # What the grader's own work on one submission may use: each submission is graded by a process of its own
-# (grading.judge.worker: extraction, the session with its sandbox, the checks), so no submission's parent-side
+# (grading.batch.workers: extraction, the session with its sandbox, the checks), so no submission's parent-side
 # computation can exhaust the grader or stop the batch.
 WORKER_MEMORY = 6 * 2**30  # bytes of address space (RLIMIT_AS); importing torch alone reserves about 3.2 GiB
 WORKER_MARGIN = 60.0  # seconds past the submission's --timeout (copying, the last answers) before it is killed

@@ -4,8 +4,7 @@ characters removed (``clean``), CSV cells a spreadsheet shows as text (``spreads
 files written whole (``write_text``, ``write_atomically``).
 
 A leaf: it imports nothing of the grader but ``settings``, so the intake, the outputs and the command line all use
-the same rules (the older homes, ``grading.intake.notebook.clean``, ``grading.intake.submissions.file_name`` and
-``display_name``, ``grading.outputs.report.write_atomically`` and the CSV helpers, import them from here)."""
+the same rules (``grading.outputs.report`` imports ``write_atomically`` and the CSV helpers from here)."""
 
 import csv
 import hashlib

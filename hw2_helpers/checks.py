@@ -1,12 +1,12 @@
 """Public checks of HW2's automatic parts, for the student: ``hw2.check("encoder")`` in the cell after a graded cell.
 
 The cases are the grader's own public cases (``grading/assignments/hw2/public_cases.py``), run here on the kernel's
-objects by the case toolkit's kernel runner: the grader runs the same functions, on its own inputs, plus hidden
-cases. A student version ships the four files in ``hw2_helpers/checking/``; in the instructors' repository they are
-read where they live (by path: nothing here imports the grader's engine but its shipped runner).
+objects by the case toolkit's kernel runner (``casekit.kernel``, the package beside the notebook in a student
+version as in the instructors' repository): the grader runs the same functions, on its own inputs, plus hidden cases.
+A student version ships the assignment's two files in ``hw2_helpers/checking/``; in the instructors' repository they
+are read where they live (nothing here imports the grader's engine).
 """
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -24,13 +24,9 @@ def folder():
 
 
 def _kernel():
-    if "hw2_checking_kernel" not in sys.modules:
-        path = SHIPPED / "kernel.py" if (SHIPPED / "kernel.py").is_file() else REPO / "grading" / "judge" / "kernel.py"
-        spec = importlib.util.spec_from_file_location("hw2_checking_kernel", path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["hw2_checking_kernel"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["hw2_checking_kernel"]
+    from casekit import kernel  # on first use: importing the notebook's helpers runs no check
+
+    return kernel
 
 
 def table():

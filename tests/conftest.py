@@ -84,10 +84,11 @@ def mnist_batch(n, train=False):
 
 @pytest.fixture
 def fake_grading(monkeypatch):
-    """grade.grade with grade_one replaced (no worker, no sandbox: each record is made up, its code never runs);
-    returns the names graded, in order."""
+    """grade.grade with pipeline.grade_one replaced (no worker, no sandbox: each record is made up, its code never
+    runs); returns the names graded, in order."""
     from fakes import record
     from grading import grade
+    from grading.batch import pipeline
     from grading.intake import collect
 
     ran = []
@@ -96,6 +97,6 @@ def fake_grading(monkeypatch):
         ran.append(name)
         return {**record(name), **collect.meta(entry)}
 
-    monkeypatch.setattr(grade, "grade_one", grade_one)
+    monkeypatch.setattr(pipeline, "grade_one", grade_one)
     monkeypatch.setattr(grade.isolation, "problem", lambda: None)
     return ran

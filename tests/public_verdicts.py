@@ -3,7 +3,7 @@ SUBMISSION...`` prints {submission: {part: [[title, status, message]]}} as JSON.
 
 Each submission's notebook cells run in this process, in the grader's order and with its stand-ins (the sandboxed
 child's own runner, without the sandbox: these are the tests' own files), in quick mode; then the public cases of
-every part run on the kernel's variables through ``grading.judge.kernel``, as ``hw2.check`` runs them."""
+every part run on the kernel's variables through ``casekit.kernel``, as ``hw2.check`` runs them."""
 
 import json
 import os
@@ -17,9 +17,7 @@ os.environ.update(HW2_QUICK="1", HW2_DEVICE="cpu", MPLBACKEND="Agg", TQDM_DISABL
 from grading import assignment as assignments  # noqa: E402
 from grading import settings  # noqa: E402
 from grading.intake import notebook  # noqa: E402
-from grading.judge import casekit, kernel  # noqa: E402
-
-casekit.load()
+from casekit import kernel  # noqa: E402
 from grading.sandbox.child import runner as child  # noqa: E402
 
 

@@ -13,10 +13,12 @@ import nbformat
 import pytest
 
 from conftest import zip_bytes
-from grading import annotate, merge
+from grading import merge
+from grading.student import annotate
 from grading.judge import session
 from grading import grade as grading
-from grading import make_student as ms
+from grading.batch import pipeline
+from grading.student import make as ms
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -154,7 +156,7 @@ def test_written_scores_merge_without_running_code_and_name_a_mistyped_name(down
         raise AssertionError("a submission's code ran again")
 
     monkeypatch.setattr(session, "grade_submission", refuse)
-    monkeypatch.setattr(grading, "IN_PROCESS", True)  # were any graded, it would be here, where refuse is
+    monkeypatch.setattr(pipeline, "IN_PROCESS", True)  # were any graded, it would be here, where refuse is
     started = time.monotonic()
     rows, _ = grading.grade(download["archive"], download["out"], scores, late_penalty=0.1,
                             gradebook=download["export"], assignment="48213", **OPTIONS)

@@ -10,6 +10,7 @@ import pytest
 
 from conftest import zip_bytes
 from grading import grade, merge
+from grading.batch import pipeline
 from grading import assignment as assignments
 from grading.intake import canvas, collect, submissions
 from grading.outputs import publish, results, store
@@ -249,7 +250,7 @@ def test_merging_written_scores_runs_only_what_changed_since_its_record(tmp_path
         ran.append(name)
         return {**record(name), **collect.meta(entry)}
 
-    monkeypatch.setattr(grade, "grade_one", grade_one)
+    monkeypatch.setattr(pipeline, "grade_one", grade_one)
     monkeypatch.setattr(grade.isolation, "problem", lambda: None)
     out = tmp_path / "out"
     grade.grade(folder, out, quiet=True)

@@ -1,4 +1,5 @@
 """The grading engine names no homework: everything it knows of HW2 comes from grading/assignments/hw2/.
+The engine is every .py under grading/ but grading/assignments/, and the case toolkit (casekit/) it shares.
 
 HW2's names are read from its assignment.json (the graded classes, its parts' names, the notebook variables they
 follow and fill and the ones its checks need, its files, their stems and the provided helpers', the dataset, its
@@ -79,7 +80,8 @@ def offenders(path, names, constants):
 
 
 def engine_files():
-    return sorted(p for p in GRADING.rglob("*.py") if HOMEWORK.parent not in p.parents)
+    return sorted([p for p in GRADING.rglob("*.py") if HOMEWORK.parent not in p.parents]
+                  + list((REPO / "casekit").rglob("*.py")))
 
 
 def test_the_names_come_from_the_homework_folder():
@@ -88,6 +90,7 @@ def test_the_names_come_from_the_homework_folder():
             "training_dataloader", "mnist_training_set", "MNIST", "0.1307", "0.3081"} <= names
     assert constants == {"0.1307", "0.3081"}
     assert engine_files() and not any("assignments" in p.parts for p in engine_files())
+    assert {"casekit/__init__.py", "casekit/kernel.py"} <= {p.relative_to(REPO).as_posix() for p in engine_files()}
 
 
 def test_the_scan_sees_code_and_skips_comments_and_docstrings(tmp_path):

@@ -18,13 +18,13 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grading import annotate
+from grading.student import annotate
 from grading import assignment as assignments
 from grading.intake import notebook
 from grading.outputs import report, results
 from grading.sandbox import isolation
 from grading import grade as grading
-from grading import make_student as ms
+from grading.student import make as ms
 
 REPO = Path(__file__).resolve().parents[1]
 HW = assignments.load()
@@ -66,10 +66,10 @@ def solved(solved_path):
 
 def test_every_text_rule_matches_exactly_once(solved):
     module = ms.solved_module()
-    for rule in ms.MODULE_TEXT_RULES:
+    for rule in ms.text_rules()["module"]:
         assert len(ms.whole_line_matches(module, rule[1])) == 1, rule[0]
     cells = [c.source for c in ms.kept_cells(solved)]
-    for rule in ms.NOTEBOOK_TEXT_RULES:
+    for rule in ms.text_rules()["notebook"]:
         assert sum(len(ms.whole_line_matches(text, rule[1])) for text in cells) == 1, rule[0]
     with pytest.raises(ms.RuleError, match="matches 2 times"):
         ms.apply_rules(["a\nb\na"], [("twice", "a", "x")])
@@ -138,7 +138,7 @@ def test_make_student_refuses_a_notebook_without_marks(tmp_path):
     for cell in nb.cells:
         cell.metadata.pop(annotate.KEY, None)
     nbformat.write(nb, tmp_path / "hw2.ipynb")
-    with pytest.raises(ms.RuleError, match="run python -m grading.annotate"):
+    with pytest.raises(ms.RuleError, match="run python -m grading.student.annotate"):
         ms.student_notebook(tmp_path / "hw2.ipynb")
 
 
@@ -178,9 +178,10 @@ def test_student_version_files(student):
     files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     # the helpers, a package: every file of it as it is (nothing compiled), but what only the solution uses
     shipped = [p for p in files if p.startswith("hw2_helpers/")]
-    generated = {f"hw2_helpers/checking/{name}": path for name, path in [  # the public checks, as shipped
-        ("assignment.json", HW.folder / "assignment.json"), ("public_cases.py", HW.folder / "public_cases.py"),
-        ("casekit.py", REPO / "grading/judge/casekit.py"), ("kernel.py", REPO / "grading/judge/kernel.py")]}
+    generated = {name: REPO / source for name, source in [  # the public checks and the case toolkit, as shipped
+        ("hw2_helpers/checking/assignment.json", HW.folder / "assignment.json"),
+        ("hw2_helpers/checking/public_cases.py", HW.folder / "public_cases.py"),
+        ("casekit/__init__.py", "casekit/__init__.py"), ("casekit/kernel.py", "casekit/kernel.py")]}
     assert all((out / p).read_bytes() == path.read_bytes() for p, path in generated.items())
     assert not (out / "hw2_helpers" / "checking" / "hidden_cases.py").exists()
     assert shipped and all((out / p).read_bytes() == (REPO / p).read_bytes() for p in shipped if p not in generated)
@@ -188,7 +189,7 @@ def test_student_version_files(student):
     assert not left_out & set(shipped) and all((REPO / p).is_file() for p in left_out)
     assert not any(p.endswith(".pyc") for p in shipped)
     files = sorted([f for f in files if f not in shipped] + ["hw2_helpers"])
-    assert files == ["README.md", "data/MNIST/raw/t10k-images-idx3-ubyte.gz", "data/MNIST/raw/t10k-labels-idx1-ubyte.gz",
+    assert files == ["README.md", "casekit/__init__.py", "casekit/kernel.py", "data/MNIST/raw/t10k-images-idx3-ubyte.gz", "data/MNIST/raw/t10k-labels-idx1-ubyte.gz",
                      "data/MNIST/raw/train-images-idx3-ubyte.gz", "data/MNIST/raw/train-labels-idx1-ubyte.gz",
                      "data/README.md", "hw2.ipynb", "hw2_helpers", "hw2_models.py", "imgs/lenet-5.png",
                      "requirements.txt"]
@@ -588,12 +589,12 @@ def test_grades_csv_is_sorted_and_the_same_when_run_again(graded, tmp_path):
 def test_readme_is_a_landing_page_and_the_manual_points_agree_with_the_table():
     readme = (REPO / "README.md").read_text()
     assert len(readme) <= 14_000, f"README.md is {len(readme):,} characters; the landing page keeps to 14,000"
-    assert "python -m grading.make_student" in readme and "python -m grading.grade" in readme
+    assert "python -m grading.student" in readme and "python -m grading.grade" in readme
     assert "(grading/README.md)" in readme
     manual = (REPO / "grading" / "README.md").read_text()
     rows = dict(re.findall(r"(?m)^\| ([a-z]\w*) \| (\d+) \|", manual))  # the points table: parts by name
     assert rows == {part.name: f"{part.points:g}" for part in HW.parts}
-    assert "python -m grading.annotate hw2.ipynb" in manual and ms.MARKER.pattern in manual
+    assert "python -m grading.student.annotate hw2.ipynb" in manual and ms.MARKER.pattern in manual
 
 
 # ------------------------------------------------------------------------------------------------

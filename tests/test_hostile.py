@@ -22,7 +22,7 @@ import pytest
 from grading import assignment as assignments
 from grading import grade as grading
 from grading.sandbox import isolation
-from grading import make_student as ms
+from grading.student import make as ms
 from hostile_attacks import FORGE_MAIN, FORGE_OTTER, FORGE_PROTOCOL, SWALLOWING_HANG
 
 REPO = Path(__file__).resolve().parents[1]

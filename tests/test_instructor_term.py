@@ -7,9 +7,12 @@ Each test fails when the guard it names is removed. Two grade in the sandbox: Ct
 five runs of a few of HW2's mistakes."""
 
 import ast
+import base64
 import csv
 import glob
+import importlib.util
 import os
+import pickle
 import re
 import signal
 import subprocess
@@ -22,8 +25,8 @@ import pytest
 from fakes import NB, folder_of as _folder, record, snapshot as _snapshot
 from grading import grade, settings
 from grading import assignment as assignments
+from grading.batch import pipeline, workers
 from grading.intake import canvas
-from grading.judge import worker
 from grading.outputs import publish, results, store
 from grading.sandbox import isolation
 
@@ -69,15 +72,27 @@ def grade_one(index, name, entry, scratch, options, assignment):
 '''
 
 
+def _targets(folder, monkeypatch):
+    """TARGETS as a module the worker server imports by its name (``folder`` on the path the server is given)."""
+    folder.mkdir()
+    (folder / "worker_targets.py").write_text(TARGETS)
+    monkeypatch.syspath_prepend(str(folder))
+    spec = importlib.util.spec_from_file_location("worker_targets", folder / "worker_targets.py")
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "worker_targets", module)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_each_submission_is_graded_by_a_process_of_its_own_and_its_death_costs_its_row(tmp_path, monkeypatch, capfd):
     monkeypatch.setattr(settings, "WORKER_MARGIN", 2.0)
-    (tmp_path / "targets.py").write_text(TARGETS)
+    targets = _targets(tmp_path / "code", monkeypatch)
     names = ["alice", "bob", "exits", "hangs", "hog", "killed"]
     for name in names:
         (tmp_path / name).mkdir()
     got, started = {}, time.monotonic()
-    worker.run([(i, n, tmp_path / n) for i, n in enumerate(names)], tmp_path, {"timeout": 3, "threads": 1}, HW, 2,
-               lambda r: got.setdefault(r["name"], r), target=f"{tmp_path / 'targets.py'}:grade_one")
+    workers.run([(i, n, tmp_path / n) for i, n in enumerate(names)], tmp_path, {"timeout": 3, "threads": 1}, HW, 2,
+                lambda r: got.setdefault(r["name"], r), targets.grade_one)
     assert sorted(got) == names and time.monotonic() - started < 60  # the batch survives every death
     alice, bob = got["alice"], got["bob"]
     assert len({alice["pid"], bob["pid"], os.getpid()}) == 3  # guard: a fresh process per submission
@@ -95,16 +110,26 @@ def test_each_submission_is_graded_by_a_process_of_its_own_and_its_death_costs_i
     assert not os.path.exists(f"/proc/{(tmp_path / 'hangs.pid').read_text()}")
     for name in ["kills_server", "after"]:
         (tmp_path / name).mkdir()
-    worker.run([(10, "kills_server", tmp_path / "kills_server"), (11, "after", tmp_path / "after")], tmp_path,
-               {"timeout": 3, "threads": 1}, HW, 1, lambda r: got.setdefault(r["name"], r),
-               target=f"{tmp_path / 'targets.py'}:grade_one")
+    workers.run([(10, "kills_server", tmp_path / "kills_server"), (11, "after", tmp_path / "after")], tmp_path,
+                {"timeout": 3, "threads": 1}, HW, 1, lambda r: got.setdefault(r["name"], r), targets.grade_one)
     assert "worker server ended" in got["kills_server"]["problems"][0]  # guard: a new server for the rest
     assert got["after"]["pid"] != alice["pid"]
 
 
 def test_a_replaced_grade_one_runs_in_this_process(tmp_path, fake_grading):
     grade.grade(_folder(tmp_path / "subs", ["alice"]), tmp_path / "out", quiet=True)
-    assert fake_grading == ["alice"]  # tests fake the grading by replacing grade.grade_one: the in-process mode
+    assert fake_grading == ["alice"]  # tests fake the grading by replacing pipeline.grade_one: the in-process mode
+
+
+def test_a_worker_is_handed_the_function_itself_and_refuses_one_its_server_cannot_import(tmp_path, monkeypatch):
+    sent = []
+    monkeypatch.setattr(workers, "_Server", lambda scratch, pickled: sent.append(pickled) or 1 / 0)
+    with pytest.raises(ZeroDivisionError):  # the server is started with the function itself, pickled once
+        workers.run([], tmp_path, {"timeout": 3}, HW, 1, print, pipeline.grade_one)
+    assert pickle.loads(base64.b64decode(sent[0])) is pipeline.grade_one  # guard: not a name the workers spell
+    with pytest.raises(TypeError, match="define it at a module's top level, or grade in this process"):
+        workers.run([], tmp_path, {"timeout": 3}, HW, 1, print, lambda *args: None)  # guard: the pickling check
+    assert sent == [sent[0]]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -323,7 +348,7 @@ def test_the_same_command_again_grades_only_what_is_new_or_changed(tmp_path, fak
     subs, out = _folder(tmp_path / "subs", ["alice", "bob", "carol"]), tmp_path / "out"
     grade.grade(subs, out)
     grade.grade(subs, out)
-    assert fake_grading == ["alice", "bob", "carol"]  # guard: grade.current
+    assert fake_grading == ["alice", "bob", "carol"]  # guard: progress.current
     assert "3 already graded and unchanged, kept; grading 0" in capsys.readouterr().err
     (subs / "bob" / "hw2.ipynb").write_text(NB.replace("[]", '[{"cell_type": "markdown", "source": "", '
                                                                '"metadata": {}}]', 1))
@@ -406,7 +431,7 @@ def test_ctrl_c_ends_with_one_line_and_the_same_command_goes_on(tmp_path):
     assert again.returncode == 0, again.stderr
     assert f"{len(kept)} already graded and unchanged, kept; grading {3 - len(kept)}" in again.stderr
     graded = re.findall(r"^\d+/\d+ (\w+): ", again.stderr, re.M)
-    assert sorted(graded) == sorted({"ann", "bo", "cy"} - set(kept))  # guard: grade.current
+    assert sorted(graded) == sorted({"ann", "bo", "cy"} - set(kept))  # guard: progress.current
     assert all((out / "records" / f"{name}.json").read_bytes() == data for name, data in before.items())
     assert sorted(_rows(out)) == ["ann", "bo", "cy"]
 

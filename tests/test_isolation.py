@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from grading import grade, settings
+from grading.batch import pipeline
 from grading.sandbox import isolation
 
 pytestmark = pytest.mark.skipif(isolation.problem() is not None, reason="no working bubblewrap here")
@@ -95,7 +96,7 @@ def test_without_per_submission_limits_one_submission_at_a_time(tmp_path, monkey
 
         return results.failed_record(name, "not run")
 
-    monkeypatch.setattr(grade, "grade_one", one)
+    monkeypatch.setattr(pipeline, "grade_one", one)
     (tmp_path / "subs" / "a").mkdir(parents=True)
     grade.grade(tmp_path / "subs", tmp_path / "out", jobs=4)
     assert "one submission at a time" in capsys.readouterr().err  # guard: jobs forced to 1 without a cgroup or root

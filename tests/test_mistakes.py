@@ -14,10 +14,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grading import annotate
+from grading.student import annotate
 from grading import assignment as assignments
 from grading import grade as grading
-from grading import make_student as ms
+from grading.student import make as ms
 from grading.sandbox import isolation
 
 REPO = Path(__file__).resolve().parents[1]

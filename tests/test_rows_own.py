@@ -23,7 +23,7 @@ from conftest import zip_bytes
 from fakes import NB, folder_of as _folder, record, snapshot as _snapshot
 from grading import grade, text
 from grading import assignment as assignments
-from grading.intake import canvas, collect, submissions
+from grading.intake import canvas, collect
 from grading.judge import session
 from grading.outputs import publish, report, results, store
 from grading.sandbox import cgroups, isolation
@@ -138,7 +138,7 @@ def test_file_names_are_one_per_name_even_on_a_case_insensitive_disk():
         assert len(made_name) <= text.FILE_NAME_LIMIT + 17
     assert text.file_name("Jane Doe") != text.file_name(text.file_name("Jane Doe"))
     assert text.file_name("garcialuis_48213") == "garcialuis_48213"  # an ordinary name keeps its own file name
-    assert submissions.file_name is text.file_name and report.file_name is text.file_name
+    assert report.file_name is text.file_name
 
 
 def test_two_names_that_shared_a_file_keep_their_own_records(tmp_path):
@@ -442,6 +442,11 @@ for folder in [p for p in sys.path if p.endswith("-packages")]:
         except OSError:
             pass
 found["solved files"] = solved
+try:
+    import casekit
+    found["casekit"] = casekit.__file__
+except Exception as error:
+    found["casekit"] = type(error).__name__
 print("PROBE " + json.dumps(found))
 '''
 
@@ -535,7 +540,7 @@ def test_a_non_editable_install_is_hidden_in_the_sandbox(reachable):
     source.mkdir()
     for name in ["pyproject.toml", "hw2_models.py"]:
         (source / name).write_bytes((REPO / name).read_bytes())
-    for name in ["grading", "hw2_helpers"]:
+    for name in ["grading", "casekit", "hw2_helpers"]:
         shutil.copytree(REPO / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
     base_python = Path(sys.base_prefix) / "bin" / "python3"
     subprocess.run([str(base_python), "-m", "venv", "--system-site-packages", str(base / "venv")], check=True)
@@ -574,3 +579,4 @@ print(box.log())
     assert found["torch"] == "imported", found
     assert found["hw2_models"] == "ImportError" and found["solved files"] == [], found  # guard: hidden in start_child
     assert found["grading.judge"] == found["grading.checks"] == "ModuleNotFoundError", found
+    assert (site / "casekit" / "kernel.py").exists() and found["casekit"] == "/grader/casekit/__init__.py", found

@@ -15,11 +15,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from casekit import kernel
 from conftest import zip_bytes
 from grading import assignment as assignments
 from grading import grade as grading
-from grading import make_student as ms
-from grading.judge import kernel
+from grading.student import aids
+from grading.student import make as ms
 from grading.sandbox import isolation
 
 REPO = Path(__file__).resolve().parents[1]
@@ -49,7 +50,7 @@ def tiny():
 
 @pytest.fixture(scope="module")
 def student(tiny, tmp_path_factory):
-    """The student version (as ``python -m grading.make_student --homework examples/tiny --out DIR`` writes it) and
+    """The student version (as ``python -m grading.student --homework examples/tiny --out DIR`` writes it) and
     its blanks filled back: (folder, student notebook, student module, solved sources, solved module)."""
     out = tmp_path_factory.mktemp("tiny") / "student"
     assert ms.main(["--homework", str(TINY), "--out", str(out)]) == 0
@@ -73,13 +74,13 @@ def _notebook(student, answer="My own answer."):
 def test_the_student_version_is_generated_from_the_folder(tiny, student):
     out, nb, module, _, filled = student
     files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
-    assert files == ["README.md", "checking/assignment.json", "checking/casekit.py", "checking/kernel.py",
+    assert files == ["README.md", "casekit/__init__.py", "casekit/kernel.py", "checking/assignment.json",
                      "checking/public_cases.py", "requirements.txt", "tiny.ipynb", "tiny_helpers.py", "tiny_models.py"]
     assert "nn.Linear(_, _)" in module and "self.linear(_)" in module and "twice the identity" not in module
     assert filled == ms.solved_module(assignment=tiny)
-    checks = [c.source for c in nb.cells if ms.CHECK_TAG in _tags(c)]
+    checks = [c.source for c in nb.cells if aids.CHECK_TAG in _tags(c)]
     assert checks == ['tiny.check("doubler")', 'tiny.check("net")']
-    assert nb.cells[-1].source.endswith("tiny.make_submission()") and ms.SUBMISSION_TAG in _tags(nb.cells[-1])
+    assert nb.cells[-1].source.endswith("tiny.make_submission()") and aids.SUBMISSION_TAG in _tags(nb.cells[-1])
     assert [c.source for c in nb.cells if "answer" in _tags(c)] == [ms.EMPTY_ANSWER]  # one per written part
     assert any(c.source.startswith(f"net = {ms.YOUR_CODE}") for c in nb.cells)
     readme = (out / "README.md").read_text()
@@ -91,7 +92,7 @@ def test_the_student_version_is_generated_from_the_folder(tiny, student):
 def test_the_public_checks_run_on_a_kernels_variables(student, monkeypatch, capsys):
     out, nb, module, _, filled = student
     monkeypatch.syspath_prepend(str(out))
-    for name in ("tiny_models", "tiny_helpers", "tiny_checking_kernel"):
+    for name in ("tiny_models", "tiny_helpers", "casekit", "casekit.kernel"):  # the shipped copies import here
         monkeypatch.delitem(sys.modules, name, raising=False)
 
     def kernel_state(module_text, notebook):
@@ -115,6 +116,7 @@ def test_the_public_checks_run_on_a_kernels_variables(student, monkeypatch, caps
     for part in ("doubler", "net"):
         assert [status for status, _, _ in kernel.results(out / "checking", part, solved)] == [kernel.PASSED], part
     exec('tiny.check("net")', solved)  # the check cell, through the shipped helper and the shipped kernel runner
+    assert Path(sys.modules["casekit.kernel"].__file__).is_relative_to(out)
     assert "Public checks of net (1 point): all passed" in capsys.readouterr().out
 
     wrong = kernel_state(filled.replace(*WRONG_FORWARD), _notebook(student))

@@ -1,7 +1,7 @@
 """The student's side of the kit, from a student's seat: the generated student version, filled part by part.
 
 The public checks (``hw2.check``) run in-process on the notebook variables a scripted student's cells define (the
-graded statements of the solved cells, put back one part at a time with ``make_student.fill_back``), so their flips
+graded statements of the solved cells, put back one part at a time with ``make.fill_back``), so their flips
 cost seconds; the notebook runs end to end once, through the README's own quick-mode command, and the zip its last
 cell writes is graded by ``grading.grade.grade``.
 """
@@ -24,7 +24,8 @@ import torchvision.transforms as transforms
 
 import hw2_helpers as hw2
 from grading import grade as grading
-from grading import make_student as ms
+from grading.student import aids
+from grading.student import make as ms
 from grading import assignment as assignments
 from hw2_helpers import checks, submission
 
@@ -220,21 +221,22 @@ def test_the_checks_keep_the_notebooks_random_state(student):
 # ------------------------------------------------------------------------------------------------
 def test_one_check_cell_after_each_graded_cell_and_the_hand_in_cell_last(student):
     cells = student["nb"].cells
-    check_cells = [(i, c) for i, c in enumerate(cells) if ms.CHECK_TAG in _tags(c)]
+    check_cells = [(i, c) for i, c in enumerate(cells) if aids.CHECK_TAG in _tags(c)]
     assert [c.source for _, c in check_cells] == [f'hw2.check("{part}")' for part in AUTO]
     shipped = student["out"] / "hw2_helpers" / "checking"
-    assert sorted(p.name for p in shipped.iterdir()) == ["assignment.json", "casekit.py", "kernel.py", "public_cases.py"]
+    assert sorted(p.name for p in shipped.iterdir()) == ["assignment.json", "public_cases.py"]
+    assert sorted(p.name for p in (student["out"] / "casekit").iterdir()) == ["__init__.py", "kernel.py"]
     for (i, cell), part in zip(check_cells, HW.automatic()):
         above = cells[i - 1].source
         graded = (re.search(rf"(?m)^from hw2_models import .*\b{part.follows}\b", above) if part.follows in HW.classes
                   else all(f"{name} = {ms.YOUR_CODE}" in above for name in part.fills))
         assert graded, (part.name, above)
         assert ms.STUDENT_NOTE_TAG in _tags(cell)  # generated: fill_back and the grader's tests leave it out
-    assert cells[-1].source.endswith("hw2.make_submission()") and ms.SUBMISSION_TAG in _tags(cells[-1])
+    assert cells[-1].source.endswith("hw2.make_submission()") and aids.SUBMISSION_TAG in _tags(cells[-1])
     assert "upload it to Canvas: the cell below does the zipping" in cells[-2].source
     solved = nbformat.read(REPO / "hw2.ipynb", as_version=4)
     assert not any("hw2.check(" in c.source or "make_submission" in c.source for c in solved.cells)
-    assert "hw2_helpers.py" not in ms.STUDENT_NOTE and "`hw2_helpers/`" in ms.STUDENT_NOTE
+    assert "hw2_helpers.py" not in ms.student_note() and "`hw2_helpers/`" in ms.student_note()
 
 
 def test_nothing_shipped_for_the_student_side_gives_the_solution_away(student):
@@ -354,7 +356,7 @@ def _printed(cell):
 
 def test_the_readme_quick_command_runs_every_check_passes_and_the_last_cell_zips(run_by_readme):
     folder, nb = run_by_readme
-    check_cells = [c for c in nb.cells if ms.CHECK_TAG in _tags(c)]
+    check_cells = [c for c in nb.cells if aids.CHECK_TAG in _tags(c)]
     assert len(check_cells) == len(AUTO)
     for cell in check_cells:
         assert ": all passed" in _printed(cell) and "FAILED" not in _printed(cell), _printed(cell)
@@ -415,7 +417,7 @@ def test_part_1_runs_in_quick_mode_with_each_transform_that_works(student, tmp_p
     NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(folder)}}).execute()
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.get("output_type") == "error"]
     assert errors == []
-    checks_printed = {_printed(c).split(" (")[0]: _printed(c) for c in nb.cells if ms.CHECK_TAG in _tags(c)}
+    checks_printed = {_printed(c).split(" (")[0]: _printed(c) for c in nb.cells if aids.CHECK_TAG in _tags(c)}
     assert set(checks_printed) == {"Public checks of transform", "Public checks of dataloaders",
                                    "Public checks of lenet_layers", "Public checks of lenet_instantiated"}
     for title, printed in checks_printed.items():

@@ -15,7 +15,8 @@ import zipfile
 import pytest
 
 from grading import assignment as assignments
-from grading import grade, settings
+from grading import grade, settings, text
+from grading.batch import pipeline
 from grading.intake import notebook, submissions
 from grading.outputs import report, results
 
@@ -87,15 +88,15 @@ def test_a_lone_surrogate_in_an_answer_is_replaced(tmp_path):
 # ------------------------------------------------------------------------------------------------
 def test_undecodable_and_long_names_get_a_printable_bounded_form(tmp_path):
     raw = os.fsdecode(b"\xff" + b"n" * 251)
-    shown = submissions.display_name(raw)
+    shown = text.display_name(raw)
     assert len(shown) <= settings.NAME_LIMIT and shown.startswith("\ufffdnnn") and "~" in shown
     shown.encode("utf-8")  # guard: display_name (the surrogate escape of \xff is not encodable)
-    assert submissions.display_name("alice") == "alice"
-    assert submissions.display_name("a\nb") != "a\nb"
+    assert text.display_name("alice") == "alice"
+    assert text.display_name("a\nb") != "a\nb"
     long = "x" * 252
-    assert len(submissions.file_name(long) + ".json") < 255  # guard: file_name's shortening (details/NAME.json)
-    assert submissions.file_name(long) != submissions.file_name("x" * 253)
-    assert submissions.file_name("m a") != submissions.file_name("m_a") and submissions.file_name("ok") == "ok"
+    assert len(text.file_name(long) + ".json") < 255  # guard: file_name's shortening (details/NAME.json)
+    assert text.file_name(long) != text.file_name("x" * 253)
+    assert text.file_name("m a") != text.file_name("m_a") and text.file_name("ok") == "ok"
     os.mkdir(os.fsencode(tmp_path) + b"/\xff" + b"n" * 251)
     (tmp_path / "bob").mkdir()
     assert [name for name, _ in submissions.find(tmp_path)] == ["bob", shown]
@@ -225,8 +226,8 @@ def test_a_failing_step_becomes_that_submissions_row_and_grades_csv_is_written(t
 
     ran = []
     monkeypatch.setattr(submissions, "extract", extract)
-    monkeypatch.setattr(grade.session, "grade_submission", lambda *a: ran.append(a))
-    monkeypatch.setattr(grade, "IN_PROCESS", True)  # the replaced functions are this process's: no worker
+    monkeypatch.setattr(pipeline.session, "grade_submission", lambda *a: ran.append(a))
+    monkeypatch.setattr(pipeline, "IN_PROCESS", True)  # the replaced functions are this process's: no worker
     monkeypatch.setattr(grade.isolation, "problem", lambda: None)
     monkeypatch.setattr(report, "write_submission_files", lambda out, record: 1 / 0)
     rows, _ = grade.grade(folder, tmp_path / "out", quiet=True)

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from grading import assignment as assignments
-from grading import make_student as ms
+from grading.student import make as ms
 from grading.sandbox.child import notebook as child_notebook
 from grading.sandbox.child import wire
 from fakes import Recorder, message
@@ -103,11 +103,11 @@ def test_an_open_bracket_costs_its_own_statement_only():
 def test_a_described_layer_larger_than_the_assignment_needs_is_refused_before_it_is_built(monkeypatch):
     """A child that describes LeNet-5's fc1 as Linear(32768, 32768) (4 GiB of weights) makes the parent build nothing:
     the size is computed from the description and refused (guard: casekit.rebuild's factor)."""
-    from grading.judge import casekit
+    import casekit
 
     built = []
     monkeypatch.setattr(casekit, "build_layer", lambda info: built.append(info) or None)
-    reference = HW.reference.models().LeNet_5()
+    reference = HW.reference.LeNet_5()
     modules = {name: {"type": type(m).__name__, **casekit.layer_config(m)} for name, m in reference.named_modules()}
     modules["fc1"] = {"type": "Linear", "in": 32768, "out": 32768}
     with pytest.raises(AssertionError, match="more parameters than the assignment's layer could need"):
@@ -115,7 +115,7 @@ def test_a_described_layer_larger_than_the_assignment_needs_is_refused_before_it
     assert built == []
     modules["fc1"] = {"type": "Linear", "in": 120, "out": 64}  # a mistake of the assignment's own size is rebuilt
     with pytest.raises(AssertionError, match="not one the grader can recompute"):
-        casekit.rebuild(HW.reference.models().LeNet_5(), modules)
+        casekit.rebuild(HW.reference.LeNet_5(), modules)
     assert built == [modules["fc1"]]
 
 

@@ -10,6 +10,6 @@ def doubler_computes(ask):
 
     target = built("Doubler")
     x = torch.randn(5, 4, generator=ask.generator)
-    ours = rebuild(ask.reference.models().Doubler(), ask.describe(target)[0].get("modules", {}))
+    ours = rebuild(ask.reference.Doubler(), ask.describe(target)[0].get("modules", {}))
     got = ask.forward(target, x, params=fresh_params(ours, ask.generator))
     same(got[0], ours.eval()(x).detach(), "Doubler's output with the grader's weights")

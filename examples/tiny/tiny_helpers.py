@@ -1,11 +1,11 @@
 """Helpers for the tiny example's notebook, imported as ``tiny``: ``tiny.check(PART)`` runs the public checks of a
 part on the notebook's variables, ``tiny.make_submission()`` writes the hand-in zip.
 
-A student version holds the public checks in ``checking/`` (assignment.json, public_cases.py, the case toolkit and
-its kernel runner); in the instructors' repository they are read where they live.
+A student version holds the public checks in ``checking/`` (assignment.json, public_cases.py) and the case toolkit
+with its kernel runner in ``casekit/``, beside the notebook; in the instructors' repository they are read where they
+live.
 """
 
-import importlib.util
 import sys
 import zipfile
 from pathlib import Path
@@ -17,17 +17,10 @@ NAME = "tiny_submission.zip"
 
 
 def _kernel():
-    """(the kernel runner, the assignment's folder): the shipped copies, or the repository's own."""
-    if not (SHIPPED / "kernel.py").is_file():
-        from grading.judge import kernel
+    """(the kernel runner, the assignment's folder): the shipped public checks, or the repository's own."""
+    from casekit import kernel
 
-        return kernel, HERE
-    if "tiny_checking_kernel" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("tiny_checking_kernel", SHIPPED / "kernel.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["tiny_checking_kernel"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["tiny_checking_kernel"], SHIPPED
+    return kernel, SHIPPED if (SHIPPED / "assignment.json").is_file() else HERE
 
 
 def results(part, namespace):

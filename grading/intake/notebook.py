@@ -14,7 +14,7 @@ import stat
 from pathlib import Path
 
 from grading import settings
-from grading.text import clean, encodable  # noqa: F401  (clean: its older home)
+from grading.text import encodable
 
 KIT, ASSIGNMENT = "kit", "assignment"
 # A JSON string (unrolled: each character has one way to match, so the match is linear) or a bracket.

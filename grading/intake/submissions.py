@@ -9,7 +9,7 @@ import zipfile
 from pathlib import Path
 
 from grading import settings
-from grading.text import display_name, file_name  # noqa: F401  (their older home)
+from grading.text import display_name
 
 
 

@@ -23,9 +23,10 @@ from pathlib import Path
 
 import torch
 
+import casekit
+
 from grading import settings
 from grading.intake import notebook
-from grading.judge import casekit
 from grading.sandbox import isolation
 from grading.judge.transport import Child, Refused, _send
 from grading.sandbox.child import wire
@@ -279,7 +280,7 @@ def start_child(pristine, options, workdir, assignment):
     mounts = [(GRADING / "__init__.py", "/grader/grading/__init__.py", False),
               (GRADING / "sandbox" / "__init__.py", "/grader/grading/sandbox/__init__.py", False),
               (GRADING / "sandbox" / "child", "/grader/grading/sandbox/child", False),
-              (Path(casekit.__file__), "/grader/casekit.py", False),
+              (Path(casekit.__file__).parent, "/grader/casekit", False),  # the package, as students get it
               (Path(pristine), "/pristine", False)]
     if options.get("data"):
         mounts.append((Path(options["data"]), "/data", False))

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import nbformat
 
-from grading import annotate
+from grading.student import annotate
 from grading import assignment as assignments
-from grading import make_student as ms
+from grading.student import make as ms
 
 HW = assignments.load()
 

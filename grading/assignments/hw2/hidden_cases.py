@@ -42,7 +42,7 @@ def lenet_computes(ask):
     import torch
 
     x = torch.randn(3, 1, 32, 32, generator=ask.generator)
-    computes_as_reference(ask, built("LeNet_5"), ask.reference.models().LeNet_5(), x, "LeNet_5")
+    computes_as_reference(ask, built("LeNet_5"), ask.reference.LeNet_5(), x, "LeNet_5")
 
 
 @case("encoder", "Encoder computes what the table's Encoder computes, on the grader's weights (widths 2 and 4)", 0.5,
@@ -50,7 +50,7 @@ def lenet_computes(ask):
 def encoder_computes(ask):
     images = ask.images(4)
     for width in (2, 4):
-        computes_as_reference(ask, built("Encoder", width), ask.reference.models().Encoder(width), images,
+        computes_as_reference(ask, built("Encoder", width), ask.reference.Encoder(width), images,
                               f"Encoder({width})")
 
 
@@ -61,7 +61,7 @@ def decoder_computes(ask):
 
     for width in (2, 4):
         z = 3 * torch.randn(4, width, generator=ask.generator)
-        computes_as_reference(ask, built("Decoder", width), ask.reference.models().Decoder(width), z, f"Decoder({width})")
+        computes_as_reference(ask, built("Decoder", width), ask.reference.Decoder(width), z, f"Decoder({width})")
 
 
 def built_model_works(ask, variable, widths):
@@ -75,7 +75,7 @@ def built_model_works(ask, variable, widths):
         target = {"var": variable, "sub": attribute}
         if ask.describe(target)[0]["stand_in"] is not None:
             continue
-        models = ask.reference.models()
+        models = ask.reference
         reference = models.Encoder(width) if attribute == "encoder" else models.Decoder(width)
         x = ask.images(4) if attribute == "encoder" else 3 * torch.randn(4, width, generator=ask.generator)
         try:

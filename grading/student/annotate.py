@@ -1,10 +1,11 @@
-"""Mark the graded cells of the solved notebook: ``python -m grading.annotate [NOTEBOOK] [--homework FOLDER] [--check]``.
+"""Mark the graded cells of the solved notebook:
+``python -m grading.student.annotate [NOTEBOOK] [--homework FOLDER] [--check]``.
 
 For each automatic part that follows a notebook variable (the assignment's parts, ``grading.assignment``; default
 notebook: the assignment's solved one), the first code cell a student gets
 (not ``solution-only``) that assigns the variable at its top level gets ``metadata.grading = {"part": NAME,
-"blank": [the variables a student writes]}``; make_student blanks exactly those assignments. The cells are found
-by what they assign, never by position, so the step can run again on any later version of the notebook: it is
+"blank": [the variables a student writes]}``; ``grading.student.make`` blanks exactly those assignments. The cells
+are found by what they assign, never by position, so the step can run again on any later version of the notebook: it is
 idempotent and writes the file only when something changes. ``--check`` writes nothing and exits 1 when the
 notebook's marks are missing or stale.
 """
@@ -16,12 +17,9 @@ import sys
 import nbformat
 
 from grading import assignment as assignments
+from grading.student import _assignment, _source
 
 KEY = "grading"
-
-
-def _source(cell):
-    return cell.source if isinstance(cell.source, str) else "".join(cell.source)
 
 
 def _assigns(cell):
@@ -44,7 +42,7 @@ def blanks_of(cell):
 def marks(nb, assignment=None):
     """{cell index: the metadata it should carry} for every graded cell of ``nb``; ValueError if one is not found."""
     wanted = {}
-    for part in (assignment or assignments.load()).cell_parts():
+    for part in _assignment(assignment).cell_parts():
         found = next((i for i, cell in enumerate(nb.cells) if cell.cell_type == "code"
                       and "solution-only" not in cell.get("metadata", {}).get("tags", [])
                       and part.follows in _assigns(cell)), None)

@@ -1,18 +1,18 @@
 """The check cases' toolkit, written once for the three places a case runs: the trusted parent (the grader), the
 sandboxed child (which describes objects with ``describe``) and the student's kernel (the public checks). It knows no
-assignment and imports nothing but torch: a student version ships it as it is, and every loader registers it under
-the one name ``casekit`` (``load``), so a case file starts with ``from casekit import case``.
+assignment and imports nothing but torch: it is the package ``casekit``, beside the grader in the repository, shipped
+as it is beside a student version's notebook and mounted as it is in the sandbox (``/grader/casekit``), so a case file
+starts with ``from casekit import case`` wherever it runs.
 
-A case is a function of ``ask`` (``grading.judge.session.Ask`` in the parent, ``grading.judge.kernel.LocalAsk`` in a
+A case is a function of ``ask`` (``grading.judge.session.Ask`` in the parent, ``casekit.kernel.LocalAsk`` in a
 student's kernel: the same questions, answered through the sandbox or on the kernel's own objects), registered with
 ``@case(part, title, points, public=...)``; it raises AssertionError with the student's message when it fails. A
 public case uses nothing a student does not have (the assignment's own table, the toolkit), so its verdict is the
-same wherever it runs; a hidden case may use ``ask.reference`` (the solved classes, only in the parent).
+same wherever it runs; a hidden case may use ``ask.reference`` (the solved module, only in the parent).
 """
 
 import functools
 import importlib.util
-import sys
 from pathlib import Path
 
 import torch
@@ -33,16 +33,8 @@ NUMBERS = {"Conv2d": {"in": ("channels", 1, True), "out": ("channels", 1, True),
            **{kind: {"scale": ("scale", 1 / LIMITS["scale"], False)} for kind in _UPSAMPLING}}
 
 
-def load():
-    """This module as ``casekit`` (one module object, whichever way it was first imported)."""
-    if "casekit" not in sys.modules:
-        sys.modules["casekit"] = sys.modules[__name__]
-    return sys.modules["casekit"]
-
-
 def load_cases(path, name):
     """[(part, title, points, public, function)] of the case file at ``path``, in the order they are written."""
-    load()
     spec = importlib.util.spec_from_file_location(name, Path(path))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -52,14 +44,15 @@ def load_cases(path, name):
 
 def sibling(file, name):
     """The module of the file ``name`` beside ``file`` (a hidden case file reusing public cases), loaded once."""
-    path = Path(file).resolve().with_name(name)
-    key = f"casekit_sibling_{abs(hash(str(path)))}"
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[key] = module
-        spec.loader.exec_module(module)
-    return sys.modules[key]
+    return _sibling(Path(file).resolve().with_name(name))
+
+
+@functools.lru_cache(maxsize=None)
+def _sibling(path):
+    spec = importlib.util.spec_from_file_location(f"casekit_sibling_{abs(hash(str(path)))}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 _ORDER = [0]

@@ -1,18 +1,19 @@
 """The public checks in the student's kernel: the same case functions the grader runs, asked of the kernel's own
-objects. It imports nothing of the grader but the case toolkit (``casekit``), so a student version ships both files
-as they are, beside the assignment's ``assignment.json`` and ``public_cases.py``.
+objects. It is part of the case toolkit's package (``casekit``) and imports nothing of the grader, so a student version
+ships the package as it is, and the assignment's ``assignment.json`` and ``public_cases.py`` in a folder of their own.
 
 ``results(folder, part, namespace)`` runs the public cases of ``part`` and returns [(status, case title, message)];
 ``check(folder, part, namespace)`` prints them. A case that cannot run yet (a variable not defined, a class with a
 blank) says what is unfinished instead of failing. The grader's hidden cases, not these, are the rest of the points.
 """
 
-import importlib
 import json
 import sys
 from pathlib import Path
 
 import torch
+
+import casekit
 
 PASSED, FAILED, UNFINISHED = "passed", "FAILED", "not finished"
 
@@ -37,8 +38,6 @@ class LocalAsk:
         self.spec, self.namespace, self.folder = spec, namespace, folder  # folder: where the dataset's files are
         self.generator = torch.Generator().manual_seed(0)
         self._built = {}
-        import casekit
-
         self.kit = casekit
 
     def _classes(self):
@@ -156,18 +155,6 @@ class LocalAsk:
 def load(folder):
     """(assignment data, public cases) of an assignment folder as shipped (``assignment.json``, ``public_cases.py``)."""
     folder = Path(folder)
-    if "casekit" not in sys.modules:  # the shipped toolkit, under the one name case files import
-        spec = importlib.util.spec_from_file_location("casekit", folder / "casekit.py") \
-            if (folder / "casekit.py").is_file() else None
-        if spec is None:
-            from grading.judge import casekit  # the instructors' repository
-            casekit.load()
-        else:
-            module = importlib.util.module_from_spec(spec)
-            sys.modules["casekit"] = module
-            spec.loader.exec_module(module)
-    import casekit
-
     data = json.loads((folder / "assignment.json").read_text(encoding="utf-8"))
     return data, casekit.load_cases(folder / "public_cases.py", f"public_cases_{data['name']}")
 

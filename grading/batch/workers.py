@@ -1,10 +1,11 @@
-"""Each submission's trusted work in a process of its own. ``run`` grades each submission with
-``grading.grade.grade_one`` (its extraction, the session with its sandboxed child, the checks) in a fresh process:
-a fork of a server (``serve``) that imported the grader, torch and torchvision once per run, so a submission costs
-no imports. Each worker has its own session (process group), address-space limit (``settings.WORKER_MEMORY``) and
-torch random state, and writes its record (JSON) to a file; ``run`` keeps ``jobs`` of them going, kills one past its
-deadline (the submission's ``timeout`` plus ``settings.WORKER_MARGIN``) with its whole process group, and gives a
-submission whose worker died a row that says why (``results.failed_record``), so no submission's parent-side work
+"""Each submission's trusted work in a process of its own. ``run`` grades each submission with the function it is
+handed (``grading.batch.pipeline.grade_one``: its extraction, the session with its sandboxed child, the checks) in a
+fresh process: a fork of a server (``serve``) that received that function once per run (pickled: the server imports
+its module, with torch and torchvision) and that each worker inherits, so a submission costs no imports. Each worker
+has its own session (process group), address-space limit (``settings.WORKER_MEMORY``) and torch random state, and
+writes its record (JSON) to a file; ``run`` keeps ``jobs`` of them going, kills one past its deadline (the
+submission's ``timeout`` plus ``settings.WORKER_MARGIN``) with its whole process group, and gives a submission whose
+worker died a row that says why (``results.failed_record``), so no submission's parent-side work
 can exhaust the grader's memory or end the batch.
 
 The server talks over its stdin and stdout, one line each way: ``run`` sends a task (a pickle, base64, one line;
@@ -17,7 +18,6 @@ never on the instructor's screen."""
 import base64
 import ctypes
 import importlib
-import importlib.util
 import json
 import os
 import pickle
@@ -34,8 +34,7 @@ from pathlib import Path
 
 from grading import settings
 
-TARGET = "grading.grade:grade_one"  # the function a worker calls (tests may name a file's: "PATH.py:NAME")
-PRELOAD = ("grading.grade", "torch", "torchvision", "torchvision.datasets", "torchvision.transforms", "PIL.Image")
+PRELOAD = ("torch", "torchvision", "torchvision.datasets", "torchvision.transforms", "PIL.Image")
 MEMORY_WORDS = ("MemoryError", "can't allocate memory", "std::bad_alloc", "Cannot allocate memory")
 _PR_SET_PDEATHSIG = 1
 
@@ -47,17 +46,6 @@ def _die_with_parent():
 # ------------------------------------------------------------------------------------------------
 # The server and its workers
 # ------------------------------------------------------------------------------------------------
-def _function(target):
-    where, _, name = (target or TARGET).rpartition(":")
-    if where.endswith(".py"):
-        spec = importlib.util.spec_from_file_location(f"worker_target_{abs(hash(where))}", where)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    else:
-        module = importlib.import_module(where)
-    return getattr(module, name)
-
-
 def _write_json(path, data):
     path = Path(path)
     partial = path.with_name(f".{path.name}.partial")
@@ -65,8 +53,9 @@ def _write_json(path, data):
     os.replace(partial, path)
 
 
-def _work(task):
-    """One submission, in a worker (just forked): its printing to its file, its limits and random state, its record."""
+def _work(task, function):
+    """One submission, in a worker (just forked), by ``function`` (the server's): its printing to its file, its limits
+    and random state, its record."""
     printed = os.open(task["printed"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.dup2(printed, 1)  # never the server's protocol pipe
     os.dup2(printed, 2)
@@ -87,7 +76,7 @@ def _work(task):
     torch.manual_seed(secrets.randbits(63))  # never the server's: each submission's random state is its own
     try:
         assignment = assignments.load(task["homework"])
-        record = _function(task["target"])(task["index"], task["name"], task["entry"], Path(task["scratch"]),
+        record = function(task["index"], task["name"], task["entry"], Path(task["scratch"]),
                                            task["options"], assignment)
     except MemoryError:
         record = {**results.failed_record(task["name"], f"the grader's own work on it ran out of memory (its limit: "
@@ -95,7 +84,7 @@ def _work(task):
     _write_json(task["record"], record)
 
 
-def _fork(task, grader):
+def _fork(task, grader, function):
     pid = os.fork()
     if pid:
         return pid
@@ -105,7 +94,7 @@ def _fork(task, grader):
         _die_with_parent()
         if os.getppid() == 1 or not os.path.exists(f"/proc/{grader}"):
             os._exit(1)  # the server (and the grader) ended before the line above
-        _work(task)
+        _work(task, function)
         status = 0
     except BaseException:
         import traceback
@@ -120,12 +109,14 @@ def _fork(task, grader):
         os._exit(status)
 
 
-def serve():
-    """The server: import the grader once, then fork a worker per task read on stdin, saying each start and end on
-    stdout; ends (and its workers with it) when stdin closes or the grader dies."""
+def serve(pickled):
+    """The server: unpickle the function a worker calls (importing its module) once, then fork a worker per task read
+    on stdin, saying each start and end on stdout; ends (and its workers with it) when stdin closes or the grader
+    dies."""
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the grader decides what Ctrl-C ends
     grader = os.getppid()
+    function = pickle.loads(base64.b64decode(pickled))
     for module in PRELOAD:
         try:
             importlib.import_module(module)
@@ -143,7 +134,7 @@ def serve():
             while b"\n" in buffered:
                 line, buffered = buffered.split(b"\n", 1)
                 task = pickle.loads(base64.b64decode(line))
-                pid = _fork(task, grader)
+                pid = _fork(task, grader, function)
                 children[pid] = task["index"]
                 answers.write(f"started {task['index']} {pid}\n".encode())
                 answers.flush()
@@ -170,12 +161,13 @@ class _Running:
 class _Server:
     """The grader's end of the server: send tasks, read what started and ended, kill a worker's group."""
 
-    def __init__(self, scratch):
-        code = ("import json, sys; sys.path[:] = json.loads(sys.argv[1]); "
-                "from grading.judge.worker import serve; serve()")  # the grader's own modules, wherever it runs
+    def __init__(self, scratch, pickled):
+        code = ("import json, sys; sys.path[:] = json.loads(sys.argv[1]); "  # the grader's own modules, wherever it runs
+                "from grading.batch.workers import serve; serve(sys.argv[2])")
         self.log = open(Path(scratch) / "server.txt", "wb")
-        self.process = subprocess.Popen([sys.executable, "-c", code, json.dumps(sys.path)], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, stderr=self.log, start_new_session=True)
+        self.process = subprocess.Popen([sys.executable, "-c", code, json.dumps(sys.path), pickled],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
+                                        start_new_session=True)
         self.buffered = b""
 
     def send(self, task):
@@ -263,17 +255,23 @@ def _finished(running, options, memory):
     return record
 
 
-def run(items, scratch, options, assignment, jobs, done, function=None, target=None, memory=None):
-    """Grade ``items`` [(index, name, entry)], ``jobs`` at once, each by a worker process of its own (``target``:
-    the function it calls, ``grading.grade.grade_one`` by default; ``memory``: its RLIMIT_AS); ``done(record)`` is
-    called in this thread as each one ends. ``function`` (a callable of grade_one's arguments) grades in this
-    process instead, in threads: the in-process mode, for a ``grade_one`` replaced by a test. On any exception
-    (KeyboardInterrupt included) every running worker is killed with its process group, and what their sandboxes
-    leave is removed, before it propagates."""
-    if function is not None:
+def run(items, scratch, options, assignment, jobs, done, function, in_process=False, memory=None):
+    """Grade ``items`` [(index, name, entry)] with ``function`` (grade_one's arguments: a module's own function, which
+    the server imports by pickling it), ``jobs`` at once, each by a worker process of its own (``memory``: its
+    RLIMIT_AS); ``done(record)`` is called in this thread as each one ends. ``in_process``: grade in this process
+    instead, in threads, for a ``grade_one`` replaced by a test. On any exception (KeyboardInterrupt included) every
+    running worker is killed with its process group, and what their sandboxes leave is removed, before it
+    propagates."""
+    if in_process:
         return _in_process(items, scratch, options, assignment, jobs, done, function)
+    try:
+        pickled = base64.b64encode(pickle.dumps(function)).decode()
+    except (pickle.PicklingError, AttributeError, TypeError) as error:
+        raise TypeError(f"a worker calls a module's own function, which its server imports; {function!r} is not one "
+                        f"({error}): define it at a module's top level, or grade in this process "
+                        "(in_process=True)") from None
     memory, scratch = memory or settings.WORKER_MEMORY, Path(scratch)
-    pending, running, server = list(items), {}, _Server(scratch)
+    pending, running, server = list(items), {}, _Server(scratch, pickled)
     try:
         while pending or running:
             while pending and len(running) < max(1, jobs):
@@ -282,7 +280,7 @@ def run(items, scratch, options, assignment, jobs, done, function=None, target=N
                                scratch / f"{index:05d}.worker.txt")
                 server.send({"index": index, "name": name, "entry": entry, "scratch": str(scratch), "options": options,
                              "homework": str(assignment.folder), "record": str(one.record), "printed": str(one.printed),
-                             "target": target, "memory": memory, "cwd": os.getcwd()})
+                             "memory": memory, "cwd": os.getcwd()})
                 running[index] = one
             soonest = min([one.deadline for one in running.values() if one.deadline] or [time.monotonic() + 1])
             soonest -= time.monotonic()
@@ -291,7 +289,7 @@ def run(items, scratch, options, assignment, jobs, done, function=None, target=N
             except (EOFError, OSError):  # the server itself died: its workers with it; a new one for the rest
                 lines = [["ended", str(index), "server"] for index in running]
                 server.close()
-                server = _Server(scratch)
+                server = _Server(scratch, pickled)
             for word, index, value in lines:
                 if word == "started":  # its deadline counts from here (the server imports the grader first)
                     one = running[int(index)]

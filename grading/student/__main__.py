@@ -1,0 +1,5 @@
+import sys
+
+from grading.student.make import main
+
+sys.exit(main())
