@@ -15,6 +15,7 @@ import pytest
 
 from fakes import HW, folder_of, huge_png, record
 from grading import grade, merge, settings
+from grading.batch import pipeline
 from grading.intake import notebook
 from grading.outputs import bounds, publish, report, store
 
@@ -149,8 +150,8 @@ def test_a_record_stays_small_whatever_a_submission_holds(tmp_path, monkeypatch)
     run = {"results": [], "events": [{"event": "note", "message": "m" * 500}] * 200 + [{"event": "finished"}],
            "rejected": [], "timed_out": False, "returncode": 0, "seconds": 1.0, "log": "\x01" * 3_000_000,
            "printed": 3_000_000}  # a log that escapes to 18 MB of JSON: bounded by store.save, not by intake
-    monkeypatch.setattr(grade.session, "grade_submission", lambda *a: dict(run))
-    monkeypatch.setattr(grade, "IN_PROCESS", True)
+    monkeypatch.setattr(pipeline.session, "grade_submission", lambda *a: dict(run))
+    monkeypatch.setattr(pipeline, "IN_PROCESS", True)
     monkeypatch.setattr(grade.isolation, "problem", lambda: None)
     out = tmp_path / "out"
     grade.grade(subs, out, quiet=True)
@@ -207,7 +208,7 @@ def test_a_run_stopped_while_grading_leaves_rows_that_say_so(tmp_path, fake_grad
     def stopped(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(grade, "_run", stopped)
+    monkeypatch.setattr(pipeline, "run", stopped)
     with pytest.raises(grade.Interrupted):
         grade.grade(subs, out, quiet=True)
     rows = _rows(out)  # never removed; replaced before grading began

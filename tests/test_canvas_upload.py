@@ -13,6 +13,7 @@ import pytest
 from fakes import NB, record
 from grading import assignment as assignments
 from grading import grade
+from grading.batch import pipeline
 from grading.intake import canvas, collect
 from grading.outputs import publish
 
@@ -117,7 +118,7 @@ def grading_copies(monkeypatch):
         made = {**record(name), "notes": notes, "problems": problems, **collect.meta(entry)}
         return {**made, "graded": notebook.read_text() if notebook.exists() else None}
 
-    monkeypatch.setattr(grade, "grade_one", grade_one)
+    monkeypatch.setattr(pipeline, "grade_one", grade_one)
     monkeypatch.setattr(grade.isolation, "problem", lambda: None)
 
 
