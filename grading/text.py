@@ -1,7 +1,7 @@
 """Text the grader shows or writes, made safe in one place: a submission's name made printable and bounded
 (``display_name``), a file name of its own (``file_name``) and a key for the scores template (``score_key``), control
 characters removed (``clean``), CSV cells a spreadsheet shows as text (``spreadsheet_safe``, ``csv_text``), and
-files written whole (``write_text``, ``write_atomically``).
+files written whole (``write_text``, ``write_atomically``, ``write_json``).
 
 A leaf: it imports nothing of the grader but ``settings``, so the intake, the outputs and the command line all use
 the same rules (``grading.outputs.report`` imports ``write_atomically`` and the CSV helpers from here)."""
@@ -9,9 +9,11 @@ the same rules (``grading.outputs.report`` imports ``write_atomically`` and the 
 import csv
 import hashlib
 import io
+import json
 import os
 import re
 import unicodedata
+from pathlib import Path
 
 from grading import settings
 
@@ -119,3 +121,15 @@ def write_atomically(path, data):
     else:
         write_text(temporary, data)
     os.replace(temporary, path)
+
+
+def write_json(path, data):
+    """Write ``data`` as JSON (keys sorted; what JSON cannot hold as its repr), whole or not at all."""
+    write_atomically(Path(path), json.dumps(data, sort_keys=True, default=repr).encode("utf-8", "replace"))
+
+
+def reason(step, error):
+    """What a row says when a step failed: ``step: ErrorType: the first line of its text`` (at most 120 characters of
+    it), cleaned."""
+    text = str(error).splitlines()[0][:120] if str(error) else ""
+    return clean(f"{step}: {type(error).__name__}{': ' + text if text else ''}")

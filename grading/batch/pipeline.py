@@ -14,12 +14,7 @@ from grading.intake import collect, notebook
 from grading.judge import session
 from grading.outputs import results, store
 from grading.sandbox import isolation
-from grading.text import clean
-
-
-def _reason(step, error):
-    text = str(error).splitlines()[0][:120] if str(error) else ""
-    return clean(f"{step}: {type(error).__name__}{': ' + text if text else ''}")
+from grading.text import reason
 
 
 def grade_one(index, name, entry, scratch, options, assignment):
@@ -42,7 +37,7 @@ def grade_one(index, name, entry, scratch, options, assignment):
         step = "running it in the sandbox"
         ran = session.grade_submission(name, pristine, fmt, options, workdir, assignment)
     except Exception as error:  # the batch goes on: this submission gets a row saying what happened
-        return {**results.failed_record(name, _reason(step, error), traceback.format_exc()), **collect.meta(entry)}
+        return {**results.failed_record(name, reason(step, error), traceback.format_exc()), **collect.meta(entry)}
     record = {"name": name, "format": fmt, "notes": notes + ([note] if note else []), "problems": problems,
               "answers": answers, "shown": shown, **({"answers_cut": cut} if cut else {}),
               **collect.meta(entry)}

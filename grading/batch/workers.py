@@ -33,6 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from grading import settings
+from grading.text import write_json
 
 PRELOAD = ("torch", "torchvision", "torchvision.datasets", "torchvision.transforms", "PIL.Image")
 MEMORY_WORDS = ("MemoryError", "can't allocate memory", "std::bad_alloc", "Cannot allocate memory")
@@ -46,13 +47,6 @@ def _die_with_parent():
 # ------------------------------------------------------------------------------------------------
 # The server and its workers
 # ------------------------------------------------------------------------------------------------
-def _write_json(path, data):
-    path = Path(path)
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(json.dumps(data, sort_keys=True, default=repr), encoding="utf-8", errors="replace")
-    os.replace(partial, path)
-
-
 def _work(task, function):
     """One submission, in a worker (just forked), by ``function`` (the server's): its printing to its file, its limits
     and random state, its record."""
@@ -81,7 +75,7 @@ def _work(task, function):
     except MemoryError:
         record = {**results.failed_record(task["name"], f"the grader's own work on it ran out of memory (its limit: "
                                                         f"{memory / 2**30:g} GiB)"), **collect.meta(task["entry"])}
-    _write_json(task["record"], record)
+    write_json(task["record"], record)
 
 
 def _fork(task, grader, function):

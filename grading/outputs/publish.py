@@ -8,19 +8,14 @@ from pathlib import Path
 
 from grading.intake import canvas
 from grading.outputs import bounds, feedback, report, results, summary
-from grading.text import clean, write_atomically
-
-
-def _reason(step, error):
-    text = str(error).splitlines()[0][:120] if str(error) else ""
-    return clean(f"{step}: {type(error).__name__}{': ' + text if text else ''}")
+from grading.text import clean, reason, write_atomically
 
 
 def outcome(record, written, options, assignment):
     try:
         return results.outcome(record, written, options, assignment)
     except Exception as error:  # never the batch's end: the row says the grader failed on it
-        failed = results.failed_record(record.get("name", "?"), _reason("making its row", error))
+        failed = results.failed_record(record.get("name", "?"), reason("making its row", error))
         return results.outcome(failed, written, options, assignment)
 
 

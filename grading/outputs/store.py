@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from grading.outputs import bounds, results
-from grading.text import file_name
+from grading.text import file_name, write_json
 
 FOLDER = "records"
 REMOVED = "records-removed"
@@ -20,11 +20,7 @@ def save(out, record):
     """Write ``record`` (JSON) to its file, whole or not at all."""
     folder = Path(out) / FOLDER
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{file_name(record['name'])}.json"
-    temporary = path.with_name(f".{path.name}.partial")
-    record = bounds.fit(record)  # under settings.RECORD_LIMIT whatever the submission held
-    temporary.write_text(json.dumps(record, sort_keys=True, default=repr), encoding="utf-8", errors="replace")
-    os.replace(temporary, path)
+    write_json(folder / f"{file_name(record['name'])}.json", bounds.fit(record))  # fit: under settings.RECORD_LIMIT
 
 
 def _read(path):
