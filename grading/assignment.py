@@ -9,16 +9,14 @@ to the folder. ``load(folder)`` checks that every automatic part's cases add up 
 """
 
 import functools
-import gzip
-import hashlib
 import importlib.util
 import json
 from collections import namedtuple
 from pathlib import Path
 
 import casekit
+import casekit.data
 
-from grading.text import write_atomically
 
 ASSIGNMENTS = Path(__file__).resolve().parent / "assignments"  # the repository's own assignment is its one folder
 AUTOMATIC, WRITTEN = "automatic", "written"
@@ -100,16 +98,11 @@ class Assignment:
         root = self.data_folder()
         if root is None:
             return None
-        for relative, expected in self.data.get("checksums", {}).items():
-            path = root / relative
-            found = hashlib.md5(path.read_bytes()).hexdigest() if path.is_file() else "missing"
-            if found != expected:
-                raise AssignmentError(f"{path}: MD5 {found}, expected {expected}; restore the file from the "
-                                      "repository (git checkout -- data)")
-            if path.suffix == ".gz":
-                content, extracted = gzip.decompress(path.read_bytes()), path.with_suffix("")
-                if not extracted.is_file() or extracted.read_bytes() != content:
-                    write_atomically(extracted, content)
+        checksums = self.data.get("checksums", {})
+        problems = casekit.data.damaged(root, checksums)
+        if problems:
+            raise AssignmentError(f"{problems[0].strip()}; restore the file from the repository (git checkout -- data)")
+        casekit.data.extract(root, checksums)
         return root
 
     def student_text(self, name):

@@ -1,7 +1,5 @@
 """MNIST as the notebook uses it: the shipped files checked, each transform applied once, subsets for quick mode."""
 
-import gzip
-import hashlib
 import os
 import random
 import re
@@ -14,12 +12,14 @@ import torchvision
 from torchvision import transforms
 from torchvision.transforms.v2.functional import resize
 
+import casekit.data
+
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # torchvision's MNIST root (the files live in DATA_ROOT/MNIST/raw): found from this file, not from the
 # working directory, so the notebook runs from anywhere. HW2_DATA_ROOT points it elsewhere.
 DATA_ROOT = Path(os.environ.get("HW2_DATA_ROOT", REPO_ROOT / "data"))
-# The MD5 sums torchvision itself checks (and ../shared/mnist/MD5SUMS lists).
+# The MD5 sums torchvision itself checks for the four original files (the assignment's checksums too).
 MNIST_MD5 = {
     "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
     "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
@@ -32,10 +32,6 @@ class MNISTIntegrityError(RuntimeError):
     """A shipped MNIST file is missing or differs from the original."""
 
 
-def _md5(path):
-    return hashlib.md5(Path(path).read_bytes()).hexdigest()
-
-
 def verify_mnist(root=None):
     """Check the four shipped MNIST ``.gz`` files against their MD5 sums; return ``root``.
 
@@ -46,16 +42,8 @@ def verify_mnist(root=None):
     and a damaged extraction can never be read silently.
     """
     root = Path(DATA_ROOT if root is None else root)
-    raw = root / "MNIST" / "raw"
-    problems = []
-    for name, expected in MNIST_MD5.items():
-        path = raw / name
-        if not path.is_file():
-            problems.append(f"  {path}: missing (expected MD5 {expected})")
-            continue
-        found = _md5(path)
-        if found != expected:
-            problems.append(f"  {path}: MD5 expected {expected}, found {found}")
+    checksums = {f"MNIST/raw/{name}": md5 for name, md5 in MNIST_MD5.items()}
+    problems = casekit.data.damaged(root, checksums)
     if problems:
         raise MNISTIntegrityError(
             "The shipped MNIST files are damaged, so the notebook stops here rather than train on "
@@ -63,13 +51,7 @@ def verify_mnist(root=None):
             "Restore them from git with `git checkout -- data/MNIST/raw` (run in the repository "
             f"root, {REPO_ROOT}), then run this cell again."
         )
-    for name in MNIST_MD5:
-        extracted = raw / name[: -len(".gz")]
-        content = gzip.decompress((raw / name).read_bytes())
-        if not extracted.is_file() or extracted.read_bytes() != content:
-            partial = extracted.with_name(extracted.name + ".partial")
-            partial.write_bytes(content)
-            partial.replace(extracted)  # atomic: a reader never sees half a file
+    casekit.data.extract(root, checksums)
     return root
 
 

@@ -90,7 +90,7 @@ def test_the_names_come_from_the_homework_folder():
             "training_dataloader", "mnist_training_set", "MNIST", "0.1307", "0.3081"} <= names
     assert constants == {"0.1307", "0.3081"}
     assert engine_files() and not any("assignments" in p.parts for p in engine_files())
-    assert {"casekit/__init__.py", "casekit/kernel.py"} <= {p.relative_to(REPO).as_posix() for p in engine_files()}
+    assert {"casekit/__init__.py", "casekit/data.py", "casekit/kernel.py"} <= {p.relative_to(REPO).as_posix() for p in engine_files()}
 
 
 def test_the_scan_sees_code_and_skips_comments_and_docstrings(tmp_path):

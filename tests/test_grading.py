@@ -181,7 +181,8 @@ def test_student_version_files(student):
     generated = {name: REPO / source for name, source in [  # the public checks and the case toolkit, as shipped
         ("hw2_helpers/checking/assignment.json", HW.folder / "assignment.json"),
         ("hw2_helpers/checking/public_cases.py", HW.folder / "public_cases.py"),
-        ("casekit/__init__.py", "casekit/__init__.py"), ("casekit/kernel.py", "casekit/kernel.py")]}
+        ("casekit/__init__.py", "casekit/__init__.py"), ("casekit/data.py", "casekit/data.py"),
+        ("casekit/kernel.py", "casekit/kernel.py")]}
     assert all((out / p).read_bytes() == path.read_bytes() for p, path in generated.items())
     assert not (out / "hw2_helpers" / "checking" / "hidden_cases.py").exists()
     assert shipped and all((out / p).read_bytes() == (REPO / p).read_bytes() for p in shipped if p not in generated)
@@ -189,7 +190,7 @@ def test_student_version_files(student):
     assert not left_out & set(shipped) and all((REPO / p).is_file() for p in left_out)
     assert not any(p.endswith(".pyc") for p in shipped)
     files = sorted([f for f in files if f not in shipped] + ["hw2_helpers"])
-    assert files == ["README.md", "casekit/__init__.py", "casekit/kernel.py", "data/MNIST/raw/t10k-images-idx3-ubyte.gz", "data/MNIST/raw/t10k-labels-idx1-ubyte.gz",
+    assert files == ["README.md", "casekit/__init__.py", "casekit/data.py", "casekit/kernel.py", "data/MNIST/raw/t10k-images-idx3-ubyte.gz", "data/MNIST/raw/t10k-labels-idx1-ubyte.gz",
                      "data/MNIST/raw/train-images-idx3-ubyte.gz", "data/MNIST/raw/train-labels-idx1-ubyte.gz",
                      "data/README.md", "hw2.ipynb", "hw2_helpers", "hw2_models.py", "imgs/lenet-5.png",
                      "requirements.txt"]

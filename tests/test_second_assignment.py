@@ -74,7 +74,7 @@ def _notebook(student, answer="My own answer."):
 def test_the_student_version_is_generated_from_the_folder(tiny, student):
     out, nb, module, _, filled = student
     files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
-    assert files == ["README.md", "casekit/__init__.py", "casekit/kernel.py", "checking/assignment.json",
+    assert files == ["README.md", "casekit/__init__.py", "casekit/data.py", "casekit/kernel.py", "checking/assignment.json",
                      "checking/public_cases.py", "requirements.txt", "tiny.ipynb", "tiny_helpers.py", "tiny_models.py"]
     assert "nn.Linear(_, _)" in module and "self.linear(_)" in module and "twice the identity" not in module
     assert filled == ms.solved_module(assignment=tiny)
