@@ -1,4 +1,4 @@
-"""The parent side of grading one submission: ``grade_submission(name, pristine, fmt, options, workdir) -> record``.
+"""The parent side of grading one submission: ``grade_submission`` runs its sandboxed child and returns a record.
 
 Points exist only here. The sandboxed child (``python -m grading.sandbox.child.runner``, which sees only
 ``grading/sandbox/child``, the case toolkit, the submission's pristine copy, the dataset's files and the Python

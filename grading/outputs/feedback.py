@@ -1,4 +1,4 @@
-"""A page for each student: ``feedback/FILE.html`` (FILE: ``submissions.file_name``), each graded part with its points
+"""A page for each student: ``feedback/FILE.html`` (FILE: ``text.file_name``), each graded part with its points
 and what the check found, in the checks' own words (never a check's source or the reference code), the written parts'
 scores once merged; from Canvas's download also ``feedback_for_canvas.zip`` for Canvas's *Re-Upload Submissions*,
 each page named ``<name>[_LATE]_<user id>_<attachment id>_feedback.html`` (``grading.intake.canvas.upload_name``):

@@ -1,5 +1,5 @@
 """What a run writes into ``--out``: grades.csv, the written-answer pages, the scores template, and per submission
-``details/FILE.json`` and ``logs/FILE.txt`` (FILE: ``submissions.file_name``). Every file is written as UTF-8 with
+``details/FILE.json`` and ``logs/FILE.txt`` (FILE: ``text.file_name``). Every file is written as UTF-8 with
 anything unencodable replaced, so no text of a submission can stop the writing."""
 
 import functools
