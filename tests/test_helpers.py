@@ -116,11 +116,12 @@ def test_show_source_hides_grading_markers():
 
 
 def blanked_models(tmp_path, *lines):
-    """A copy of the helpers and of hw2_models.py with each of ``lines`` (a layer's name in Encoder or Decoder) blanked
+    """A copy of the helpers, the case toolkit and hw2_models.py with each of ``lines`` (a layer's name in Encoder or Decoder) blanked
     as the assignment blanks it."""
     import shutil
 
-    shutil.copytree(REPO / "hw2_helpers", tmp_path / "hw2_helpers")
+    for package in ("hw2_helpers", "casekit"):  # as the student version ships them
+        shutil.copytree(REPO / package, tmp_path / package)
     text = (REPO / "hw2_models.py").read_text()
     for cls, name in lines:
         start = text.index(f"class {cls}(")
