@@ -19,6 +19,7 @@ from grading import settings  # noqa: E402
 from grading.intake import notebook  # noqa: E402
 from casekit import kernel  # noqa: E402
 from grading.sandbox.child import runner as child  # noqa: E402
+from grading.sandbox.child.notebook import defined_classes  # noqa: E402
 
 
 def verdicts(folder, homework, data):
@@ -35,7 +36,7 @@ def verdicts(folder, homework, data):
               "spec": homework.sandbox(), "limits": {"file": settings.FILE_LIMIT, "output": settings.OUTPUT_LIMIT}}
     answer = runner.load({"config": config, "limit": 60})
     nb, _ = notebook.load(pristine / homework.files["notebook"])
-    skip = {i for i, text in notebook.code_cells(nb) if notebook.defined_classes(text, homework.classes)} \
+    skip = {i for i, text in notebook.code_cells(nb) if defined_classes(text, homework.classes)} \
         if fmt == notebook.ASSIGNMENT else set()
     last = homework.cell_parts()[-1].follows
     for index, names in notebook.plan(nb, homework.needed(), last, skip | set(answer["ran"])):

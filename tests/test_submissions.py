@@ -19,6 +19,7 @@ from grading import grade, settings, text
 from grading.batch import pipeline
 from grading.intake import notebook, submissions
 from grading.outputs import report, results
+from grading.sandbox.child.notebook import defined_classes
 
 HW = assignments.load()
 FILES = tuple(HW.files.values())
@@ -66,7 +67,7 @@ def test_the_line_scans_read_what_the_regular_expressions_did():
     assert notebook.imports_module("  from hw2_models import Encoder", "hw2_models")
     assert notebook.imports_module("import hw2_models as m", "hw2_models")
     assert not notebook.imports_module("import hw2_models_old", "hw2_models") and not notebook.imports_module("# import hw2_models", "hw2_models")
-    assert notebook.classes_by_text("class Encoder(nn.Module:\nclass Decoderx:\nclass LeNet_5:", HW.classes) == ["Encoder", "LeNet_5"]
+    assert defined_classes("class Encoder(nn.Module:\nclass Decoderx:\nclass LeNet_5:", HW.classes) == ["Encoder", "LeNet_5"]
     assert notebook.assigns_by_text("  model = LeNet_5(\nae_model == 1\nvae_model=2", ["model", "ae_model", "vae_model"]) \
         == {"model", "vae_model"}
 
@@ -255,7 +256,7 @@ def test_a_cell_of_magics_is_not_translated_in_the_graders_process(tmp_path):
     started = time.monotonic()
     assert notebook.detect(notebook.load(path)[0], HW) == notebook.ASSIGNMENT  # IPython's TransformerManager: about 290 s on this cell
     assert time.monotonic() - started < 5
-    assert notebook.defined_classes("class Encoder:\n    pass\nx = '''\nclass Decoder:\n'''", HW.classes) == ["Encoder"]
+    assert defined_classes("class Encoder:\n    pass\nx = '''\nclass Decoder:\n'''", HW.classes) == ["Encoder"]
 
 
 def test_an_older_notebook_is_converted_once_and_a_damaged_one_says_what_to_do(tmp_path):
@@ -278,3 +279,23 @@ def test_an_older_notebook_is_converted_once_and_a_damaged_one_says_what_to_do(t
     path.write_text(json.dumps({"nbformat": 3, "nbformat_minor": 0, "metadata": {}, "worksheets": 5}))
     assert notebook.load(path) == (None, "the notebook is in nbformat 3 and could not be converted to nbformat 4 "
                                          "(TypeError): open it in Jupyter and save it again")
+
+
+@pytest.mark.parametrize("cell, expected", [
+    ("class Encoder(nn.Module):\n    pass", ["Encoder"]),
+    ("%matplotlib inline\nclass Encoder(nn.Module):\n    pass", ["Encoder"]),  # a magic: read from its lines
+    ("%%time\nclass Decoder:\n    pass", ["Decoder"]),
+    ("%matplotlib inline\nx = '''\nclass Decoder:\n'''\nclass Encoder:\n    pass", ["Decoder", "Encoder"]),
+    ("if True:\n    class Encoder:\n        pass", []),  # not at the top level
+    ("class Encoderx:\n    pass\nclass\tLeNet_5:\n    pass", ["LeNet_5"]),
+    ("classEncoder = 1\n# class Decoder", []),
+    ("class Encoder:\n    pass\n" + "(" * 200_000, ["Encoder"]),  # too deep to parse: read from its lines
+])
+def test_the_plan_and_the_child_read_a_cells_classes_by_one_rule(cell, expected):
+    """The parent plans which cells are class cells and the sandboxed child loads them, both with this one function:
+    a cell the two would read differently (a magic beside a class in a string) cannot leave a class unloaded."""
+    from grading.judge import session
+    from grading.sandbox.child import notebook as child_notebook
+
+    assert session.defined_classes is child_notebook.defined_classes is notebook.defined_classes
+    assert defined_classes(cell, HW.classes) == expected

@@ -3,8 +3,8 @@
 ``load(path) -> (notebook dict or None, problem or None)`` checks the size, the nesting depth (a linear scan, before
 ``json.loads``) and the number of cells. ``cells``, ``source`` and ``tags`` are the one way every part of the grader
 reads a cell; text comes back with lone surrogates replaced, so it can always be written out. The scans of cell text
-(``imports_module``, ``classes_by_text``, ``assigns_by_text``) go line by line: no regular expression that can
-backtrack. The format detection (``detect``, ``decide``) and the written answers read notebooks through here.
+(``imports_module``, ``assigns_by_text``, and the sandbox child's ``defined_classes``, which the plan shares) go
+line by line: no regular expression that can backtrack. The format detection (``detect``, ``decide``) and the written answers read notebooks through here.
 """
 
 import json
@@ -14,6 +14,7 @@ import stat
 from pathlib import Path
 
 from grading import settings
+from grading.sandbox.child.notebook import defined_classes
 from grading.text import encodable
 
 KIT, ASSIGNMENT = "kit", "assignment"
@@ -183,16 +184,6 @@ def imports_module(text, module):
     return False
 
 
-def classes_by_text(text, classes):
-    """The graded classes a cell's lines start defining (``class NAME``): for a cell that does not compile."""
-    found = []
-    for line in _lines(text):
-        word = _word_after(line, "class")
-        if word and word[0] in classes and word[0] not in found:
-            found.append(word[0])
-    return found
-
-
 def assigns_by_text(text, names):
     """Which of ``names`` a cell's lines assign (``NAME =``, not ``==``): for a cell that does not compile."""
     found = set()
@@ -213,20 +204,6 @@ def _tree(text):
         return ast.parse(text)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
-
-
-def defined_classes(text, classes):
-    """The graded classes a cell defines at its top level (only a cell with a line ``class NAME`` can); a cell that
-    does not parse is read from its lines."""
-    import ast
-
-    candidates = classes_by_text(text, classes)
-    if not candidates:
-        return []
-    tree = _tree(text)
-    if tree is None:
-        return candidates
-    return [node.name for node in tree.body if isinstance(node, ast.ClassDef) and node.name in classes]
 
 
 def assigned(tree):

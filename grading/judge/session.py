@@ -30,6 +30,7 @@ from grading.intake import notebook
 from grading.sandbox import isolation
 from grading.judge.transport import Child, Refused, _send
 from grading.sandbox.child import wire
+from grading.sandbox.child.notebook import defined_classes
 
 GRADING = settings.GRADING
 SUB = isolation.SUB
@@ -186,7 +187,7 @@ def run(session, child, ask, fmt, assignment, pristine):
     if nb is None:
         session.events.append({"event": "problem", "message": f"{assignment.files['notebook']}: {problem}"})
     last = assignment.cell_parts()[-1].follows if assignment.cell_parts() else None
-    skip = {i for i, text in notebook.code_cells(nb) if notebook.defined_classes(text, assignment.classes)} \
+    skip = {i for i, text in notebook.code_cells(nb) if defined_classes(text, assignment.classes)} \
         if fmt == notebook.ASSIGNMENT else set()
     for index, names in notebook.plan(nb, assignment.needed(), last, skip | ran) if nb is not None else []:
         graded = sorted(follows[n] for n in names if n in follows and follows[n] not in session.done)
