@@ -153,6 +153,11 @@ def _grade(state, submissions_folder, out, written_scores, jobs, timeout, cell_l
         progress.say(f"{len(entries) - len(todo)} already graded and unchanged, kept; grading {len(todo)}"
              + ("" if written_scores else " (--regrade grades them all again)"))
     state.graded = True
+    graded_now = {name for name, _ in todo}
+    for name, entry in entries:  # a kept record takes what Canvas's names say of it now (an attachment id it lacked)
+        if name in kept and name not in graded_now and any(kept[name].get(k) != v for k, v in collect.meta(entry).items()):
+            kept[name] = {**kept[name], **collect.meta(entry)}
+            store.save(out, kept[name])
     if todo:  # grades.csv is replaced, never removed: a run stopped while grading leaves one whose rows it had not
         # graded say so (publish.start), never an older grade as this run's; the older pages and details go
         report.clear(out, homework)

@@ -5,6 +5,7 @@ it), not from the grader's: every name the grader writes is checked against it. 
 copies each submission's files as the grader does (no sandbox), so these tests are quick."""
 
 import html
+import json
 import re
 import zipfile
 
@@ -186,3 +187,18 @@ def test_a_student_without_an_attachment_id_has_a_page_but_none_in_the_zip(tmp_p
     plain = tmp_path / "plain"
     _, messages = publish.write(plain, [record("alice"), record("bob")], {}, {"timeout": 60}, assignment=HW)
     assert not (plain / "feedback_for_canvas.zip").exists() and messages == []  # a plain folder: nothing to say
+
+
+def test_a_record_kept_from_an_older_run_takes_its_attachment_id_without_grading_again(tmp_path, fake_grading):
+    """A record written before attachment ids were kept is current (its files unchanged): the next run gives it the
+    id Canvas's names carry now, without running it again, and its page goes into the zip."""
+    archive, out = _download(tmp_path, _entries([STUDENTS[0], STUDENTS[2]])), tmp_path / "out"
+    grade.grade(archive, out, quiet=True)
+    for path in (out / "records").glob("*.json"):  # as an older run wrote them
+        older = {k: v for k, v in json.loads(path.read_text()).items() if k != "canvas_attachment_id"}
+        path.write_text(json.dumps(older))
+    fake_grading.clear()
+    messages = []
+    grade.grade(archive, out, quiet=True, messages=messages)
+    assert fake_grading == []  # nothing graded again
+    assert len(_pages(out)) == 2 and not any("no page" in m for m in messages)  # guard: grade's refresh of kept meta

@@ -97,6 +97,5 @@ def write(out, records, outcomes, assignment):
         write_atomically(out / "feedback_for_canvas.zip", handle.getvalue())
     if not any(isinstance(r.get("canvas_user_id"), str) for r in records) or not left:
         return []  # a plain folder's run: no Canvas page was expected
-    return [f"no page in feedback_for_canvas.zip (no attachment id of theirs from Canvas's download; a record kept "
-            f"from an older run: grade it again with --only NAME): {', '.join(left)}; their pages are in "
-            f"{folder.name}/"]
+    return [f"no page in feedback_for_canvas.zip (no attachment id of theirs from Canvas's download): "
+            f"{', '.join(left)}; their pages are in {folder.name}/"]
