@@ -192,7 +192,7 @@ def test_a_student_without_an_attachment_id_has_a_page_but_none_in_the_zip(tmp_p
 def test_a_record_kept_from_an_older_run_takes_its_attachment_id_without_grading_again(tmp_path, fake_grading):
     """A record written before attachment ids were kept is current (its files unchanged): the next run gives it the
     id Canvas's names carry now, without running it again, and its page goes into the zip."""
-    archive, out = _download(tmp_path, _entries([STUDENTS[0], STUDENTS[2]])), tmp_path / "out"
+    archive, out = _download(tmp_path, _entries([VICTIM, ("Kim, Min", "kimmin", "100080", False, [("930", "hw2.ipynb")])])), tmp_path / "out"
     grade.grade(archive, out, quiet=True)
     for path in (out / "records").glob("*.json"):  # as an older run wrote them
         older = {k: v for k, v in json.loads(path.read_text()).items() if k != "canvas_attachment_id"}
