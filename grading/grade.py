@@ -1,6 +1,6 @@
-"""Grade a folder of submissions: ``python -m grading.grade SUBMISSIONS [--homework FOLDER] [--out results]``.
+"""Grade a folder of submissions: ``python -m grading.grade SUBMISSIONS [--assignment DIR] [--out results]``.
 
-``--homework`` names the assignment's folder (``grading.assignment``; default: the repository's own). SUBMISSIONS
+``--assignment`` names the assignment's folder (``grading.assignment``; default: the repository's own). SUBMISSIONS
 holds one entry per student: a folder or a ``.zip`` with the files the assignment names (found at any depth; other
 files are ignored), or it is Canvas's *Download Submissions* zip (or its unzipped folder), whose files are grouped by
 Canvas user id (grading.intake.collect). Writes into ``--out``:
@@ -35,7 +35,8 @@ import sys
 import time
 from pathlib import Path
 
-from grading import assignment as assignments
+from grading import assignment as assignment_option
+from grading.assignment import load as load_assignment
 from grading import settings
 from grading.batch import pipeline, progress
 from grading.intake import canvas as canvas_format
@@ -83,7 +84,7 @@ class Interrupted(KeyboardInterrupt):
 
 def grade(submissions_folder, out, written_scores=None, jobs=1, timeout=settings.TIMEOUT,
           cell_limit=settings.CELL_LIMIT, quiet=False, only=None, shard=None, late_penalty=None, gradebook=None,
-          assignment=None, regrade=False, messages=None, canvas=None, homework=None, scale_to=False):
+          column=None, regrade=False, messages=None, canvas=None, assignment_folder=None, scale_to=False):
     """Grade the submissions in ``submissions_folder`` (a folder, or Canvas's download); write the results into
     ``out``; return (rows, records) of every submission ``out`` holds.
 
@@ -98,12 +99,13 @@ def grade(submissions_folder, out, written_scores=None, jobs=1, timeout=settings
     ValueError for names that collide or do not match, written scores or a gradebook that do not fit, an input that
     is an output; each before anything in ``out`` changes. A full run moves the records of submissions no longer
     in the folder to ``out/records-removed/`` (never deletes them). ``messages`` (a list) receives what the user
-    should be told. ``homework``: the assignment's folder (default: the repository's own). Ctrl-C raises
+    should be told. ``assignment_folder``: the assignment's folder (default: the repository's own); ``column``: the
+    gradebook's column (its title or id) where the export has several. Ctrl-C raises
     ``Interrupted`` (one line: what was kept) once every worker and sandbox is stopped."""
     state = progress.State(out)
     try:
         return _grade(state, submissions_folder, out, written_scores, jobs, timeout, cell_limit, quiet, only, shard,
-                      late_penalty, gradebook, assignment, regrade, messages, canvas, homework, scale_to)
+                      late_penalty, gradebook, column, regrade, messages, canvas, assignment_folder, scale_to)
     except Interrupted:
         raise
     except KeyboardInterrupt:
@@ -111,15 +113,15 @@ def grade(submissions_folder, out, written_scores=None, jobs=1, timeout=settings
 
 
 def _grade(state, submissions_folder, out, written_scores, jobs, timeout, cell_limit, quiet, only, shard,
-           late_penalty, gradebook, assignment, regrade, messages, canvas, homework, scale_to):
-    homework = assignments.load(homework)
+           late_penalty, gradebook, column, regrade, messages, canvas, assignment_folder, scale_to):
+    assignment = load_assignment(assignment_folder)
     out = Path(out)
     told = []
     if late_penalty is not None and not 0 <= late_penalty <= 1:
         raise ValueError(f"--late-penalty {late_penalty}: expected a fraction of the total between 0 and 1, e.g. 0.1")
     store.refuse_inputs_in_outputs(out, [("--written-scores", written_scores), ("--gradebook", gradebook),
-                                         ("SUBMISSIONS", submissions_folder)], homework)
-    book = publish.read_gradebook(gradebook, assignment, homework, scale_to) if gradebook else None
+                                         ("SUBMISSIONS", submissions_folder)], assignment)
+    book = publish.read_gradebook(gradebook, column, assignment, scale_to) if gradebook else None
     students = ({row["ID"]: canvas_format.download_name(row.get("Student", "")) for row in book[0].rows}
                 if book else None)
     entries, ignored = collect.find(submissions_folder, canvas, students, told)
@@ -139,13 +141,13 @@ def _grade(state, submissions_folder, out, written_scores, jobs, timeout, cell_l
                             [n for n in again if progress.failed(kept[n])])
         told += [f"graded again, {why}: {', '.join(found)}" for why, found in (
             ("changed since their records", changed), ("the grader had failed on them", retried)) if found]
-    scores = results.read_written_scores(written_scores, held, homework) if written_scores else {}
+    scores = results.read_written_scores(written_scores, held, assignment) if written_scores else {}
     options = {"timeout": timeout, "cell_limit": cell_limit, "late_penalty": late_penalty}
     if todo or not written_scores:  # only merging written scores, with nothing changed, runs no code
         problem = isolation.problem()
         if problem is not None:
             raise RuntimeError(f"{isolation.HOW_TO_GET_A_SANDBOX} ({problem})")
-        options["data"] = str(homework.prepare_data() or "")  # the dataset's files checked, extracted once
+        options["data"] = str(assignment.prepare_data() or "")  # the dataset's files checked, extracted once
     # every input is checked: from here on --out changes
     state.total = len(todo) if only else len(entries)
     state.kept = 0 if only else len(entries) - len(todo)
@@ -155,9 +157,9 @@ def _grade(state, submissions_folder, out, written_scores, jobs, timeout, cell_l
     state.graded = True
     if todo:  # grades.csv is replaced, never removed: a run stopped while grading leaves one whose rows it had not
         # graded say so (publish.start), never an older grade as this run's; the older pages and details go
-        report.clear(out, homework)
-        publish.start(out, {n: r for n, r in kept.items() if n in held}, todo, options, book, homework)
-    fresh = pipeline.run(todo, out, options, jobs, quiet, homework, kept, state) if todo else []
+        report.clear(out, assignment)
+        publish.start(out, {n: r for n, r in kept.items() if n in held}, todo, options, book, assignment)
+    fresh = pipeline.run(todo, out, options, jobs, quiet, assignment, kept, state) if todo else []
     if not only:
         moved = store.set_aside(out, names)  # a full run shows the records of this folder only, and deletes none
         gone, older = [n for n in moved if n not in names], [n for n in moved if n in names]
@@ -169,7 +171,7 @@ def _grade(state, submissions_folder, out, written_scores, jobs, timeout, cell_l
                         f"{out / store.REMOVED}")
     records = {**{n: r for n, r in kept.items() if n in held}, **{r["name"]: r for r in fresh}}
     written = store.merge_written(out, records, scores)
-    rows, written_told = publish.write(out, list(records.values()), written, options, book, ignored, homework,
+    rows, written_told = publish.write(out, list(records.values()), written, options, book, ignored, assignment,
                                        clear=not todo)
     told += written_told + ([f"not graded (not named as Canvas names its entries, or refused above): "
                              f"{', '.join(ignored)}"] if ignored else [])
@@ -189,8 +191,7 @@ def main(argv=None):
                                                  "new scores for a student are given")
     parser.add_argument("--jobs", type=int, default=min(4, os.cpu_count() or 1),
                         help="submissions graded at once, each with its share of the cores (default: the cores, at most 4)")
-    parser.add_argument("--homework", help="the assignment's folder (default: the repository's own, under "
-                                           "grading/assignments/)")
+    assignment_option.add_option(parser)
     parser.add_argument("--timeout", type=float, default=settings.TIMEOUT,
                         help=f"seconds per submission (default {settings.TIMEOUT:g})")
     parser.add_argument("--cell-timeout", type=float, default=settings.CELL_LIMIT,
@@ -208,10 +209,11 @@ def main(argv=None):
     started, messages = time.monotonic(), []
     try:
         shard = parse_shard(args.shard) if args.shard else None
+        folder = assignment_option.folder_from(args, "grading.grade")
         rows, _ = grade(args.submissions, args.out, args.written_scores, args.jobs, args.timeout, args.cell_timeout,
                         only=args.only.split(",") if args.only else None, shard=shard, late_penalty=args.late_penalty,
-                        gradebook=args.gradebook, assignment=args.assignment, regrade=args.regrade, messages=messages,
-                        homework=args.homework, canvas=args.canvas, scale_to=args.scale_to)
+                        gradebook=args.gradebook, column=args.column, regrade=args.regrade, messages=messages,
+                        assignment_folder=folder, canvas=args.canvas, scale_to=args.scale_to)
     except KeyboardInterrupt as error:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C while printing the line: no traceback
         line = str(error) if isinstance(error, Interrupted) else f"stopped; nothing in {args.out} is finished"

@@ -93,7 +93,7 @@ def download(tmp_path_factory):
     archive, export = build(base)
     results = base / "results"
     messages = []
-    rows, records = grading.grade(archive, results, gradebook=export, assignment="Homework 2", late_penalty=0.1,
+    rows, records = grading.grade(archive, results, gradebook=export, column="Homework 2", late_penalty=0.1,
                                   messages=messages, **OPTIONS)
     return {"archive": archive, "export": export, "out": results, "rows": {r["submission"]: r for r in rows},
             "records": records, "messages": messages}
@@ -159,7 +159,7 @@ def test_written_scores_merge_without_running_code_and_name_a_mistyped_name(down
     monkeypatch.setattr(pipeline, "IN_PROCESS", True)  # were any graded, it would be here, where refuse is
     started = time.monotonic()
     rows, _ = grading.grade(download["archive"], download["out"], scores, late_penalty=0.1,
-                            gradebook=download["export"], assignment="48213", **OPTIONS)
+                            gradebook=download["export"], column="48213", **OPTIONS)
     assert time.monotonic() - started < 30
     by_name = {r["submission"]: r for r in rows}
     assert by_name["garcialuis_48213"]["total"] == "15" and by_name["moreauana_48215"]["total"] == "10.8"

@@ -11,11 +11,11 @@ import pytest
 from conftest import zip_bytes
 from grading import grade, merge
 from grading.batch import pipeline
-from grading import assignment as assignments
+from grading.assignment import load as load_assignment
 from grading.intake import canvas, collect, submissions
 from grading.outputs import publish, results, store
 
-HW = assignments.load()
+HW = load_assignment()
 
 NB = '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
 ENTRIES = {  # Canvas's top-level names -> content
@@ -193,7 +193,7 @@ def test_records_give_rows_feedback_summary_and_the_canvas_import(tmp_path):
     records = [record("garcialuis_48213", "48213", earned=0), record("moreauana_48215", "48215", late=True),
                record("strangerx_49999", "49999"), results.failed_record("broken", "copying the submission: OSError")]
     export = canvas.read_export(EXPORT)
-    book = (export, canvas.choose_assignment(export, "48213"))
+    book = (export, canvas.choose_column(export, "48213"))
     written = {"garcialuis_48213": {"hw1_comparison": 1, "vae_use_case": 2}}
     rows, messages = publish.write(out, records, written, {"timeout": 60, "late_penalty": 0.1}, book, assignment=HW)
     by_name = {row["submission"]: row for row in rows}

@@ -19,7 +19,7 @@ import nbformat
 import pytest
 
 from grading.student import annotate
-from grading import assignment as assignments
+from grading.assignment import Assignment, AssignmentError, heading, load as load_assignment
 from grading.intake import notebook
 from grading.outputs import report, results
 from grading.sandbox import isolation
@@ -27,7 +27,7 @@ from grading import grade as grading
 from grading.student import make as ms
 
 REPO = Path(__file__).resolve().parents[1]
-HW = assignments.load()
+HW = load_assignment()
 ASSIGNMENT = REPO / "grading" / "assignments" / "hw2" / "hw2_assignment.txt"  # the assignment as handed out, kept in the repository
 AUTO = ["transform", "dataloaders", "lenet_layers", "lenet_instantiated", "encoder", "decoder", "ae_built", "vae_built"]
 FULL = {"transform": 1, "dataloaders": 1, "lenet_layers": 3, "lenet_instantiated": 1, "encoder": 2, "decoder": 2,
@@ -152,7 +152,7 @@ def test_one_table_of_parts_agrees_with_every_case_and_the_grader():
     assert (HW.automatic_points, HW.written_points) == (12, 3)
     assert results.columns(HW)[3:-5] == [p.name for p in HW.parts]
     assert [p.name for p in HW.module_parts()] == ["lenet_layers", "encoder", "decoder"]
-    assert assignments.heading(HW.written()[-1]).endswith("VAE? (2 points)")
+    assert heading(HW.written()[-1]).endswith("VAE? (2 points)")
 
 
 def test_the_grader_refuses_cases_that_disagree_with_the_table(tmp_path):
@@ -163,14 +163,14 @@ def test_the_grader_refuses_cases_that_disagree_with_the_table(tmp_path):
     data = json.loads((folder / "assignment.json").read_text())
     data["parts"][0]["points"] = 2
     (folder / "assignment.json").write_text(json.dumps(data))
-    with pytest.raises(assignments.AssignmentError, match=r"cases award 1 points to transform; assignment.json gives it 2"):
-        assignments.Assignment(folder).cases
+    with pytest.raises(AssignmentError, match=r"cases award 1 points to transform; assignment.json gives it 2"):
+        Assignment(folder).cases
     data["parts"][0]["points"] = 1
     (folder / "assignment.json").write_text(json.dumps(data))
     text = (folder / "public_cases.py").read_text().replace("public=True)\ndef dataloaders", "public=False)\ndef dataloaders")
     (folder / "public_cases.py").write_text(text)
-    with pytest.raises(assignments.AssignmentError, match="says public=False but sits in public_cases.py"):
-        assignments.Assignment(folder).cases
+    with pytest.raises(AssignmentError, match="says public=False but sits in public_cases.py"):
+        Assignment(folder).cases
 
 
 def test_student_version_files(student):

@@ -19,14 +19,14 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grading import assignment as assignments
+from grading.assignment import load as load_assignment
 from grading import grade as grading
 from grading.sandbox import isolation
 from grading.student import make as ms
 from hostile_attacks import FORGE_MAIN, FORGE_OTTER, FORGE_PROTOCOL, SWALLOWING_HANG
 
 REPO = Path(__file__).resolve().parents[1]
-HW = assignments.load()
+HW = load_assignment()
 AUTO = ["transform", "dataloaders", "lenet_layers", "lenet_instantiated", "encoder", "decoder", "ae_built", "vae_built"]
 FULL = {"transform": 1, "dataloaders": 1, "lenet_layers": 3, "lenet_instantiated": 1, "encoder": 2, "decoder": 2,
         "ae_built": 1, "vae_built": 1}

@@ -24,14 +24,14 @@ import pytest
 
 from fakes import NB, folder_of as _folder, record, snapshot as _snapshot
 from grading import grade, settings
-from grading import assignment as assignments
+from grading.assignment import load as load_assignment
 from grading.batch import pipeline, workers
 from grading.intake import canvas
 from grading.outputs import publish, results, store
 from grading.sandbox import isolation
 
 REPO = Path(__file__).resolve().parents[1]
-HW = assignments.load()
+HW = load_assignment()
 TINY = REPO / "examples" / "tiny"
 SANDBOX = isolation.problem() is None
 EXPORT = """Student,ID,SIS User ID,SIS Login ID,Section,Homework 2 (48213),Current Points
@@ -146,11 +146,11 @@ def test_every_input_is_read_and_checked_before_anything_in_out_changes(tmp_path
     before = _snapshot(out)
     refusals = [(["--written-scores", str(tmp_path / "missing.csv")], "No such file"),
                 (["--gradebook", str(tmp_path / "missing.csv")], "No such file"),
-                (["--gradebook", str(export), "--assignment", "Homework 9"], "no single assignment column"),
+                (["--gradebook", str(export), "--column", "Homework 9"], "no single assignment column"),
                 (["--gradebook", str(twenty)], "--scale-to"),
                 (["--late-penalty", "2"], "--late-penalty"),
                 (["--only", "nobody"], "--only: nobody"),
-                (["--homework", str(tmp_path / "no-homework")], "no assignment.json"),
+                (["--assignment", str(tmp_path / "no-assignment")], "no assignment.json"),
                 (["--written-scores", str(latin)], "neither UTF-8 nor Windows-1252"),
                 (["--written-scores", str(out / "logs" / "alice.txt")], "where this run writes its results"),
                 (["--gradebook", str(out / "grades.csv")], "where this run writes its results")]
@@ -405,7 +405,7 @@ def test_ctrl_c_ends_with_one_line_and_the_same_command_goes_on(tmp_path):
         for file in ["tiny.ipynb", "tiny_models.py"]:
             (subs / name / file).write_bytes((TINY / file).read_bytes())
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "grading.grade", str(subs), "--homework", str(TINY), "--out", str(out),
+    command = [sys.executable, "-m", "grading.grade", str(subs), "--assignment", str(TINY), "--out", str(out),
                "--jobs", "1"]
     env = dict(os.environ, PYTHONPATH=str(REPO))
     batch = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)

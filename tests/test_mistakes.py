@@ -15,13 +15,13 @@ import nbformat
 import pytest
 
 from grading.student import annotate
-from grading import assignment as assignments
+from grading.assignment import load as load_assignment
 from grading import grade as grading
 from grading.student import make as ms
 from grading.sandbox import isolation
 
 REPO = Path(__file__).resolve().parents[1]
-HW = assignments.load()
+HW = load_assignment()
 
 V2 = ("transforms.v2.Compose([transforms.v2.ToImage(), transforms.v2.Resize((32, 32)), "
       "transforms.v2.ToDtype(torch.float32, scale=True), transforms.v2.Normalize((0.1307,), (0.3081,))])")

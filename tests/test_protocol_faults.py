@@ -11,13 +11,13 @@ import threading
 import pytest
 import torch
 
-from grading import assignment as assignments
+from grading.assignment import load as load_assignment
 from grading.judge import session
 from grading.outputs import results
 from grading.sandbox.child import wire
 from fakes import Recorder, message
 
-HW = assignments.load()
+HW = load_assignment()
 
 MI = 2**20
 

@@ -26,13 +26,13 @@ import hw2_helpers as hw2
 from grading import grade as grading
 from grading.student import aids
 from grading.student import make as ms
-from grading import assignment as assignments
+from grading.assignment import load as load_assignment
 from hw2_helpers import checks, submission
 
 PASSED, FAILED, UNFINISHED = "passed", "FAILED", "not finished"
 from hw2_helpers.models_import import load_statement_by_statement, top_level_statements
 
-HW = assignments.load()
+HW = load_assignment()
 
 REPO = Path(__file__).resolve().parents[1]
 AUTO = [p.name for p in HW.automatic()]

@@ -14,13 +14,13 @@ import zipfile
 
 import pytest
 
-from grading import assignment as assignments
+from grading.assignment import load as load_assignment
 from grading import grade, settings, text
 from grading.batch import pipeline
 from grading.intake import notebook, submissions
 from grading.outputs import report, results
 
-HW = assignments.load()
+HW = load_assignment()
 FILES = tuple(HW.files.values())
 
 QUESTION = "How does this compare to the confusion matrix you generated for your model in HW1?"

@@ -68,14 +68,14 @@ def _work(task, function):
     os.chdir(task["cwd"])  # a submission's path may be relative to the grader's working folder
     import torch
 
-    from grading import assignment as assignments
+    from grading.assignment import load as load_assignment
     from grading.intake import collect
     from grading.outputs import results
 
     torch.set_num_threads(int(threads))
     torch.manual_seed(secrets.randbits(63))  # never the server's: each submission's random state is its own
     try:
-        assignment = assignments.load(task["homework"])
+        assignment = load_assignment(task["assignment_folder"])
         record = function(task["index"], task["name"], task["entry"], Path(task["scratch"]),
                                            task["options"], assignment)
     except MemoryError:
@@ -279,7 +279,7 @@ def run(items, scratch, options, assignment, jobs, done, function, in_process=Fa
                 one = _Running(index, name, entry, None, scratch / f"{index:05d}.record.json",
                                scratch / f"{index:05d}.worker.txt")
                 server.send({"index": index, "name": name, "entry": entry, "scratch": str(scratch), "options": options,
-                             "homework": str(assignment.folder), "record": str(one.record), "printed": str(one.printed),
+                             "assignment_folder": str(assignment.folder), "record": str(one.record), "printed": str(one.printed),
                              "memory": memory, "cwd": os.getcwd()})
                 running[index] = one
             soonest = min([one.deadline for one in running.values() if one.deadline] or [time.monotonic() + 1])

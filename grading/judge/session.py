@@ -169,7 +169,7 @@ def _note(session, event):
 def run(session, child, ask, fmt, assignment, pristine):
     """Ask the child to load the submission and run the planned cells; check each part as soon as what it follows
     exists. The plan comes from the pristine notebook, parsed here."""
-    config = {"workdir": SUB, "pristine": "/pristine", "data": "/data", "format": fmt, "spec": assignment.sandbox(),
+    config = {"workdir": SUB, "pristine": "/pristine", "data": "/data", "format": fmt, "assignment": assignment.sandbox(),
               "limits": {"file": settings.FILE_LIMIT, "output": settings.OUTPUT_LIMIT}}
     try:
         answer, _ = child.ask({"op": "load", "config": config}, setup=True)
