@@ -27,6 +27,7 @@ them (grading.outputs.report) live in their own modules.
 """
 
 import argparse
+import dataclasses
 import difflib
 import hashlib
 import os
@@ -82,8 +83,7 @@ class Interrupted(KeyboardInterrupt):
     """Ctrl-C during a run: its text is the one line the instructor reads (what was kept, how to go on)."""
 
 
-def grade(submissions_folder, out, written_scores=None, jobs=1, timeout=settings.TIMEOUT,
-          cell_limit=settings.CELL_LIMIT, quiet=False, only=None, shard=None, late_penalty=None, gradebook=None,
+def grade(submissions_folder, out, written_scores=None, jobs=1, limits=None, quiet=False, only=None, shard=None, late_penalty=None, gradebook=None,
           column=None, regrade=False, messages=None, canvas=None, assignment_folder=None, scale_to=False):
     """Grade the submissions in ``submissions_folder`` (a folder, or Canvas's download); write the results into
     ``out``; return (rows, records) of every submission ``out`` holds.
@@ -94,7 +94,8 @@ def grade(submissions_folder, out, written_scores=None, jobs=1, timeout=settings
     ``regrade``; so a run stopped by Ctrl-C goes on where it stopped. ``only``: names or Canvas user ids to grade
     again, every other kept record stays; ``shard`` (K, N): grade the K-th of N shares; ``written_scores``: the
     instructor's scores, kept in each record (``record["written"]``) until new ones for that student are given.
-    ``scale_to``: scale the totals to the gradebook column's Points Possible where it differs from the assignment's.
+    ``limits``: the run's ``settings.Limits`` (default: the declared ones), in force while it runs and kept in each
+    record. ``scale_to``: scale the totals to the gradebook column's Points Possible where it differs from the assignment's.
     Raises RuntimeError, saying how to get one, where no sandbox runs here (nothing is graded without isolation), and
     ValueError for names that collide or do not match, written scores or a gradebook that do not fit, an input that
     is an output; each before anything in ``out`` changes. A full run moves the records of submissions no longer
@@ -102,17 +103,21 @@ def grade(submissions_folder, out, written_scores=None, jobs=1, timeout=settings
     should be told. ``assignment_folder``: the assignment's folder (default: the repository's own); ``column``: the
     gradebook's column (its title or id) where the export has several. Ctrl-C raises
     ``Interrupted`` (one line: what was kept) once every worker and sandbox is stopped."""
-    state = progress.State(out)
+    state, before = progress.State(out), settings.limits()
+    limits = limits or settings.Limits()
+    settings.use(limits)  # the rooms this process reads submissions and records with (each worker uses it too)
     try:
-        return _grade(state, submissions_folder, out, written_scores, jobs, timeout, cell_limit, quiet, only, shard,
+        return _grade(state, submissions_folder, out, written_scores, jobs, limits, quiet, only, shard,
                       late_penalty, gradebook, column, regrade, messages, canvas, assignment_folder, scale_to)
     except Interrupted:
         raise
     except KeyboardInterrupt:
         raise Interrupted(state.line()) from None
+    finally:
+        settings.use(before)
 
 
-def _grade(state, submissions_folder, out, written_scores, jobs, timeout, cell_limit, quiet, only, shard,
+def _grade(state, submissions_folder, out, written_scores, jobs, limits, quiet, only, shard,
            late_penalty, gradebook, column, regrade, messages, canvas, assignment_folder, scale_to):
     assignment = load_assignment(assignment_folder)
     out = Path(out)
@@ -142,7 +147,7 @@ def _grade(state, submissions_folder, out, written_scores, jobs, timeout, cell_l
         told += [f"graded again, {why}: {', '.join(found)}" for why, found in (
             ("changed since their records", changed), ("the grader had failed on them", retried)) if found]
     scores = results.read_written_scores(written_scores, held, assignment) if written_scores else {}
-    options = {"timeout": timeout, "cell_limit": cell_limit, "late_penalty": late_penalty}
+    options = {"limits": limits, "late_penalty": late_penalty}
     if todo or not written_scores:  # only merging written scores, with nothing changed, runs no code
         problem = isolation.problem()
         if problem is not None:
@@ -181,7 +186,7 @@ def _grade(state, submissions_folder, out, written_scores, jobs, timeout, cell_l
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=settings.described())
     parser.add_argument("submissions", help="folder of submissions (folders or .zip files), or Canvas's Download "
                                             "Submissions zip (or its unzipped folder)")
     parser.add_argument("--out", default="results", help="folder for grades.csv and the answer pages (default: results)")
@@ -192,10 +197,11 @@ def main(argv=None):
     parser.add_argument("--jobs", type=int, default=min(4, os.cpu_count() or 1),
                         help="submissions graded at once, each with its share of the cores (default: the cores, at most 4)")
     assignment_option.add_option(parser)
-    parser.add_argument("--timeout", type=float, default=settings.TIMEOUT,
-                        help=f"seconds per submission (default {settings.TIMEOUT:g})")
-    parser.add_argument("--cell-timeout", type=float, default=settings.CELL_LIMIT,
-                        help=f"seconds per notebook cell or question (default {settings.CELL_LIMIT:g})")
+    parser.add_argument("--timeout", type=float, help=f"seconds per submission (default {settings.Limits.timeout:g})")
+    parser.add_argument("--cell-timeout", type=float,
+                        help=f"seconds per notebook cell or question (default {settings.Limits.cell_timeout:g})")
+    parser.add_argument("--limits", metavar="FILE", help="a JSON object of limit -> value (every limit and its default: "
+                                                         "below); --timeout and --cell-timeout override it")
     parser.add_argument("--only", help="NAME[,NAME...]: grade these again (names or Canvas user ids), keep every other row")
     parser.add_argument("--regrade", action="store_true",
                         help="grade every submission again (by default a submission whose kept record is current, its "
@@ -210,7 +216,10 @@ def main(argv=None):
     try:
         shard = parse_shard(args.shard) if args.shard else None
         folder = assignment_option.folder_from(args, "grading.grade")
-        rows, _ = grade(args.submissions, args.out, args.written_scores, args.jobs, args.timeout, args.cell_timeout,
+        limits = settings.Limits().read(args.limits) if args.limits else settings.Limits()
+        flags = {"timeout": args.timeout, "cell_timeout": args.cell_timeout}
+        limits = dataclasses.replace(limits, **{name: value for name, value in flags.items() if value is not None})
+        rows, _ = grade(args.submissions, args.out, args.written_scores, args.jobs, limits,
                         only=args.only.split(",") if args.only else None, shard=shard, late_penalty=args.late_penalty,
                         gradebook=args.gradebook, column=args.column, regrade=args.regrade, messages=messages,
                         assignment_folder=folder, canvas=args.canvas, scale_to=args.scale_to)

@@ -57,7 +57,7 @@ def main(argv=None):
         store.save(out, record)
     store.remove_except(out, records)
     written = store.merge_written(out, records, scores)  # the scores each shard's records hold, and the new ones
-    options = {"late_penalty": args.late_penalty}  # each record keeps the time limits it was graded with
+    options = {"late_penalty": args.late_penalty}  # each record keeps the limits it was graded with (its conditions)
     rows, messages = publish.write(out, list(records.values()), written, options, book, assignment=assignment)
     for message in messages:
         print(clean(message, newlines=False))

@@ -32,7 +32,7 @@ def verdicts(folder, assignment, data):
     fmt, _, _ = notebook.decide(pristine, [], assignment)
     runner = child.Runner()
     config = {"workdir": str(workdir), "pristine": str(pristine), "data": str(data), "format": fmt,
-              "assignment": assignment.sandbox(), "limits": {"file": settings.FILE_LIMIT, "output": settings.OUTPUT_LIMIT}}
+              "assignment": assignment.sandbox(), "limits": settings.Limits().child()}
     answer = runner.load({"config": config, "limit": 60})
     nb, _ = notebook.load(pristine / assignment.files["notebook"])
     skip = {i for i, text in notebook.code_cells(nb) if notebook.defined_classes(text, assignment.classes)} \

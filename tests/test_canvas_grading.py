@@ -19,6 +19,7 @@ from grading.judge import session
 from grading import grade as grading
 from grading.batch import pipeline
 from grading.student import make as ms
+from grading.settings import Limits
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -35,7 +36,7 @@ EXPORT = """Student,ID,SIS User ID,SIS Login ID,Section,Homework 1 (48200),Homew
 "Park, Jun",48217,P005,jpark,Design 101,7,,7
 "Nobody, Sam",48218,N006,snobody,Design 101,7,,7
 """
-OPTIONS = {"jobs": 2, "timeout": 75, "cell_limit": 20, "quiet": True}
+OPTIONS = {"jobs": 2, "limits": Limits(timeout=75, cell_timeout=20), "quiet": True}
 FULL_AUTO = "12"
 
 

@@ -109,7 +109,7 @@ def test_a_plain_folder_works_as_before_and_a_renamed_notebook_is_taken(tmp_path
 
 def test_the_outer_archive_is_read_with_the_bounds_of_any_zip(tmp_path, monkeypatch):
     archive = make_download(tmp_path / "submissions.zip")
-    monkeypatch.setattr(submissions.settings, "ZIP_ENTRIES", 5)
+    monkeypatch.setattr(submissions.settings, "_in_force", submissions.settings.Limits(zip_entries=5))
     with pytest.raises(ValueError, match="entries"):
         collect.find(archive)
     monkeypatch.undo()
@@ -120,7 +120,7 @@ def test_the_outer_archive_is_read_with_the_bounds_of_any_zip(tmp_path, monkeypa
 
 
 def test_a_bomb_inside_the_download_costs_its_own_row_only(tmp_path, monkeypatch):
-    monkeypatch.setattr(collect.settings, "FILE_LIMIT", 1000)
+    monkeypatch.setattr(collect.settings, "_in_force", collect.settings.Limits(file_size=1000))
     archive = make_download(tmp_path / "s.zip", {"a_1_2_hw2.ipynb": "x" * 5000, "a_1_3_hw2_models.py": "# ok"})
     entries, _ = collect.find(archive)
     staged, copy = [], collect.submissions._copy_regular

@@ -25,6 +25,7 @@ from grading.outputs import report, results
 from grading.sandbox import isolation
 from grading import grade as grading
 from grading.student import make as ms
+from grading.settings import Limits
 
 REPO = Path(__file__).resolve().parents[1]
 HW = load_assignment()
@@ -375,7 +376,7 @@ def graded(student, solved, solved_path, tmp_path_factory):
     shutil.copyfile(REPO / "hw2_models.py", folder / "solved_v3" / "hw2_models.py")
     before = _digest(PROTECTED)
     out = tmp_path_factory.mktemp("results")
-    rows, records = grading.grade(folder, out, jobs=2, timeout=75, cell_limit=20, quiet=True)
+    rows, records = grading.grade(folder, out, jobs=2, limits=Limits(timeout=75, cell_timeout=20), quiet=True)
     return {"rows": {row["submission"]: row for row in rows}, "records": records, "out": out, "folder": folder,
             "before": before, "after": _digest(PROTECTED)}
 
@@ -582,7 +583,7 @@ def test_grades_csv_is_sorted_and_the_same_when_run_again(graded, tmp_path):
     again.mkdir()
     for name in ["c1_kernel_3", "decoder_no_first_upsampling", "full", "raises_at_import"]:
         (graded["folder"] / name).rename(again / name)
-    rows, _ = grading.grade(again, tmp_path / "results", jobs=2, timeout=75, cell_limit=20, quiet=True)
+    rows, _ = grading.grade(again, tmp_path / "results", jobs=2, limits=Limits(timeout=75, cell_timeout=20), quiet=True)
     assert rows == [r for r in first if r["submission"] in {row["submission"] for row in rows}]
 
 

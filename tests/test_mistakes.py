@@ -19,6 +19,7 @@ from grading.assignment import load as load_assignment
 from grading import grade as grading
 from grading.student import make as ms
 from grading.sandbox import isolation
+from grading.settings import Limits
 
 REPO = Path(__file__).resolve().parents[1]
 HW = load_assignment()
@@ -100,7 +101,7 @@ def judged(tmp_path_factory):
         pytest.skip(f"no sandbox here ({isolation.problem()})")
     work = tmp_path_factory.mktemp("mistakes")
     folder = write_submissions(work, ["correct", *MISTAKES])
-    rows, records = grading.grade(folder, work / "results", jobs=2, timeout=90, cell_limit=30, quiet=True)
+    rows, records = grading.grade(folder, work / "results", jobs=2, limits=Limits(timeout=90, cell_timeout=30), quiet=True)
     public = subprocess.run([sys.executable, str(REPO / "tests" / "public_verdicts.py"),
                              *sorted(str(p) for p in folder.iterdir())], capture_output=True, text=True,
                             timeout=600, env=dict(os.environ, PYTHONPATH=str(REPO)))

@@ -22,6 +22,7 @@ from grading import grade as grading
 from grading.student import aids
 from grading.student import make as ms
 from grading.sandbox import isolation
+from grading.settings import Limits
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "examples" / "tiny"
@@ -152,7 +153,7 @@ def graded(student, tmp_path_factory):
     export.write_text(EXPORT)
     results, messages = base / "results", []
     rows, records = grading.grade(archive, results, assignment_folder=str(TINY), gradebook=export, messages=messages, jobs=1,
-                                  timeout=60, cell_limit=20, quiet=True)
+                                  limits=Limits(timeout=60, cell_timeout=20), quiet=True)
     return {"archive": archive, "export": export, "out": results, "rows": {r["submission"]: r for r in rows},
             "records": {r["name"]: r for r in records}, "messages": messages}
 
@@ -185,7 +186,7 @@ def test_written_scores_merge_into_the_totals_without_running_code(graded, tmp_p
     scores = tmp_path / "written_scores.csv"
     scores.write_text("submission,why_linear\nrightann_501,1\nwrongbo_502,0.5\nblankcy_503,0\n")
     rows, _ = grading.grade(graded["archive"], graded["out"], written_scores=scores, assignment_folder=str(TINY),
-                            gradebook=graded["export"], jobs=1, timeout=60, cell_limit=20, quiet=True)
+                            gradebook=graded["export"], jobs=1, limits=Limits(timeout=60, cell_timeout=20), quiet=True)
     assert {r["submission"]: r["total"] for r in rows} == {"rightann_501": "4", "wrongbo_502": "1.5", "blankcy_503": "0"}
     imported = list(csv.reader(open(graded["out"] / "canvas_import.csv", newline="")))
     assert [(r[1], r[-1]) for r in imported[2:]] == [("501", "4"), ("502", "1.5"), ("503", "0")]

@@ -22,7 +22,7 @@ def save(out, record):
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{file_name(record['name'])}.json"
     temporary = path.with_name(f".{path.name}.partial")
-    record = bounds.fit(record)  # under settings.RECORD_LIMIT whatever the submission held
+    record = bounds.fit(record)  # under settings.limits().record_size whatever the submission held
     temporary.write_text(json.dumps(record, sort_keys=True, default=repr), encoding="utf-8", errors="replace")
     os.replace(temporary, path)
 
