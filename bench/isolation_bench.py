@@ -72,8 +72,8 @@ def main():
     os.chmod(scratch, 0o711)
     print(f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; as root: {root}; "
           f"bwrap: {isolation.bwrap_binary()}; per submission: {isolation.per_submission_limits()}; limits: "
-          f"{settings.MEMORY_LIMIT / 2**30:g} GiB, {settings.PROCESS_LIMIT} processes, "
-          f"{settings.DISK_LIMIT // 2**20} MiB disk, {settings.SHM_LIMIT // 2**20} MiB /dev/shm")
+          f"{settings.limits().memory / 2**30:g} GiB, {settings.limits().processes} processes, "
+          f"{settings.limits().disk // 2**20} MiB disk, {settings.limits().shm // 2**20} MiB /dev/shm")
     rows = []
     for what, code in [("start Python", "pass"), ("start Python, import torch", "import torch")]:
         plains = [plain(code) for _ in range(5)]
@@ -87,7 +87,7 @@ def main():
     for what, code in PROBES.items():
         seconds, last, printed = sandbox(code, scratch)
         if what == "printing":
-            last = [f"{printed:,} bytes printed, the log keeps {2 * settings.LOG_KEEP // 1024} KiB; last line {last[0]!r}"]
+            last = [f"{printed:,} bytes printed, the log keeps {2 * settings.limits().log_kept // 1024} KiB; last line {last[0]!r}"]
         if what == "survivor":
             alive = [p for p in Path("/proc").glob("[0-9]*/cmdline") if b"4243.5" in _read(p)]
             last = [f"{last[0]}; alive after the sandbox ended: {len(alive)}"]

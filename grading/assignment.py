@@ -8,9 +8,11 @@ with ``reference``, the solved module the data names, loaded privately in the gr
 to the folder. ``load(folder)`` checks that every automatic part's cases add up to its points before anything is graded.
 """
 
+import argparse
 import functools
 import importlib.util
 import json
+import sys
 from collections import namedtuple
 from pathlib import Path
 
@@ -175,10 +177,33 @@ def own():
     found = sorted(path.parent for path in ASSIGNMENTS.glob("*/assignment.json"))
     if len(found) != 1:
         raise AssignmentError(f"{ASSIGNMENTS} holds {len(found)} assignment folders "
-                              f"({', '.join(p.name for p in found) or 'none'}): name one (--homework FOLDER)")
+                              f"({', '.join(p.name for p in found) or 'none'}): name one (--assignment DIR)")
     return found[0]
 
 
 def load(folder=None):
     """The assignment of ``folder`` (default: the repository's own, ``own()``), read once per folder."""
     return _load(str(Path(folder or own()).resolve()))
+
+
+def add_option(parser):
+    """``--assignment DIR`` (and, for one release, the old ``--homework DIR``, hidden from --help)."""
+    parser.add_argument("--assignment", metavar="DIR",
+                        help="the assignment's folder (default: the repository's own, under grading/assignments/)")
+    parser.add_argument("--homework", metavar="DIR", help=argparse.SUPPRESS)
+
+
+def folder_from(args, command):
+    """The assignment folder ``args`` name (None: the repository's own). For one release it reads the old spellings,
+    each with a one-line notice on stderr: ``--homework DIR``, and ``--assignment COLUMN`` (the gradebook's column,
+    now ``--column``) where a gradebook is given and COLUMN is no assignment folder; ``args.column`` is set then."""
+    folder = args.assignment
+    if (folder and getattr(args, "gradebook", None) and getattr(args, "column", None) is None
+            and not (Path(folder) / "assignment.json").is_file()):
+        print(f"{command}: --assignment {folder!r} read as the gradebook's column (no assignment.json there); "
+              "name the column with --column, --assignment names the assignment's folder", file=sys.stderr)
+        args.column, folder = folder, None
+    if args.homework:
+        print(f"{command}: --homework is now --assignment DIR; read as --assignment {args.homework}", file=sys.stderr)
+        folder = folder or args.homework
+    return folder

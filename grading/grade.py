@@ -1,6 +1,6 @@
-"""Grade a folder of submissions: ``python -m grading.grade SUBMISSIONS [--homework FOLDER] [--out results]``.
+"""Grade a folder of submissions: ``python -m grading.grade SUBMISSIONS [--assignment DIR] [--out results]``.
 
-``--homework`` names the assignment's folder (``grading.assignment``; default: the repository's own). SUBMISSIONS
+``--assignment`` names the assignment's folder (``grading.assignment``; default: the repository's own). SUBMISSIONS
 holds one entry per student: a folder or a ``.zip`` with the files the assignment names (found at any depth; other
 files are ignored), or it is Canvas's *Download Submissions* zip (or its unzipped folder), whose files are grouped by
 Canvas user id (grading.intake.collect). Writes into ``--out``:
@@ -27,6 +27,7 @@ them (grading.outputs.report) live in their own modules.
 """
 
 import argparse
+import dataclasses
 import difflib
 import hashlib
 import os
@@ -35,7 +36,8 @@ import sys
 import time
 from pathlib import Path
 
-from grading import assignment as assignments
+from grading import assignment as assignment_option
+from grading.assignment import load as load_assignment
 from grading import settings
 from grading.batch import pipeline, progress
 from grading.intake import canvas as canvas_format
@@ -81,9 +83,8 @@ class Interrupted(KeyboardInterrupt):
     """Ctrl-C during a run: its text is the one line the instructor reads (what was kept, how to go on)."""
 
 
-def grade(submissions_folder, out, written_scores=None, jobs=1, timeout=settings.TIMEOUT,
-          cell_limit=settings.CELL_LIMIT, quiet=False, only=None, shard=None, late_penalty=None, gradebook=None,
-          assignment=None, regrade=False, messages=None, canvas=None, homework=None, scale_to=False):
+def grade(submissions_folder, out, written_scores=None, jobs=1, limits=None, quiet=False, only=None, shard=None, late_penalty=None, gradebook=None,
+          column=None, regrade=False, messages=None, canvas=None, assignment_folder=None, scale_to=False):
     """Grade the submissions in ``submissions_folder`` (a folder, or Canvas's download); write the results into
     ``out``; return (rows, records) of every submission ``out`` holds.
 
@@ -93,33 +94,39 @@ def grade(submissions_folder, out, written_scores=None, jobs=1, timeout=settings
     ``regrade``; so a run stopped by Ctrl-C goes on where it stopped. ``only``: names or Canvas user ids to grade
     again, every other kept record stays; ``shard`` (K, N): grade the K-th of N shares; ``written_scores``: the
     instructor's scores, kept in each record (``record["written"]``) until new ones for that student are given.
-    ``scale_to``: scale the totals to the gradebook column's Points Possible where it differs from the assignment's.
+    ``limits``: the run's ``settings.Limits`` (default: the declared ones), in force while it runs and kept in each
+    record. ``scale_to``: scale the totals to the gradebook column's Points Possible where it differs from the assignment's.
     Raises RuntimeError, saying how to get one, where no sandbox runs here (nothing is graded without isolation), and
     ValueError for names that collide or do not match, written scores or a gradebook that do not fit, an input that
     is an output; each before anything in ``out`` changes. A full run moves the records of submissions no longer
     in the folder to ``out/records-removed/`` (never deletes them). ``messages`` (a list) receives what the user
-    should be told. ``homework``: the assignment's folder (default: the repository's own). Ctrl-C raises
+    should be told. ``assignment_folder``: the assignment's folder (default: the repository's own); ``column``: the
+    gradebook's column (its title or id) where the export has several. Ctrl-C raises
     ``Interrupted`` (one line: what was kept) once every worker and sandbox is stopped."""
-    state = progress.State(out)
+    state, before = progress.State(out), settings.limits()
+    limits = limits or settings.Limits()
+    settings.use(limits)  # the rooms this process reads submissions and records with (each worker uses it too)
     try:
-        return _grade(state, submissions_folder, out, written_scores, jobs, timeout, cell_limit, quiet, only, shard,
-                      late_penalty, gradebook, assignment, regrade, messages, canvas, homework, scale_to)
+        return _grade(state, submissions_folder, out, written_scores, jobs, limits, quiet, only, shard,
+                      late_penalty, gradebook, column, regrade, messages, canvas, assignment_folder, scale_to)
     except Interrupted:
         raise
     except KeyboardInterrupt:
         raise Interrupted(state.line()) from None
+    finally:
+        settings.use(before)
 
 
-def _grade(state, submissions_folder, out, written_scores, jobs, timeout, cell_limit, quiet, only, shard,
-           late_penalty, gradebook, assignment, regrade, messages, canvas, homework, scale_to):
-    homework = assignments.load(homework)
+def _grade(state, submissions_folder, out, written_scores, jobs, limits, quiet, only, shard,
+           late_penalty, gradebook, column, regrade, messages, canvas, assignment_folder, scale_to):
+    assignment = load_assignment(assignment_folder)
     out = Path(out)
     told = []
     if late_penalty is not None and not 0 <= late_penalty <= 1:
         raise ValueError(f"--late-penalty {late_penalty}: expected a fraction of the total between 0 and 1, e.g. 0.1")
     store.refuse_inputs_in_outputs(out, [("--written-scores", written_scores), ("--gradebook", gradebook),
-                                         ("SUBMISSIONS", submissions_folder)], homework)
-    book = publish.read_gradebook(gradebook, assignment, homework, scale_to) if gradebook else None
+                                         ("SUBMISSIONS", submissions_folder)], assignment)
+    book = publish.read_gradebook(gradebook, column, assignment, scale_to) if gradebook else None
     students = ({row["ID"]: canvas_format.download_name(row.get("Student", "")) for row in book[0].rows}
                 if book else None)
     entries, ignored = collect.find(submissions_folder, canvas, students, told)
@@ -139,13 +146,13 @@ def _grade(state, submissions_folder, out, written_scores, jobs, timeout, cell_l
                             [n for n in again if progress.failed(kept[n])])
         told += [f"graded again, {why}: {', '.join(found)}" for why, found in (
             ("changed since their records", changed), ("the grader had failed on them", retried)) if found]
-    scores = results.read_written_scores(written_scores, held, homework) if written_scores else {}
-    options = {"timeout": timeout, "cell_limit": cell_limit, "late_penalty": late_penalty}
+    scores = results.read_written_scores(written_scores, held, assignment) if written_scores else {}
+    options = {"limits": limits, "late_penalty": late_penalty}
     if todo or not written_scores:  # only merging written scores, with nothing changed, runs no code
         problem = isolation.problem()
         if problem is not None:
             raise RuntimeError(f"{isolation.HOW_TO_GET_A_SANDBOX} ({problem})")
-        options["data"] = str(homework.prepare_data() or "")  # the dataset's files checked, extracted once
+        options["data"] = str(assignment.prepare_data() or "")  # the dataset's files checked, extracted once
     # every input is checked: from here on --out changes
     state.total = len(todo) if only else len(entries)
     state.kept = 0 if only else len(entries) - len(todo)
@@ -160,9 +167,9 @@ def _grade(state, submissions_folder, out, written_scores, jobs, timeout, cell_l
             store.save(out, kept[name])
     if todo:  # grades.csv is replaced, never removed: a run stopped while grading leaves one whose rows it had not
         # graded say so (publish.start), never an older grade as this run's; the older pages and details go
-        report.clear(out, homework)
-        publish.start(out, {n: r for n, r in kept.items() if n in held}, todo, options, book, homework)
-    fresh = pipeline.run(todo, out, options, jobs, quiet, homework, kept, state) if todo else []
+        report.clear(out, assignment)
+        publish.start(out, {n: r for n, r in kept.items() if n in held}, todo, options, book, assignment)
+    fresh = pipeline.run(todo, out, options, jobs, quiet, assignment, kept, state) if todo else []
     if not only:
         moved = store.set_aside(out, names)  # a full run shows the records of this folder only, and deletes none
         gone, older = [n for n in moved if n not in names], [n for n in moved if n in names]
@@ -174,7 +181,7 @@ def _grade(state, submissions_folder, out, written_scores, jobs, timeout, cell_l
                         f"{out / store.REMOVED}")
     records = {**{n: r for n, r in kept.items() if n in held}, **{r["name"]: r for r in fresh}}
     written = store.merge_written(out, records, scores)
-    rows, written_told = publish.write(out, list(records.values()), written, options, book, ignored, homework,
+    rows, written_told = publish.write(out, list(records.values()), written, options, book, ignored, assignment,
                                        clear=not todo)
     told += written_told + ([f"not graded (not named as Canvas names its entries, or refused above): "
                              f"{', '.join(ignored)}"] if ignored else [])
@@ -184,7 +191,7 @@ def _grade(state, submissions_folder, out, written_scores, jobs, timeout, cell_l
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=settings.described())
     parser.add_argument("submissions", help="folder of submissions (folders or .zip files), or Canvas's Download "
                                             "Submissions zip (or its unzipped folder)")
     parser.add_argument("--out", default="results", help="folder for grades.csv and the answer pages (default: results)")
@@ -194,12 +201,12 @@ def main(argv=None):
                                                  "new scores for a student are given")
     parser.add_argument("--jobs", type=int, default=min(4, os.cpu_count() or 1),
                         help="submissions graded at once, each with its share of the cores (default: the cores, at most 4)")
-    parser.add_argument("--homework", help="the assignment's folder (default: the repository's own, under "
-                                           "grading/assignments/)")
-    parser.add_argument("--timeout", type=float, default=settings.TIMEOUT,
-                        help=f"seconds per submission (default {settings.TIMEOUT:g})")
-    parser.add_argument("--cell-timeout", type=float, default=settings.CELL_LIMIT,
-                        help=f"seconds per notebook cell or question (default {settings.CELL_LIMIT:g})")
+    assignment_option.add_option(parser)
+    parser.add_argument("--timeout", type=float, help=f"seconds per submission (default {settings.Limits.timeout:g})")
+    parser.add_argument("--cell-timeout", type=float,
+                        help=f"seconds per notebook cell or question (default {settings.Limits.cell_timeout:g})")
+    parser.add_argument("--limits", metavar="FILE", help="a JSON object of limit -> value (every limit and its default: "
+                                                         "below); --timeout and --cell-timeout override it")
     parser.add_argument("--only", help="NAME[,NAME...]: grade these again (names or Canvas user ids), keep every other row")
     parser.add_argument("--regrade", action="store_true",
                         help="grade every submission again (by default a submission whose kept record is current, its "
@@ -213,10 +220,14 @@ def main(argv=None):
     started, messages = time.monotonic(), []
     try:
         shard = parse_shard(args.shard) if args.shard else None
-        rows, _ = grade(args.submissions, args.out, args.written_scores, args.jobs, args.timeout, args.cell_timeout,
+        folder = assignment_option.folder_from(args, "grading.grade")
+        limits = settings.Limits().read(args.limits) if args.limits else settings.Limits()
+        flags = {"timeout": args.timeout, "cell_timeout": args.cell_timeout}
+        limits = dataclasses.replace(limits, **{name: value for name, value in flags.items() if value is not None})
+        rows, _ = grade(args.submissions, args.out, args.written_scores, args.jobs, limits,
                         only=args.only.split(",") if args.only else None, shard=shard, late_penalty=args.late_penalty,
-                        gradebook=args.gradebook, assignment=args.assignment, regrade=args.regrade, messages=messages,
-                        homework=args.homework, canvas=args.canvas, scale_to=args.scale_to)
+                        gradebook=args.gradebook, column=args.column, regrade=args.regrade, messages=messages,
+                        assignment_folder=folder, canvas=args.canvas, scale_to=args.scale_to)
     except KeyboardInterrupt as error:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C while printing the line: no traceback
         line = str(error) if isinstance(error, Interrupted) else f"stopped; nothing in {args.out} is finished"

@@ -9,7 +9,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from grading import assignment as assignments
+from grading import assignment as assignment_option
+from grading.assignment import load as load_assignment
 from grading.outputs import publish, results, store
 from grading.text import clean
 
@@ -34,21 +35,21 @@ def main(argv=None):
     parser.add_argument("shards", nargs="+", help="the results folders of the shards")
     parser.add_argument("--out", default="results", help="folder for the joined results (default: results)")
     parser.add_argument("--written-scores", help="the instructor's CSV of written scores to merge")
-    parser.add_argument("--homework", help="the assignment's folder (default: the repository's own)")
+    assignment_option.add_option(parser)
     publish.add_options(parser)
     args = parser.parse_args(argv)
     out = Path(args.out)
     if any(Path(s).resolve() == out.resolve() for s in args.shards):
         parser.error("--out must be a new folder, not one of the shards")
     try:
-        homework = assignments.load(args.homework)
+        assignment = load_assignment(assignment_option.folder_from(args, "grading.merge"))
         if args.late_penalty is not None and not 0 <= args.late_penalty <= 1:
             raise ValueError(f"--late-penalty {args.late_penalty}: expected a fraction between 0 and 1")
         inputs = [("--written-scores", args.written_scores), ("--gradebook", args.gradebook)]
-        store.refuse_inputs_in_outputs(out, inputs + [("a shard", s) for s in args.shards], homework)
+        store.refuse_inputs_in_outputs(out, inputs + [("a shard", s) for s in args.shards], assignment)
         records = join(args.shards)
-        scores = results.read_written_scores(args.written_scores, set(records), homework) if args.written_scores else {}
-        book = (publish.read_gradebook(args.gradebook, args.assignment, homework, args.scale_to)
+        scores = results.read_written_scores(args.written_scores, set(records), assignment) if args.written_scores else {}
+        book = (publish.read_gradebook(args.gradebook, args.column, assignment, args.scale_to)
                 if args.gradebook else None)
     except ValueError as error:
         parser.exit(2, f"grading.merge: {clean(error, newlines=False)}\n")
@@ -56,8 +57,8 @@ def main(argv=None):
         store.save(out, record)
     store.remove_except(out, records)
     written = store.merge_written(out, records, scores)  # the scores each shard's records hold, and the new ones
-    options = {"late_penalty": args.late_penalty}  # each record keeps the time limits it was graded with
-    rows, messages = publish.write(out, list(records.values()), written, options, book, assignment=homework)
+    options = {"late_penalty": args.late_penalty}  # each record keeps the limits it was graded with (its conditions)
+    rows, messages = publish.write(out, list(records.values()), written, options, book, assignment=assignment)
     for message in messages:
         print(clean(message, newlines=False))
     print(f"{len(rows)} submissions from {len(args.shards)} shards in {out / 'grades.csv'}")

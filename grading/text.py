@@ -49,9 +49,9 @@ def display_name(raw):
     undecodable bytes are surrogates); a changed or shortened name ends in ``~HASH`` of the original bytes."""
     text = os.fsencode(raw).decode("utf-8", "replace")
     shown = "".join("?" if unicodedata.category(c)[0] == "C" else c for c in text)
-    if shown == raw and len(shown) <= settings.NAME_LIMIT:
+    if shown == raw and len(shown) <= settings.limits().name_length:
         return shown
-    return f"{shown[:settings.NAME_LIMIT - 9]}~{_digest(raw)}"
+    return f"{shown[:settings.limits().name_length - 9]}~{_digest(raw)}"
 
 
 def _exact(name):

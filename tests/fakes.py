@@ -10,9 +10,9 @@ import zlib
 
 from conftest import zip_bytes
 
-from grading import assignment as assignments
+from grading.assignment import load as load_assignment
 
-HW = assignments.load()
+HW = load_assignment()
 NB = '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
 
 

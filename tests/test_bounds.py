@@ -1,7 +1,7 @@
 """No answer or image of a submission stops a run or bloats what it writes: an answer is cut at intake to
-``settings.ANSWER_LIMIT`` characters and rendered by a renderer whose work grows linearly with its text; an image is
-embedded only when its header says a real image of at most ``settings.IMAGE_SIDE`` pixels a side; a record stays
-under ``settings.RECORD_LIMIT`` bytes when written and is bounded again when read; grades.csv is written before any
+``settings.limits().answer_length`` characters and rendered by a renderer whose work grows linearly with its text; an image is
+embedded only when its header says a real image of at most ``settings.limits().image_side`` pixels a side; a record stays
+under ``settings.limits().record_size`` bytes when written and is bounded again when read; grades.csv is written before any
 page, replaced whole, and a run stopped while grading leaves one whose rows not graded yet say so."""
 
 import base64
@@ -17,10 +17,10 @@ from fakes import HW, folder_of, huge_png, record
 from grading import grade, merge, settings
 from grading.batch import pipeline
 from grading.intake import notebook
-from grading.outputs import bounds, publish, report, store
+from grading.outputs import bounds, publish, report
 
 COMPARISON = next(p for p in HW.written() if p.shows)
-BIG = 15_000_000  # characters of the crafted answer (a notebook holds it within settings.FILE_LIMIT)
+BIG = 15_000_000  # characters of the crafted answer (a notebook holds it within settings.limits().file_size)
 
 
 def _rows(out):
@@ -78,14 +78,14 @@ def test_an_answer_is_cut_at_intake_and_its_page_says_by_how_much(tmp_path):
     nbformat.write(nbformat.v4.new_notebook(cells=cells), path)
     cut = {}
     answers = notebook.written_answers(path, {COMPARISON.name: COMPARISON.question}, cut)
-    assert len(answers[COMPARISON.name]) == settings.ANSWER_LIMIT  # guard: cut_answer in written_answers
+    assert len(answers[COMPARISON.name]) == settings.limits().answer_length  # guard: cut_answer in written_answers
     assert cut == {COMPARISON.name: BIG}
     shown = report.answer_html(answers[COMPARISON.name], cut[COMPARISON.name])
-    assert f"cut: the answer has {BIG:,} characters; its first {settings.ANSWER_LIMIT:,} are shown" in shown
+    assert f"cut: the answer has {BIG:,} characters; its first {settings.limits().answer_length:,} are shown" in shown
     attack = PATTERNS["nested emphasis"](20_000)  # 280 kB in a record no intake cut (a record is not trusted)
     shown = report.answer_html(attack)
     assert f"the answer has {len(attack):,} characters" in shown
-    assert len(shown) < 4 * settings.ANSWER_LIMIT  # guard: cut_answer in answer_html
+    assert len(shown) < 4 * settings.limits().answer_length  # guard: cut_answer in answer_html
 
 
 def test_answers_keep_their_rules_with_the_new_renderer():
@@ -115,7 +115,7 @@ def test_an_answer_or_a_page_that_cannot_be_rendered_costs_itself_only(tmp_path,
 # -- images ---------------------------------------------------------------------------------------------------------
 def test_an_image_is_embedded_only_when_its_header_says_a_real_one_small_enough():
     huge = huge_png()
-    assert len(huge) <= settings.SHOWN_LIMIT  # within the byte cap: its header alone says it is too large
+    assert len(huge) <= settings.limits().shown_size  # within the byte cap: its header alone says it is too large
     shown = report.output_html({"type": "image/png", "data": _b64(huge), "cell": 3}, "theirs")
     assert "<img" not in shown and "image too large (65535 \u00d7 65535)" in shown  # guard: IMAGE_SIDE in checked_image
     small = huge_png(64)
@@ -140,13 +140,13 @@ def _hostile_notebook(path, cells):
                for text in (COMPARISON.question, "<" * BIG, "the end"))]
     path.mkdir(parents=True)
     (path / "hw2.ipynb").write_text(json.dumps({"cells": found, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
-    assert (path / "hw2.ipynb").stat().st_size <= settings.FILE_LIMIT
+    assert (path / "hw2.ipynb").stat().st_size <= settings.limits().file_size
 
 
 def test_a_record_stays_small_whatever_a_submission_holds(tmp_path, monkeypatch):
     subs = tmp_path / "subs"
-    _hostile_notebook(subs / "refused", 10_000)  # over settings.NOTEBOOK_CELLS: refused with a reason
-    _hostile_notebook(subs / "under", settings.NOTEBOOK_CELLS - 1)
+    _hostile_notebook(subs / "refused", 10_000)  # over settings.limits().notebook_cells: refused with a reason
+    _hostile_notebook(subs / "under", settings.limits().notebook_cells - 1)
     run = {"results": [], "events": [{"event": "note", "message": "m" * 500}] * 200 + [{"event": "finished"}],
            "rejected": [], "timed_out": False, "returncode": 0, "seconds": 1.0, "log": "\x01" * 3_000_000,
            "printed": 3_000_000}  # a log that escapes to 18 MB of JSON: bounded by store.save, not by intake
@@ -156,10 +156,10 @@ def test_a_record_stays_small_whatever_a_submission_holds(tmp_path, monkeypatch)
     out = tmp_path / "out"
     grade.grade(subs, out, quiet=True)
     for name in ("refused", "under"):
-        assert (out / "records" / f"{name}.json").stat().st_size <= settings.RECORD_LIMIT  # guard: fit in store.save
+        assert (out / "records" / f"{name}.json").stat().st_size <= settings.limits().record_size  # guard: fit in store.save
     under = json.loads((out / "records" / "under.json").read_text())
     assert under["answers_cut"] == {COMPARISON.name: BIG}
-    assert len(under["answers"][COMPARISON.name]) == settings.ANSWER_LIMIT
+    assert len(under["answers"][COMPARISON.name]) == settings.limits().answer_length
     assert "image too large (65535 \u00d7 65535)" in under["shown"][COMPARISON.name]["problem"]
     assert "[... cut by the grader: 3,000,000 characters]" in under["log"]
     refused = json.loads((out / "records" / "refused.json").read_text())
@@ -176,13 +176,13 @@ def test_a_record_read_back_is_bounded_again(tmp_path):
     (shard / "records").mkdir(parents=True)
     (shard / "records" / "bob.json").write_text(json.dumps(untrusted))  # as an older grader, or an editor, wrote it
     publish.write(tmp_path / "published", [untrusted], {}, {}, assignment=HW)
-    assert (tmp_path / "published" / "logs" / "bob.txt").stat().st_size <= settings.RECORD_LIMIT  # guard: fit in write
+    assert (tmp_path / "published" / "logs" / "bob.txt").stat().st_size <= settings.limits().record_size  # guard: fit in write
     assert merge.main([str(shard), "--out", str(tmp_path / "joined")]) == 0
-    assert (tmp_path / "joined" / "records" / "bob.json").stat().st_size <= settings.RECORD_LIMIT
+    assert (tmp_path / "joined" / "records" / "bob.json").stat().st_size <= settings.limits().record_size
     page = (tmp_path / "joined" / f"written_{COMPARISON.name}.html").read_text()
     assert "the answer has 280,001 characters" in page and "image too large (65535 \u00d7 65535)" in page
     many = {"name": "n", "events": [{"message": "\U0001f600" * 1000}] * 10_000}  # 120 MB of escaped JSON
-    assert bounds.size(bounds.fit(many)) <= settings.RECORD_LIMIT
+    assert bounds.size(bounds.fit(many)) <= settings.limits().record_size
 
 
 # -- grades.csv -----------------------------------------------------------------------------------------------------

@@ -54,12 +54,12 @@ def test_the_export_is_read_with_its_identity_columns_and_assignments():
     assert export.assignments == ["Homework 1 (48200)", "Homework 2 (48213)"]
     assert [row["ID"] for row in export.rows] == ["48213", "48214", "48215", "48299"]
     assert len(export.special) == 1
-    assert canvas.choose_assignment(export, "Homework 2") == "Homework 2 (48213)"
-    assert canvas.choose_assignment(export, "48213") == "Homework 2 (48213)"
-    with pytest.raises(canvas.GradebookError, match="name this homework's with --assignment"):
-        canvas.choose_assignment(export)
+    assert canvas.choose_column(export, "Homework 2") == "Homework 2 (48213)"
+    assert canvas.choose_column(export, "48213") == "Homework 2 (48213)"
+    with pytest.raises(canvas.GradebookError, match="name this assignment's with --column"):
+        canvas.choose_column(export)
     with pytest.raises(canvas.GradebookError, match="Homework 1 \\(48200\\); Homework 2 \\(48213\\)"):
-        canvas.choose_assignment(export, "Homework 3")
+        canvas.choose_column(export, "Homework 3")
 
 
 @pytest.mark.parametrize("text", ["name,score\nbob,3\n", "", "Student,ID,Homework 2 (1)\n"])

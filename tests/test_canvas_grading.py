@@ -19,6 +19,7 @@ from grading.judge import session
 from grading import grade as grading
 from grading.batch import pipeline
 from grading.student import make as ms
+from grading.settings import Limits
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -35,7 +36,7 @@ EXPORT = """Student,ID,SIS User ID,SIS Login ID,Section,Homework 1 (48200),Homew
 "Park, Jun",48217,P005,jpark,Design 101,7,,7
 "Nobody, Sam",48218,N006,snobody,Design 101,7,,7
 """
-OPTIONS = {"jobs": 2, "timeout": 75, "cell_limit": 20, "quiet": True}
+OPTIONS = {"jobs": 2, "limits": Limits(timeout=75, cell_timeout=20), "quiet": True}
 FULL_AUTO = "12"
 
 
@@ -93,7 +94,7 @@ def download(tmp_path_factory):
     archive, export = build(base)
     results = base / "results"
     messages = []
-    rows, records = grading.grade(archive, results, gradebook=export, assignment="Homework 2", late_penalty=0.1,
+    rows, records = grading.grade(archive, results, gradebook=export, column="Homework 2", late_penalty=0.1,
                                   messages=messages, **OPTIONS)
     return {"archive": archive, "export": export, "out": results, "rows": {r["submission"]: r for r in rows},
             "records": records, "messages": messages}
@@ -159,7 +160,7 @@ def test_written_scores_merge_without_running_code_and_name_a_mistyped_name(down
     monkeypatch.setattr(pipeline, "IN_PROCESS", True)  # were any graded, it would be here, where refuse is
     started = time.monotonic()
     rows, _ = grading.grade(download["archive"], download["out"], scores, late_penalty=0.1,
-                            gradebook=download["export"], assignment="48213", **OPTIONS)
+                            gradebook=download["export"], column="48213", **OPTIONS)
     assert time.monotonic() - started < 30
     by_name = {r["submission"]: r for r in rows}
     assert by_name["garcialuis_48213"]["total"] == "15" and by_name["moreauana_48215"]["total"] == "10.8"

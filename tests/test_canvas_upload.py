@@ -12,13 +12,13 @@ import zipfile
 import pytest
 
 from fakes import NB, record
-from grading import assignment as assignments
+from grading.assignment import load as load_assignment
 from grading import grade
 from grading.batch import pipeline
 from grading.intake import canvas, collect
 from grading.outputs import publish
 
-HW = assignments.load()
+HW = load_assignment()
 
 
 def canvas_reads(file_name):
@@ -141,14 +141,14 @@ def test_a_name_holding_the_victims_id_never_reaches_the_victims_row(tmp_path, g
     for gradebook in (None, _export(tmp_path, [VICTIM])):  # without the export, and with one that lacks the attacker
         messages = []
         rows, records = grade.grade(archive, tmp_path / f"out{bool(gradebook)}", quiet=True, messages=messages,
-                                    gradebook=gradebook, assignment="48213" if gradebook else None)
+                                    gradebook=gradebook, column="48213" if gradebook else None)
         assert [r["name"] for r in records] == ["garcialuis_100003"]  # guard: canvas.assign
         assert '"owner": "100003"' in (records[0]["graded"] or "")  # the only notebook: the victim's own
         refused = [m for m in messages if "garcialuis_100003_100075_920_hw2.ipynb" in m]
         assert refused and ("pass --gradebook export.csv" in refused[0] if gradebook is None else
                             "100003's own files are named as theirs alone" in refused[0])
     with_attacker = _export(tmp_path, [VICTIM, ATTACKER])
-    _, records = grade.grade(archive, tmp_path / "both", quiet=True, gradebook=with_attacker, assignment="48213")
+    _, records = grade.grade(archive, tmp_path / "both", quiet=True, gradebook=with_attacker, column="48213")
     assert [r["name"] for r in records] == ["garcialuis_100003"]  # read as either in the export: no one's
 
 
@@ -157,7 +157,7 @@ def test_every_page_in_the_zip_is_read_by_canvas_as_its_own_students(tmp_path, g
     entries = {**_entries(STUDENTS), **ANONYMOUS, notes: "notes"}
     messages = []
     rows, records = grade.grade(_download(tmp_path, entries), tmp_path / "out", quiet=True, messages=messages,
-                                gradebook=_export(tmp_path, STUDENTS), assignment="48213")
+                                gradebook=_export(tmp_path, STUDENTS), column="48213")
     uploads = {user: {attachment for attachment, _ in files} for _, _, user, _, files in STUDENTS}
     uploads.update({"anon_Zq9": {"909"}, "anon_x9": {"910"}})  # Canvas's truth: the attachments of each submission
     by_user = {r["canvas_user_id"]: r for r in records}

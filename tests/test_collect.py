@@ -11,11 +11,11 @@ import pytest
 from conftest import zip_bytes
 from grading import grade, merge
 from grading.batch import pipeline
-from grading import assignment as assignments
+from grading.assignment import load as load_assignment
 from grading.intake import canvas, collect, submissions
 from grading.outputs import publish, results, store
 
-HW = assignments.load()
+HW = load_assignment()
 
 NB = '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
 ENTRIES = {  # Canvas's top-level names -> content
@@ -109,7 +109,7 @@ def test_a_plain_folder_works_as_before_and_a_renamed_notebook_is_taken(tmp_path
 
 def test_the_outer_archive_is_read_with_the_bounds_of_any_zip(tmp_path, monkeypatch):
     archive = make_download(tmp_path / "submissions.zip")
-    monkeypatch.setattr(submissions.settings, "ZIP_ENTRIES", 5)
+    monkeypatch.setattr(submissions.settings, "_in_force", submissions.settings.Limits(zip_entries=5))
     with pytest.raises(ValueError, match="entries"):
         collect.find(archive)
     monkeypatch.undo()
@@ -120,7 +120,7 @@ def test_the_outer_archive_is_read_with_the_bounds_of_any_zip(tmp_path, monkeypa
 
 
 def test_a_bomb_inside_the_download_costs_its_own_row_only(tmp_path, monkeypatch):
-    monkeypatch.setattr(collect.settings, "FILE_LIMIT", 1000)
+    monkeypatch.setattr(collect.settings, "_in_force", collect.settings.Limits(file_size=1000))
     archive = make_download(tmp_path / "s.zip", {"a_1_2_hw2.ipynb": "x" * 5000, "a_1_3_hw2_models.py": "# ok"})
     entries, _ = collect.find(archive)
     staged, copy = [], collect.submissions._copy_regular
@@ -193,7 +193,7 @@ def test_records_give_rows_feedback_summary_and_the_canvas_import(tmp_path):
     records = [record("garcialuis_48213", "48213", earned=0), record("moreauana_48215", "48215", late=True),
                record("strangerx_49999", "49999"), results.failed_record("broken", "copying the submission: OSError")]
     export = canvas.read_export(EXPORT)
-    book = (export, canvas.choose_assignment(export, "48213"))
+    book = (export, canvas.choose_column(export, "48213"))
     written = {"garcialuis_48213": {"hw1_comparison": 1, "vae_use_case": 2}}
     rows, messages = publish.write(out, records, written, {"timeout": 60, "late_penalty": 0.1}, book, assignment=HW)
     by_name = {row["submission"]: row for row in rows}

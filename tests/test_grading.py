@@ -19,15 +19,16 @@ import nbformat
 import pytest
 
 from grading.student import annotate
-from grading import assignment as assignments
+from grading.assignment import Assignment, AssignmentError, heading, load as load_assignment
 from grading.intake import notebook
 from grading.outputs import report, results
 from grading.sandbox import isolation
 from grading import grade as grading
 from grading.student import make as ms
+from grading.settings import Limits
 
 REPO = Path(__file__).resolve().parents[1]
-HW = assignments.load()
+HW = load_assignment()
 ASSIGNMENT = REPO / "grading" / "assignments" / "hw2" / "hw2_assignment.txt"  # the assignment as handed out, kept in the repository
 AUTO = ["transform", "dataloaders", "lenet_layers", "lenet_instantiated", "encoder", "decoder", "ae_built", "vae_built"]
 FULL = {"transform": 1, "dataloaders": 1, "lenet_layers": 3, "lenet_instantiated": 1, "encoder": 2, "decoder": 2,
@@ -152,7 +153,7 @@ def test_one_table_of_parts_agrees_with_every_case_and_the_grader():
     assert (HW.automatic_points, HW.written_points) == (12, 3)
     assert results.columns(HW)[3:-5] == [p.name for p in HW.parts]
     assert [p.name for p in HW.module_parts()] == ["lenet_layers", "encoder", "decoder"]
-    assert assignments.heading(HW.written()[-1]).endswith("VAE? (2 points)")
+    assert heading(HW.written()[-1]).endswith("VAE? (2 points)")
 
 
 def test_the_grader_refuses_cases_that_disagree_with_the_table(tmp_path):
@@ -163,14 +164,14 @@ def test_the_grader_refuses_cases_that_disagree_with_the_table(tmp_path):
     data = json.loads((folder / "assignment.json").read_text())
     data["parts"][0]["points"] = 2
     (folder / "assignment.json").write_text(json.dumps(data))
-    with pytest.raises(assignments.AssignmentError, match=r"cases award 1 points to transform; assignment.json gives it 2"):
-        assignments.Assignment(folder).cases
+    with pytest.raises(AssignmentError, match=r"cases award 1 points to transform; assignment.json gives it 2"):
+        Assignment(folder).cases
     data["parts"][0]["points"] = 1
     (folder / "assignment.json").write_text(json.dumps(data))
     text = (folder / "public_cases.py").read_text().replace("public=True)\ndef dataloaders", "public=False)\ndef dataloaders")
     (folder / "public_cases.py").write_text(text)
-    with pytest.raises(assignments.AssignmentError, match="says public=False but sits in public_cases.py"):
-        assignments.Assignment(folder).cases
+    with pytest.raises(AssignmentError, match="says public=False but sits in public_cases.py"):
+        Assignment(folder).cases
 
 
 def test_student_version_files(student):
@@ -376,7 +377,7 @@ def graded(student, solved, solved_path, tmp_path_factory):
     shutil.copyfile(REPO / "hw2_models.py", folder / "solved_v3" / "hw2_models.py")
     before = _digest(PROTECTED)
     out = tmp_path_factory.mktemp("results")
-    rows, records = grading.grade(folder, out, jobs=2, timeout=75, cell_limit=20, quiet=True)
+    rows, records = grading.grade(folder, out, jobs=2, limits=Limits(timeout=75, cell_timeout=20), quiet=True)
     return {"rows": {row["submission"]: row for row in rows}, "records": records, "out": out, "folder": folder,
             "before": before, "after": _digest(PROTECTED)}
 
@@ -583,7 +584,7 @@ def test_grades_csv_is_sorted_and_the_same_when_run_again(graded, tmp_path):
     again.mkdir()
     for name in ["c1_kernel_3", "decoder_no_first_upsampling", "full", "raises_at_import"]:
         (graded["folder"] / name).rename(again / name)
-    rows, _ = grading.grade(again, tmp_path / "results", jobs=2, timeout=75, cell_limit=20, quiet=True)
+    rows, _ = grading.grade(again, tmp_path / "results", jobs=2, limits=Limits(timeout=75, cell_timeout=20), quiet=True)
     assert rows == [r for r in first if r["submission"] in {row["submission"] for row in rows}]
 
 

@@ -19,14 +19,15 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grading import assignment as assignments
+from grading.assignment import load as load_assignment
 from grading import grade as grading
 from grading.sandbox import isolation
 from grading.student import make as ms
+from grading.settings import Limits
 from hostile_attacks import FORGE_MAIN, FORGE_OTTER, FORGE_PROTOCOL, SWALLOWING_HANG
 
 REPO = Path(__file__).resolve().parents[1]
-HW = assignments.load()
+HW = load_assignment()
 AUTO = ["transform", "dataloaders", "lenet_layers", "lenet_instantiated", "encoder", "decoder", "ae_built", "vae_built"]
 FULL = {"transform": 1, "dataloaders": 1, "lenet_layers": 3, "lenet_instantiated": 1, "encoder": 2, "decoder": 2,
         "ae_built": 1, "vae_built": 1}
@@ -225,7 +226,7 @@ def hostile(tmp_path_factory):
         handle.write('{"cells": [{"cell_type": "markdown", "metadata": {}, "source": "How does this compare to the '
                      'confusion matrix you generated for your model in HW1?"}, {"cell_type": "markdown", "metadata": '
                      '{}, "source": "odd \\ud800 answer"}], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}')
-    rows, records = grading.grade(folder, out, jobs=2, timeout=90, cell_limit=8, quiet=True)
+    rows, records = grading.grade(folder, out, jobs=2, limits=Limits(timeout=90, cell_timeout=8), quiet=True)
     return {"rows": {row["submission"]: row for row in rows}, "records": {r["name"]: r for r in records}, "out": out,
             "survivors": _survivors(), "folder": folder}
 

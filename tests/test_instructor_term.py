@@ -23,15 +23,16 @@ from pathlib import Path
 import pytest
 
 from fakes import NB, folder_of as _folder, record, snapshot as _snapshot
-from grading import grade, settings
-from grading import assignment as assignments
+from grading import grade
+from grading.assignment import load as load_assignment
 from grading.batch import pipeline, workers
 from grading.intake import canvas
 from grading.outputs import publish, results, store
 from grading.sandbox import isolation
+from grading.settings import Limits
 
 REPO = Path(__file__).resolve().parents[1]
-HW = assignments.load()
+HW = load_assignment()
 TINY = REPO / "examples" / "tiny"
 SANDBOX = isolation.problem() is None
 EXPORT = """Student,ID,SIS User ID,SIS Login ID,Section,Homework 2 (48213),Current Points
@@ -85,19 +86,19 @@ def _targets(folder, monkeypatch):
 
 
 def test_each_submission_is_graded_by_a_process_of_its_own_and_its_death_costs_its_row(tmp_path, monkeypatch, capfd):
-    monkeypatch.setattr(settings, "WORKER_MARGIN", 2.0)
     targets = _targets(tmp_path / "code", monkeypatch)
     names = ["alice", "bob", "exits", "hangs", "hog", "killed"]
     for name in names:
         (tmp_path / name).mkdir()
     got, started = {}, time.monotonic()
-    workers.run([(i, n, tmp_path / n) for i, n in enumerate(names)], tmp_path, {"timeout": 3, "threads": 1}, HW, 2,
+    options = {"limits": Limits(timeout=3, worker_margin=2.0), "threads": 1}
+    workers.run([(i, n, tmp_path / n) for i, n in enumerate(names)], tmp_path, options, HW, 2,
                 lambda r: got.setdefault(r["name"], r), targets.grade_one)
     assert sorted(got) == names and time.monotonic() - started < 60  # the batch survives every death
     alice, bob = got["alice"], got["bob"]
     assert len({alice["pid"], bob["pid"], os.getpid()}) == 3  # guard: a fresh process per submission
     assert alice["group"] == alice["pid"]  # its own process group: killed with everything it started
-    assert alice["limit"] == bob["limit"] == settings.WORKER_MEMORY  # guard: RLIMIT_AS in the worker
+    assert alice["limit"] == bob["limit"] == Limits.worker_memory  # guard: RLIMIT_AS in the worker
     assert alice["draw"] != bob["draw"]  # guard: each worker's torch random state is its own (not the server's)
     assert "debug detail of alice" in alice["log"] and "debug detail" not in capfd.readouterr().err
     status = {name: results.row_for(results.outcome(got[name], {}, {"timeout": 3}, HW), HW)["status"]
@@ -111,7 +112,7 @@ def test_each_submission_is_graded_by_a_process_of_its_own_and_its_death_costs_i
     for name in ["kills_server", "after"]:
         (tmp_path / name).mkdir()
     workers.run([(10, "kills_server", tmp_path / "kills_server"), (11, "after", tmp_path / "after")], tmp_path,
-                {"timeout": 3, "threads": 1}, HW, 1, lambda r: got.setdefault(r["name"], r), targets.grade_one)
+                {"limits": Limits(timeout=3), "threads": 1}, HW, 1, lambda r: got.setdefault(r["name"], r), targets.grade_one)
     assert "worker server ended" in got["kills_server"]["problems"][0]  # guard: a new server for the rest
     assert got["after"]["pid"] != alice["pid"]
 
@@ -125,10 +126,10 @@ def test_a_worker_is_handed_the_function_itself_and_refuses_one_its_server_canno
     sent = []
     monkeypatch.setattr(workers, "_Server", lambda scratch, pickled: sent.append(pickled) or 1 / 0)
     with pytest.raises(ZeroDivisionError):  # the server is started with the function itself, pickled once
-        workers.run([], tmp_path, {"timeout": 3}, HW, 1, print, pipeline.grade_one)
+        workers.run([], tmp_path, {"limits": Limits(timeout=3)}, HW, 1, print, pipeline.grade_one)
     assert pickle.loads(base64.b64decode(sent[0])) is pipeline.grade_one  # guard: not a name the workers spell
     with pytest.raises(TypeError, match="define it at a module's top level, or grade in this process"):
-        workers.run([], tmp_path, {"timeout": 3}, HW, 1, print, lambda *args: None)  # guard: the pickling check
+        workers.run([], tmp_path, {"limits": Limits(timeout=3)}, HW, 1, print, lambda *args: None)  # guard: the pickling check
     assert sent == [sent[0]]
 
 
@@ -146,11 +147,11 @@ def test_every_input_is_read_and_checked_before_anything_in_out_changes(tmp_path
     before = _snapshot(out)
     refusals = [(["--written-scores", str(tmp_path / "missing.csv")], "No such file"),
                 (["--gradebook", str(tmp_path / "missing.csv")], "No such file"),
-                (["--gradebook", str(export), "--assignment", "Homework 9"], "no single assignment column"),
+                (["--gradebook", str(export), "--column", "Homework 9"], "no single assignment column"),
                 (["--gradebook", str(twenty)], "--scale-to"),
                 (["--late-penalty", "2"], "--late-penalty"),
                 (["--only", "nobody"], "--only: nobody"),
-                (["--homework", str(tmp_path / "no-homework")], "no assignment.json"),
+                (["--assignment", str(tmp_path / "no-assignment")], "no assignment.json"),
                 (["--written-scores", str(latin)], "neither UTF-8 nor Windows-1252"),
                 (["--written-scores", str(out / "logs" / "alice.txt")], "where this run writes its results"),
                 (["--gradebook", str(out / "grades.csv")], "where this run writes its results")]
@@ -405,7 +406,7 @@ def test_ctrl_c_ends_with_one_line_and_the_same_command_goes_on(tmp_path):
         for file in ["tiny.ipynb", "tiny_models.py"]:
             (subs / name / file).write_bytes((TINY / file).read_bytes())
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "grading.grade", str(subs), "--homework", str(TINY), "--out", str(out),
+    command = [sys.executable, "-m", "grading.grade", str(subs), "--assignment", str(TINY), "--out", str(out),
                "--jobs", "1"]
     env = dict(os.environ, PYTHONPATH=str(REPO))
     batch = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
@@ -472,7 +473,7 @@ def test_the_same_submissions_graded_five_times_give_the_same_points_grades_and_
     submissions = table.write_submissions(tmp_path, CHOSEN)
     runs = []
     for k in range(5):
-        rows, _ = grade.grade(submissions, tmp_path / f"run{k}", jobs=2, timeout=90, cell_limit=30, quiet=True)
+        rows, _ = grade.grade(submissions, tmp_path / f"run{k}", jobs=2, limits=Limits(timeout=90, cell_timeout=30), quiet=True)
         runs.append({r["submission"]: {p.name: r[p.name] for p in HW.automatic()} for r in rows})
     for name in CHOSEN:  # each costs the parts the table names, and only those
         lost = {part.name for part in HW.automatic() if float(runs[0][name][part.name]) < part.points}

@@ -35,14 +35,14 @@ def test_dev_is_read_only_and_dev_shm_is_sized():
     assert status == 0, log
     lines = log.split()
     assert lines[0] == "EROFS"  # guard: --remount-ro /dev
-    assert 8 <= int(lines[1]) <= settings.SHM_LIMIT // 2**20  # guard: the sized tmpfs on /dev/shm (writable, bounded)
+    assert 8 <= int(lines[1]) <= settings.limits().shm // 2**20  # guard: the sized tmpfs on /dev/shm (writable, bounded)
 
 
 def test_printing_keeps_head_and_tail_and_counts_the_rest():
     status, _, _, log, printed, _ = _run("import sys\nsys.stderr.write('head' + 'x' * 3 * 2**20 + 'tail')\n")
     assert status == 0 and printed == 3 * 2**20 + 8  # through a pipe: no file on the instructor's disk, no limit hit
     assert log.startswith("head") and log.endswith("tail") and "bytes left out" in log
-    assert len(log) < 2 * settings.LOG_KEEP + 100  # guard: CappedLog
+    assert len(log) < 2 * settings.limits().log_kept + 100  # guard: CappedLog
 
 
 def test_capped_log_unit():

@@ -15,13 +15,14 @@ import nbformat
 import pytest
 
 from grading.student import annotate
-from grading import assignment as assignments
+from grading.assignment import load as load_assignment
 from grading import grade as grading
 from grading.student import make as ms
 from grading.sandbox import isolation
+from grading.settings import Limits
 
 REPO = Path(__file__).resolve().parents[1]
-HW = assignments.load()
+HW = load_assignment()
 
 V2 = ("transforms.v2.Compose([transforms.v2.ToImage(), transforms.v2.Resize((32, 32)), "
       "transforms.v2.ToDtype(torch.float32, scale=True), transforms.v2.Normalize((0.1307,), (0.3081,))])")
@@ -100,7 +101,7 @@ def judged(tmp_path_factory):
         pytest.skip(f"no sandbox here ({isolation.problem()})")
     work = tmp_path_factory.mktemp("mistakes")
     folder = write_submissions(work, ["correct", *MISTAKES])
-    rows, records = grading.grade(folder, work / "results", jobs=2, timeout=90, cell_limit=30, quiet=True)
+    rows, records = grading.grade(folder, work / "results", jobs=2, limits=Limits(timeout=90, cell_timeout=30), quiet=True)
     public = subprocess.run([sys.executable, str(REPO / "tests" / "public_verdicts.py"),
                              *sorted(str(p) for p in folder.iterdir())], capture_output=True, text=True,
                             timeout=600, env=dict(os.environ, PYTHONPATH=str(REPO)))

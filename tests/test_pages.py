@@ -23,12 +23,12 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from grading import assignment as assignments
+from grading.assignment import load as load_assignment
 from grading.intake import notebook
 from grading.outputs import publish, report, results, summary
 
 REPO = Path(__file__).resolve().parents[1]
-HW = assignments.load()
+HW = load_assignment()
 COMPARISON = next(p for p in HW.written() if p.shows)  # the written part whose question refers to an output
 USE_CASE = next(p for p in HW.written() if not p.shows)
 # A gradebook export as Canvas writes one (Grades > Export): a byte-order mark, the Points Possible row, the test

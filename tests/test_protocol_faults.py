@@ -11,13 +11,14 @@ import threading
 import pytest
 import torch
 
-from grading import assignment as assignments
+from grading.assignment import load as load_assignment
 from grading.judge import session
 from grading.outputs import results
 from grading.sandbox.child import wire
+from grading.settings import Limits
 from fakes import Recorder, message
 
-HW = assignments.load()
+HW = load_assignment()
 
 MI = 2**20
 
@@ -111,7 +112,7 @@ def test_the_submissions_row_says_rejected_with_the_reason(tmp_path, message, sa
     pristine, workdir = tmp_path / "in", tmp_path / "work"
     pristine.mkdir()
     workdir.mkdir()
-    options = {"timeout": 30, "cell_limit": 5, "data": str(tmp_path), "launch": lambda: _Box(message)}
+    options = {"limits": Limits(timeout=30, cell_timeout=5), "data": str(tmp_path), "launch": lambda: _Box(message)}
     record = session.grade_submission("mallory", pristine, "kit", options, workdir, HW)
     assert record["rejected"] and all(says in r for r in record["rejected"]), record["rejected"]
     problems = [e.get("message", "") for e in record["events"] if e.get("event") == "problem"]

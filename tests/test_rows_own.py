@@ -22,14 +22,14 @@ import pytest
 from conftest import zip_bytes
 from fakes import NB, folder_of as _folder, record, snapshot as _snapshot
 from grading import grade, text
-from grading import assignment as assignments
+from grading.assignment import Assignment, load as load_assignment
 from grading.intake import canvas, collect
 from grading.judge import session
 from grading.outputs import publish, report, results, store
 from grading.sandbox import cgroups, isolation
 
 REPO = Path(__file__).resolve().parents[1]
-HW = assignments.load()
+HW = load_assignment()
 SANDBOX = isolation.problem() is None
 
 
@@ -356,7 +356,7 @@ def test_a_refusal_changes_nothing_in_out(tmp_path, fake_grading, monkeypatch):
         with pytest.raises(ValueError, match=says):
             grade.grade(**arguments)
         assert _snapshot(out) == before, change  # guard: report.clear after every check (it ran first)
-    monkeypatch.setattr(assignments.Assignment, "prepare_data",
+    monkeypatch.setattr(Assignment, "prepare_data",
                         lambda self: (_ for _ in ()).throw(RuntimeError("MNIST damaged")))
     with pytest.raises(RuntimeError, match="MNIST damaged"):
         grade.grade(tmp_path / "subs", out, quiet=True)

@@ -17,11 +17,12 @@ import pytest
 
 from casekit import kernel
 from conftest import zip_bytes
-from grading import assignment as assignments
+from grading.assignment import AssignmentError, load as load_assignment
 from grading import grade as grading
 from grading.student import aids
 from grading.student import make as ms
 from grading.sandbox import isolation
+from grading.settings import Limits
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "examples" / "tiny"
@@ -45,15 +46,15 @@ def _csv(path):
 
 @pytest.fixture(scope="module")
 def tiny():
-    return assignments.load(TINY)
+    return load_assignment(TINY)
 
 
 @pytest.fixture(scope="module")
 def student(tiny, tmp_path_factory):
-    """The student version (as ``python -m grading.student --homework examples/tiny --out DIR`` writes it) and
+    """The student version (as ``python -m grading.student --assignment examples/tiny --out DIR`` writes it) and
     its blanks filled back: (folder, student notebook, student module, solved sources, solved module)."""
     out = tmp_path_factory.mktemp("tiny") / "student"
-    assert ms.main(["--homework", str(TINY), "--out", str(out)]) == 0
+    assert ms.main(["--assignment", str(TINY), "--out", str(out)]) == 0
     nb = nbformat.read(out / "tiny.ipynb", as_version=4)
     module = (out / "tiny_models.py").read_text()
     sources, filled = ms.fill_back(nb, module, nbformat.read(TINY / "tiny.ipynb", as_version=4), assignment=tiny)
@@ -151,8 +152,8 @@ def graded(student, tmp_path_factory):
     export = base / "export.csv"
     export.write_text(EXPORT)
     results, messages = base / "results", []
-    rows, records = grading.grade(archive, results, homework=str(TINY), gradebook=export, messages=messages, jobs=1,
-                                  timeout=60, cell_limit=20, quiet=True)
+    rows, records = grading.grade(archive, results, assignment_folder=str(TINY), gradebook=export, messages=messages, jobs=1,
+                                  limits=Limits(timeout=60, cell_timeout=20), quiet=True)
     return {"archive": archive, "export": export, "out": results, "rows": {r["submission"]: r for r in rows},
             "records": {r["name"]: r for r in records}, "messages": messages}
 
@@ -184,8 +185,8 @@ def test_feedback_answers_and_the_canvas_import_are_written(graded):
 def test_written_scores_merge_into_the_totals_without_running_code(graded, tmp_path):
     scores = tmp_path / "written_scores.csv"
     scores.write_text("submission,why_linear\nrightann_501,1\nwrongbo_502,0.5\nblankcy_503,0\n")
-    rows, _ = grading.grade(graded["archive"], graded["out"], written_scores=scores, homework=str(TINY),
-                            gradebook=graded["export"], jobs=1, timeout=60, cell_limit=20, quiet=True)
+    rows, _ = grading.grade(graded["archive"], graded["out"], written_scores=scores, assignment_folder=str(TINY),
+                            gradebook=graded["export"], jobs=1, limits=Limits(timeout=60, cell_timeout=20), quiet=True)
     assert {r["submission"]: r["total"] for r in rows} == {"rightann_501": "4", "wrongbo_502": "1.5", "blankcy_503": "0"}
     imported = list(csv.reader(open(graded["out"] / "canvas_import.csv", newline="")))
     assert [(r[1], r[-1]) for r in imported[2:]] == [("501", "4"), ("502", "1.5"), ("503", "0")]
@@ -197,7 +198,7 @@ def test_an_assignment_whose_cases_disagree_with_its_points_is_refused_before_an
     spec = json.loads((folder / "assignment.json").read_text())
     next(part for part in spec["parts"] if part["name"] == "net")["points"] = 2
     (folder / "assignment.json").write_text(json.dumps(spec))
-    with pytest.raises(assignments.AssignmentError, match="cases award 1 points to net; assignment.json gives it 2"):
-        grading.grade(tmp_path / "none", tmp_path / "results", homework=str(folder), quiet=True)
-    assert ms.main(["--homework", str(folder), "--out", str(tmp_path / "student")]) == 1
+    with pytest.raises(AssignmentError, match="cases award 1 points to net; assignment.json gives it 2"):
+        grading.grade(tmp_path / "none", tmp_path / "results", assignment_folder=str(folder), quiet=True)
+    assert ms.main(["--assignment", str(folder), "--out", str(tmp_path / "student")]) == 1
     assert not (tmp_path / "results").exists() and not (tmp_path / "student").exists()

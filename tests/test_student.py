@@ -26,13 +26,14 @@ import hw2_helpers as hw2
 from grading import grade as grading
 from grading.student import aids
 from grading.student import make as ms
-from grading import assignment as assignments
+from grading.assignment import load as load_assignment
+from grading.settings import Limits
 from hw2_helpers import checks, submission
 
 PASSED, FAILED, UNFINISHED = "passed", "FAILED", "not finished"
 from hw2_helpers.models_import import load_statement_by_statement, top_level_statements
 
-HW = assignments.load()
+HW = load_assignment()
 
 REPO = Path(__file__).resolve().parents[1]
 AUTO = [p.name for p in HW.automatic()]
@@ -377,7 +378,7 @@ def test_the_zip_earns_every_point_and_edited_public_checks_change_nothing(stude
     (broken / "hw2_helpers" / "__init__.py").write_text("raise SystemExit('edited helpers must not run')\n")
     lying = _fill_folder(student, batch / "checks_lie", MISTAKES["no_first_upsampling"][1])
     (lying / "hw2_helpers" / "checking" / "public_cases.py").write_text("from casekit import case\n")
-    rows, _ = grading.grade(batch, tmp_path / "results", jobs=2, timeout=120, cell_limit=30, quiet=True)
+    rows, _ = grading.grade(batch, tmp_path / "results", jobs=2, limits=Limits(timeout=120, cell_timeout=30), quiet=True)
     rows = {row["submission"]: row for row in rows}
     points = {name: {p: float(row[p]) for p in AUTO} for name, row in rows.items()}
     assert points["as_handed_in"] == FULL and rows["as_handed_in"]["automatic"] == "12", rows["as_handed_in"]["status"]

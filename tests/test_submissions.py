@@ -14,14 +14,14 @@ import zipfile
 
 import pytest
 
-from grading import assignment as assignments
+from grading.assignment import load as load_assignment
 from grading import grade, settings, text
 from grading.batch import pipeline
 from grading.intake import notebook, submissions
 from grading.outputs import report, results
 from grading.sandbox.child.notebook import defined_classes
 
-HW = assignments.load()
+HW = load_assignment()
 FILES = tuple(HW.files.values())
 
 QUESTION = "How does this compare to the confusion matrix you generated for your model in HW1?"
@@ -48,7 +48,7 @@ def test_a_notebook_nested_100000_deep_is_refused_before_json_loads():
 
 
 def test_too_many_cells_are_refused():
-    nb, problem = notebook.parse(_notebook(*[_code("x")] * (settings.NOTEBOOK_CELLS + 1)).encode())
+    nb, problem = notebook.parse(_notebook(*[_code("x")] * (settings.limits().notebook_cells + 1)).encode())
     assert nb is None and "cells" in problem
 
 
@@ -90,7 +90,7 @@ def test_a_lone_surrogate_in_an_answer_is_replaced(tmp_path):
 def test_undecodable_and_long_names_get_a_printable_bounded_form(tmp_path):
     raw = os.fsdecode(b"\xff" + b"n" * 251)
     shown = text.display_name(raw)
-    assert len(shown) <= settings.NAME_LIMIT and shown.startswith("\ufffdnnn") and "~" in shown
+    assert len(shown) <= settings.limits().name_length and shown.startswith("\ufffdnnn") and "~" in shown
     shown.encode("utf-8")  # guard: display_name (the surrogate escape of \xff is not encodable)
     assert text.display_name("alice") == "alice"
     assert text.display_name("a\nb") != "a\nb"
@@ -134,7 +134,7 @@ def _many(path, n):
 
 
 def test_a_zip_of_too_many_entries_is_refused_from_its_directory(tmp_path, monkeypatch):
-    monkeypatch.setattr(settings, "ZIP_ENTRIES", 100)
+    monkeypatch.setattr(settings, "_in_force", settings.Limits(zip_entries=100))
     _many(tmp_path / "many.zip", 150)
     opened = []
     monkeypatch.setattr(zipfile, "ZipFile", lambda *a, **k: opened.append(a) or (_ for _ in ()).throw(AssertionError))
@@ -143,7 +143,7 @@ def test_a_zip_of_too_many_entries_is_refused_from_its_directory(tmp_path, monke
 
 
 def test_a_zip_that_understates_its_entries_is_counted_from_its_directory(tmp_path, monkeypatch):
-    monkeypatch.setattr(settings, "ZIP_ENTRIES", 100)
+    monkeypatch.setattr(settings, "_in_force", settings.Limits(zip_entries=100))
     path = tmp_path / "lies.zip"
     _many(path, 150)
     data = bytearray(path.read_bytes())
@@ -185,7 +185,7 @@ def test_a_zip_of_400000_entries_costs_little_memory(tmp_path):
 
 
 def test_a_folder_of_too_many_entries_is_looked_at_in_part(tmp_path, monkeypatch):
-    monkeypatch.setattr(settings, "WALK_ENTRIES", 50)
+    monkeypatch.setattr(settings, "_in_force", settings.Limits(walk_entries=50))
     folder = tmp_path / "s"
     deep = folder
     for k in range(60):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from grading import assignment as assignments
+from grading.assignment import load as load_assignment
 from grading.student import make as ms
 from grading.sandbox.child import notebook as child_notebook
 from grading.sandbox.child import wire
@@ -18,7 +18,7 @@ from fakes import Recorder, message
 from hw2_helpers import models_import
 
 REPO = Path(__file__).resolve().parents[1]
-HW = assignments.load()
+HW = load_assignment()
 
 
 def test_a_message_goes_through_whole():

@@ -30,7 +30,7 @@ def grade_one(index, name, entry, scratch, options, assignment):
         step = "reading the notebook"
         fmt, problems, note = notebook.decide(pristine, problems, assignment)
         step = "reading the written answers"
-        cut = {}  # {part: the length of an answer longer than settings.ANSWER_LIMIT}
+        cut = {}  # {part: the length of an answer longer than settings.limits().answer_length}
         answers = notebook.written_answers(pristine / assignment.files["notebook"],
                                            {part.name: part.question for part in assignment.written()}, cut)
         shown = notebook.shown_outputs(pristine / assignment.files["notebook"], assignment.written())
@@ -56,13 +56,13 @@ def run(entries, out, options, jobs, quiet, assignment, kept=None, state=None):
     record held), each graded by a worker process of its own (grading.batch.workers), ``jobs`` at once; in this
     process, in threads, when ``grade_one`` is replaced (a test's fake grading) or ``IN_PROCESS`` is set."""
     kept = kept or {}
-    limits = isolation.per_submission_limits()
-    if limits is None and jobs > 1:  # the process limit is the instructor's own: two submissions would share it
+    per_submission = isolation.per_submission_limits()
+    if per_submission is None and jobs > 1:  # the process limit is the instructor's own: two submissions would share it
         print("grading.grade: no cgroup and no root here, so processes are limited per instructor, not per "
               "submission; grading one submission at a time (see grading/THREAT_MODEL.md, Users and limits)",
               file=sys.stderr)
         jobs = 1
-    options = {**options, "limits": limits, "threads": max(1, (os.cpu_count() or 1) // max(1, jobs))}
+    options = {**options, "per_submission": per_submission, "threads": max(1, (os.cpu_count() or 1) // max(1, jobs))}
     isolation.remove_stale()  # the scratch folders and cgroups of a grader that was killed
     scratch = isolation.scratch_folder()  # grading-run-PID.START-...: the next run removes it if this one is killed
     os.chmod(scratch, 0o711)  # each sandbox user must reach its own folder to bind it; none can list the others

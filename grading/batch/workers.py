@@ -2,9 +2,9 @@
 handed (``grading.batch.pipeline.grade_one``: its extraction, the session with its sandboxed child, the checks) in a
 fresh process: a fork of a server (``serve``) that received that function once per run (pickled: the server imports
 its module, with torch and torchvision) and that each worker inherits, so a submission costs no imports. Each worker
-has its own session (process group), address-space limit (``settings.WORKER_MEMORY``) and torch random state, and
-writes its record (JSON) to a file; ``run`` keeps ``jobs`` of them going, kills one past its deadline (the
-submission's ``timeout`` plus ``settings.WORKER_MARGIN``) with its whole process group, and gives a submission whose
+has its own session (process group), address-space limit (the run's ``Limits.worker_memory``), limits in force (the
+run's ``Limits``, ``options["limits"]``) and torch random state, and writes its record (JSON) to a file; ``run``
+keeps ``jobs`` of them going, kills one past its deadline (the limits' ``timeout`` plus ``worker_margin``) with its whole process group, and gives a submission whose
 worker died a row that says why (``results.failed_record``), so no submission's parent-side work
 can exhaust the grader's memory or end the batch.
 
@@ -60,16 +60,17 @@ def _work(task, function):
     threads = str(max(1, int(task["options"].get("threads", 1))))
     os.environ.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, TQDM_DISABLE="1")
     os.chdir(task["cwd"])  # a submission's path may be relative to the grader's working folder
+    settings.use(task["options"]["limits"])  # the run's, for every room this worker reads a submission with
     import torch
 
-    from grading import assignment as assignments
+    from grading.assignment import load as load_assignment
     from grading.intake import collect
     from grading.outputs import results
 
     torch.set_num_threads(int(threads))
     torch.manual_seed(secrets.randbits(63))  # never the server's: each submission's random state is its own
     try:
-        assignment = assignments.load(task["homework"])
+        assignment = load_assignment(task["assignment_folder"])
         record = function(task["index"], task["name"], task["entry"], Path(task["scratch"]),
                                            task["options"], assignment)
     except MemoryError:
@@ -211,7 +212,8 @@ class _Server:
         self.log.close()
 
 
-def _tail(path, keep=settings.LOG_KEEP):
+def _tail(path, keep=None):
+    keep = keep or settings.limits().log_kept
     try:
         data = Path(path).read_bytes()
     except OSError:
@@ -232,8 +234,9 @@ def _finished(running, options, memory):
     except (OSError, ValueError):
         code = running.status
         if running.killed == "time":
-            reason = (f"its grading ran past {float(options['timeout']) + settings.WORKER_MARGIN:g} s (the time limit "
-                      f"of {float(options['timeout']):g} s and {settings.WORKER_MARGIN:g} s to start) and was stopped")
+            limits = options["limits"]
+            reason = (f"its grading ran past {limits.timeout + limits.worker_margin:g} s (the time limit of "
+                      f"{limits.timeout:g} s and {limits.worker_margin:g} s to start) and was stopped")
         elif any(word in printed for word in MEMORY_WORDS):
             reason = f"the grader's own work on it ran out of memory (its limit: {memory / 2**30:g} GiB)"
         elif code is None:
@@ -264,7 +267,7 @@ def run(items, scratch, options, assignment, jobs, done, function, in_process=Fa
         raise TypeError(f"a worker calls a module's own function, which its server imports; {function!r} is not one "
                         f"({error}): define it at a module's top level, or grade in this process "
                         "(in_process=True)") from None
-    memory, scratch = memory or settings.WORKER_MEMORY, Path(scratch)
+    memory, scratch = memory or options["limits"].worker_memory, Path(scratch)
     pending, running, server = list(items), {}, _Server(scratch, pickled)
     try:
         while pending or running:
@@ -273,7 +276,7 @@ def run(items, scratch, options, assignment, jobs, done, function, in_process=Fa
                 one = _Running(index, name, entry, None, scratch / f"{index:05d}.record.json",
                                scratch / f"{index:05d}.worker.txt")
                 server.send({"index": index, "name": name, "entry": entry, "scratch": str(scratch), "options": options,
-                             "homework": str(assignment.folder), "record": str(one.record), "printed": str(one.printed),
+                             "assignment_folder": str(assignment.folder), "record": str(one.record), "printed": str(one.printed),
                              "memory": memory, "cwd": os.getcwd()})
                 running[index] = one
             soonest = min([one.deadline for one in running.values() if one.deadline] or [time.monotonic() + 1])
@@ -288,7 +291,7 @@ def run(items, scratch, options, assignment, jobs, done, function, in_process=Fa
                 if word == "started":  # its deadline counts from here (the server imports the grader first)
                     one = running[int(index)]
                     one.pid = int(value)
-                    one.deadline = time.monotonic() + float(options["timeout"]) + settings.WORKER_MARGIN
+                    one.deadline = time.monotonic() + options["limits"].timeout + options["limits"].worker_margin
                     continue
                 one = running.pop(int(index))
                 one.status = int(value) if value != "server" else None

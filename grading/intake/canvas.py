@@ -269,8 +269,8 @@ def points_possible(export, column):
     return None
 
 
-def choose_assignment(export, wanted=None):
-    """The export's column for this homework: the one whose title or ``(id)`` is ``wanted``, or the only one."""
+def choose_column(export, wanted=None):
+    """The export's column for this assignment: the one whose title or ``(id)`` is ``wanted``, or the only one."""
     if wanted:
         found = [c for c in export.assignments if c == wanted or c.startswith(f"{wanted} (") or c.endswith(f"({wanted})")]
         if len(found) == 1:
@@ -279,7 +279,7 @@ def choose_assignment(export, wanted=None):
                              f"{'; '.join(export.assignments) or 'none'}")
     if len(export.assignments) == 1:
         return export.assignments[0]
-    raise GradebookError("the export has several assignment columns; name this homework's with --assignment "
+    raise GradebookError("the export has several assignment columns; name this assignment's with --column "
                          f"(its title or id): {'; '.join(export.assignments) or 'none'}")
 
 

@@ -137,7 +137,7 @@ def meta(entry):
 def _limit(name):
     """How many bytes of a file can matter to its grading: a zip's up to the declared bound of its contents, any
     other file's up to one byte past FILE_LIMIT (a larger file is refused, whatever it holds)."""
-    return settings.ZIP_DECLARED if str(name).lower().endswith(".zip") else settings.FILE_LIMIT + 1
+    return settings.limits().zip_declared if str(name).lower().endswith(".zip") else settings.limits().file_size + 1
 
 
 def _hash_stream(digest, data, limit):
@@ -199,7 +199,7 @@ def _fingerprint(digest, entry):
     else:
         entry = Path(entry)
         if entry.is_dir() and not entry.is_symlink():
-            budget = settings.ZIP_DECLARED
+            budget = settings.limits().zip_declared
             for path in sorted(submissions.walk(entry)[0]):
                 digest.update(f"|{os.path.relpath(path, entry)}:".encode("utf-8", "surrogatepass"))
                 budget -= _hash_file(digest, path, max(0, min(budget, _limit(path))))
@@ -218,7 +218,7 @@ def _stage(group, entry, source, staging, index):
             return None, f"{entry.file} is encrypted in Canvas's zip"
         if stat.S_IFMT(member.external_attr >> 16) not in (0, stat.S_IFREG):
             return None, f"{entry.file} is not a regular file in Canvas's zip"
-        limit = settings.ZIP_DECLARED if entry.file.lower().endswith(".zip") else settings.FILE_LIMIT
+        limit = settings.limits().zip_declared if entry.file.lower().endswith(".zip") else settings.limits().file_size
         target = staging / f"{index:03d}{'.zip' if entry.file.lower().endswith('.zip') else ''}"
         with archive.open(member) as data, open(target, "wb") as out:
             copied = 0

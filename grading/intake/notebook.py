@@ -59,19 +59,19 @@ def depth(text):
 def parse(data, upgrade=True):
     """(notebook dict or None, problem or None) from a notebook's bytes; an older nbformat's notebook comes back as
     nbformat 4 (``upgraded``) unless ``upgrade`` is False, so every reader sees one format."""
-    if len(data) > settings.FILE_LIMIT:
-        return None, f"the notebook is larger than {settings.FILE_LIMIT // 2**20} MB"
+    if len(data) > settings.limits().file_size:
+        return None, f"the notebook is larger than {settings.limits().file_size // 2**20} MB"
     text = data.decode("utf-8", errors="replace")
-    if depth(text) > settings.NOTEBOOK_DEPTH:
-        return None, f"the notebook is nested deeper than {settings.NOTEBOOK_DEPTH} levels; not read"
+    if depth(text) > settings.limits().notebook_depth:
+        return None, f"the notebook is nested deeper than {settings.limits().notebook_depth} levels; not read"
     try:
         nb = json.loads(text)
     except (ValueError, RecursionError) as error:
         return None, f"the notebook is not JSON ({str(error)[:80]})"
     if not isinstance(nb, dict):
         return None, "the notebook is not a notebook (its JSON is not an object)"
-    if len(cells(nb, limit=None)) > settings.NOTEBOOK_CELLS:
-        return None, f"the notebook has more than {settings.NOTEBOOK_CELLS:,} cells; not read"
+    if len(cells(nb, limit=None)) > settings.limits().notebook_cells:
+        return None, f"the notebook has more than {settings.limits().notebook_cells:,} cells; not read"
     return upgraded(nb) if upgrade else (nb, None)
 
 
@@ -101,7 +101,7 @@ def save_upgraded(path):
     """Replace the notebook at ``path`` (the grader's own copy, before it is made read-only) by its nbformat 4
     conversion when it is older, so the sandboxed child runs the cells the parent plans from; whether it did."""
     path = Path(path)
-    nb, _ = parse(read_regular(path, settings.FILE_LIMIT + 1), upgrade=False)
+    nb, _ = parse(read_regular(path, settings.limits().file_size + 1), upgrade=False)
     converted = upgraded(nb)[0] if nb is not None else None
     if converted is None or converted is nb:
         return False
@@ -115,16 +115,16 @@ def load(path):
     """(notebook dict or None, problem or None): the notebook at ``path`` read with every bound."""
     path = Path(path)
     try:
-        if path.lstat().st_size > settings.FILE_LIMIT:
-            return None, f"the notebook is larger than {settings.FILE_LIMIT // 2**20} MB"
+        if path.lstat().st_size > settings.limits().file_size:
+            return None, f"the notebook is larger than {settings.limits().file_size // 2**20} MB"
     except OSError:
         return None, "no notebook"
-    return parse(read_regular(path, settings.FILE_LIMIT + 1))
+    return parse(read_regular(path, settings.limits().file_size + 1))
 
 
-def cells(nb, limit=settings.NOTEBOOK_CELLS):
+def cells(nb, limit=True):
     """The cells (dicts) of a parsed notebook of any version (nbformat 3 keeps them in worksheets); [] for anything
-    else; at most ``limit``."""
+    else; at most ``limit`` (True: the limit in force, None: all)."""
     if not isinstance(nb, dict):
         return []
     found = nb.get("cells")
@@ -133,7 +133,7 @@ def cells(nb, limit=settings.NOTEBOOK_CELLS):
         found = [c for w in sheets if isinstance(w, dict) and isinstance(w.get("cells"), list)
                  for c in w["cells"]] if isinstance(sheets, list) else []
     found = [c for c in found if isinstance(c, dict)]
-    return found if limit is None else found[:limit]
+    return found if limit is None else found[:settings.limits().notebook_cells if limit is True else limit]
 
 
 def source(cell):
@@ -273,16 +273,16 @@ def decide(workdir, problems, assignment):
 
 
 def cut_answer(text):
-    """(the first ``settings.ANSWER_LIMIT`` characters of an answer, its length when it was longer, else None)."""
-    if len(text) <= settings.ANSWER_LIMIT:
+    """(the first ``settings.limits().answer_length`` characters of an answer, its length when it was longer, else None)."""
+    if len(text) <= settings.limits().answer_length:
         return text, None
-    return text[:settings.ANSWER_LIMIT], len(text)
+    return text[:settings.limits().answer_length], len(text)
 
 
 def written_answers(path, questions, cut=None):
     """{part: the answer text} from the notebook at ``path`` (answer-tagged cells, else the cell after the question);
     ``questions`` {part: a phrase of its question}. Read from the pristine copy, never where the code ran. Each
-    answer keeps its first ``settings.ANSWER_LIMIT`` characters; ``cut`` (a dict) receives {part: its length} of
+    answer keeps its first ``settings.limits().answer_length`` characters; ``cut`` (a dict) receives {part: its length} of
     those that were longer."""
     nb, _ = load(path)
     found = cells(nb)
@@ -321,8 +321,8 @@ def _png_size(raw):
 
 def checked_image(kind, data):
     """(bytes, None) of an image output (``kind`` its MIME type, ``data`` its base64 text, as a notebook saves it)
-    that a page may embed, else (None, why not): an image of that type within ``settings.SHOWN_LIMIT`` bytes whose
-    header says at most ``settings.IMAGE_SIDE`` pixels a side (a PNG's read before anything else), and that Pillow
+    that a page may embed, else (None, why not): an image of that type within ``settings.limits().shown_size`` bytes whose
+    header says at most ``settings.limits().image_side`` pixels a side (a PNG's read before anything else), and that Pillow
     opens and verifies. Whatever a record or a notebook holds is checked before a page shows it, and a page embeds
     only the bytes, encoded again."""
     import base64
@@ -337,16 +337,16 @@ def checked_image(kind, data):
         data = "".join(line for line in data if isinstance(line, str))
     if not isinstance(data, str):
         return None, not_one
-    if len(data) > settings.SHOWN_LIMIT * 4 // 3 + 4096:
-        return None, f"image too large (more than {settings.SHOWN_LIMIT // 2**10:,} KiB)"
+    if len(data) > settings.limits().shown_size * 4 // 3 + 4096:
+        return None, f"image too large (more than {settings.limits().shown_size // 2**10:,} KiB)"
     try:
         raw = base64.b64decode("".join(data.split()), validate=True)
     except (binascii.Error, ValueError):
         return None, not_one
     if not raw.startswith(IMAGE_SIGNATURES[kind]):
         return None, not_one
-    if len(raw) > settings.SHOWN_LIMIT:
-        return None, f"image too large (more than {settings.SHOWN_LIMIT // 2**10:,} KiB)"
+    if len(raw) > settings.limits().shown_size:
+        return None, f"image too large (more than {settings.limits().shown_size // 2**10:,} KiB)"
     size = _png_size(raw) if kind == "image/png" else None
     if kind == "image/png" and size is None:
         return None, not_one
@@ -355,7 +355,7 @@ def checked_image(kind, data):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)  # a JPEG's size is known only here
-            if size is None or max(size) <= settings.IMAGE_SIDE:
+            if size is None or max(size) <= settings.limits().image_side:
                 with Image.open(io.BytesIO(raw), formats=[kind.split("/")[1].upper()]) as opened:
                     size = opened.size
                     opened.verify()
@@ -363,7 +363,7 @@ def checked_image(kind, data):
         return None, "image too large (more pixels than Pillow opens)"
     except Exception:  # Pillow raises many kinds on bytes that are no image
         return None, not_one
-    if max(size) > settings.IMAGE_SIDE:
+    if max(size) > settings.limits().image_side:
         return None, f"image too large ({size[0]} \u00d7 {size[1]})"
     return raw, None
 

@@ -74,7 +74,7 @@ def pick(paths, notes, files):
 def walk(folder, limit=None):
     """(paths of the files and links under ``folder``, whether it held more than ``limit`` entries): iterative, no
     link followed, stops after ``limit`` entries."""
-    limit = settings.WALK_ENTRIES if limit is None else limit
+    limit = settings.limits().walk_entries if limit is None else limit
     found, stack, seen = [], [str(folder)], 0
     while stack:
         try:
@@ -111,26 +111,26 @@ def zip_problem(path):
             if record[:4] == b"PK\x06\x06" and len(record) == 56:
                 entries, directory_size = struct.unpack_from("<QQ", record, 32)
                 end = struct.unpack_from("<Q", locator, 8)[0]
-        if entries > settings.ZIP_ENTRIES:
-            return f"the zip has {entries:,} entries (at most {settings.ZIP_ENTRIES:,}); zip only your two files"
-        if directory_size > settings.ZIP_DIRECTORY:
-            return f"the zip's directory is larger than {settings.ZIP_DIRECTORY // 2**20} MiB; zip only your two files"
+        if entries > settings.limits().zip_entries:
+            return f"the zip has {entries:,} entries (at most {settings.limits().zip_entries:,}); zip only your two files"
+        if directory_size > settings.limits().zip_directory:
+            return f"the zip's directory is larger than {settings.limits().zip_directory // 2**20} MiB; zip only your two files"
         handle.seek(max(0, end - directory_size))
         directory = handle.read(directory_size)
     count, declared, offset = 0, 0, 0
     while offset + 46 <= len(directory) and directory[offset:offset + 4] == b"PK\x01\x02":
         count += 1
         declared += struct.unpack_from("<I", directory, offset + 24)[0]
-        if count > settings.ZIP_ENTRIES:
-            return f"the zip has more than {settings.ZIP_ENTRIES:,} entries; zip only your two files"
-        if declared > settings.ZIP_DECLARED:
-            return f"the zip declares more than {settings.ZIP_DECLARED // 2**30} GiB of files; zip only your two files"
+        if count > settings.limits().zip_entries:
+            return f"the zip has more than {settings.limits().zip_entries:,} entries; zip only your two files"
+        if declared > settings.limits().zip_declared:
+            return f"the zip declares more than {settings.limits().zip_declared // 2**30} GiB of files; zip only your two files"
         offset += 46 + sum(struct.unpack_from("<HHH", directory, offset + 28))
     return None
 
 
 def _too_large(name):
-    return f"{name} is larger than {settings.FILE_LIMIT // 2**20} MB"
+    return f"{name} is larger than {settings.limits().file_size // 2**20} MB"
 
 
 def _copy_regular(path, target):
@@ -145,9 +145,9 @@ def _copy_regular(path, target):
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             return f"{name} is not a regular file"
-        if info.st_size > settings.FILE_LIMIT:
+        if info.st_size > settings.limits().file_size:
             return _too_large(name)
-        target.write_bytes(source.read(settings.FILE_LIMIT))
+        target.write_bytes(source.read(settings.limits().file_size))
     return None
 
 
@@ -169,12 +169,12 @@ def _from_zip(entry, workdir, notes, files):
                 problems.append(f"{name} is encrypted in the zip; submit it without a password")
             elif kind and kind != stat.S_IFREG:
                 problems.append(f"{name} is not a regular file in the zip")
-            elif member.file_size > settings.FILE_LIMIT:
+            elif member.file_size > settings.limits().file_size:
                 problems.append(_too_large(name))
             else:
                 with archive.open(member) as source:
-                    data = source.read(settings.FILE_LIMIT + 1)  # the declared size may lie: read one byte more
-                if len(data) > settings.FILE_LIMIT:
+                    data = source.read(settings.limits().file_size + 1)  # the declared size may lie: read one byte more
+                if len(data) > settings.limits().file_size:
                     problems.append(_too_large(name))
                 else:
                     (workdir / name).write_bytes(data)
@@ -191,7 +191,7 @@ def extract(entry, workdir, notes, files):
     elif stat.S_ISDIR(info.st_mode):
         found, more = walk(entry)
         if more:
-            problems.append(f"the folder holds more than {settings.WALK_ENTRIES:,} entries; looked at the first ones")
+            problems.append(f"the folder holds more than {settings.limits().walk_entries:,} entries; looked at the first ones")
         relative = {os.path.relpath(path, entry): path for path in found}  # hidden folders above it do not count
         for name, path in pick(relative, notes, files).items():
             problem = _copy_regular(relative[path], workdir / name)

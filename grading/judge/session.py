@@ -12,6 +12,7 @@ fresh one is started for the remaining questions: it replays the setup (loading 
 already run, except one that hung), so a hang costs the part that asked.
 """
 
+import dataclasses
 import json
 import os
 import secrets
@@ -132,8 +133,9 @@ class Ask:
 
 class Session:
     def __init__(self, options, cases):
-        self.options, self.cell_limit, self.cases = options, float(options["cell_limit"]), cases
-        self.deadline = time.monotonic() + float(options["timeout"])
+        self.options, self.limits, self.cases = options, options["limits"], cases
+        self.cell_timeout = self.limits.cell_timeout
+        self.deadline = time.monotonic() + self.limits.timeout
         self.timed_out, self.rejected, self.events, self.results, self.done = False, [], [], [], set()
 
     def check(self, part, ask):
@@ -170,8 +172,8 @@ def _note(session, event):
 def run(session, child, ask, fmt, assignment, pristine):
     """Ask the child to load the submission and run the planned cells; check each part as soon as what it follows
     exists. The plan comes from the pristine notebook, parsed here."""
-    config = {"workdir": SUB, "pristine": "/pristine", "data": "/data", "format": fmt, "spec": assignment.sandbox(),
-              "limits": {"file": settings.FILE_LIMIT, "output": settings.OUTPUT_LIMIT}}
+    config = {"workdir": SUB, "pristine": "/pristine", "data": "/data", "format": fmt, "assignment": assignment.sandbox(),
+              "limits": session.limits.child()}
     try:
         answer, _ = child.ask({"op": "load", "config": config}, setup=True)
         for message in _texts(answer.get("problems"))[:NOTES_PER_ANSWER]:
@@ -197,7 +199,7 @@ def run(session, child, ask, fmt, assignment, pristine):
             error = answer.get("cell_error")
             for note in _texts(answer.get("notes"))[:NOTES_PER_ANSWER]:
                 _note(session, {"event": "note", "message": str(note)[:500]})
-            if type(answer.get("printed")) is int and answer["printed"] > settings.OUTPUT_LIMIT:
+            if type(answer.get("printed")) is int and answer["printed"] > session.limits.output_kept:
                 _note(session, {"event": "output", "cell": index, "characters": int(answer["printed"])})
         except Refused as refused:
             error = str(refused)
@@ -229,7 +231,7 @@ def copy_provided(assignment, workdir):
 
 def grade_submission(name, pristine, fmt, options, workdir, assignment):
     """Grade one submission: its extracted files in ``pristine`` (the provided files are copied in here), its
-    format ``fmt``; ``options``: timeout, cell_limit, threads, data (the dataset's folder), launch (optional: a
+    format ``fmt``; ``options``: limits (a ``settings.Limits``), threads, data (the dataset's folder), launch (optional: a
     callable that starts the child and returns a box). Returns the record's run part: name, format, results, events,
     rejected, timed_out, returncode, seconds, log, printed (bytes in all), peak_memory (bytes, where a cgroup says)."""
     started = time.monotonic()
@@ -268,8 +270,8 @@ def grade_submission(name, pristine, fmt, options, workdir, assignment):
             "events": session.events, "rejected": session.rejected, "timed_out": session.timed_out,
             "returncode": returncode, "seconds": time.monotonic() - started, "log": log, "printed": printed,
             "peak_memory": max(peaks) if peaks else None,
-            "conditions": {"timeout": float(options["timeout"]), "cell_limit": float(options["cell_limit"]),
-                           "seed": "drawn per submission", "assignment": assignment.name}}
+            "conditions": {**dataclasses.asdict(session.limits), "seed": "drawn per submission",
+                           "assignment": assignment.name}}
 
 
 def start_child(pristine, options, workdir, assignment):
@@ -295,4 +297,6 @@ def start_child(pristine, options, workdir, assignment):
     start = Path(workdir) / f"start-{time.monotonic_ns()}"  # each fresh child stages its mounts in a folder of its own
     start.mkdir()
     os.chmod(start, 0o755)
-    return isolation.start([sys.executable, "-m", "grading.sandbox.child.runner"], mounts, env, start, hidden=hidden)
+    limits = options["limits"]
+    return isolation.start([sys.executable, "-m", "grading.sandbox.child.runner"], mounts, env, start, hidden=hidden,
+                           memory=limits.memory, processes=limits.processes)

@@ -61,7 +61,7 @@ class Child:
             self.box = None
 
     def ask(self, header, tensors=(), limit=None, setup=False):
-        limit = float(limit or self.session.cell_limit)
+        limit = float(limit or self.session.cell_timeout)
         if self.box is None:
             self._start()
         answer, out = self._exchange(header, tensors, limit)

@@ -1,7 +1,7 @@
 """A record's size, bounded whatever a submission holds: ``fit(record)`` is applied where a record is saved
 (grading.outputs.store) and again where one is read to publish it (grading.outputs.publish), since a record on disk is
-not trusted. Each written answer keeps its first ``settings.ANSWER_LIMIT`` characters (``answers_cut`` says how long
-it was); a record still over ``settings.RECORD_LIMIT`` bytes has its longest texts cut to one length, each saying
+not trusted. Each written answer keeps its first ``settings.limits().answer_length`` characters (``answers_cut`` says how long
+it was); a record still over ``settings.limits().record_size`` bytes has its longest texts cut to one length, each saying
 how much was cut, and only then, if it must, its shown images dropped."""
 
 import json
@@ -39,7 +39,7 @@ def _drop_images(record):
     if not isinstance(shown, dict):
         return record
     dropped = {part: {"problem": f"the saved output was not kept: with it the record would be over "
-                                 f"{settings.RECORD_LIMIT // 2**10:,} KiB", "cell": item.get("cell")}
+                                 f"{settings.limits().record_size // 2**10:,} KiB", "cell": item.get("cell")}
                if isinstance(item, dict) and "data" in item else item for part, item in shown.items()}
     return {**record, "shown": dropped}
 
@@ -97,8 +97,8 @@ def _cut_longest(record, excess):
 
 
 def fit(record, limit=None):
-    """``record`` (a dict; not changed) within ``limit`` bytes (default ``settings.RECORD_LIMIT``) as saved."""
-    limit = limit or settings.RECORD_LIMIT
+    """``record`` (a dict; not changed) within ``limit`` bytes (default ``settings.limits().record_size``) as saved."""
+    limit = limit or settings.limits().record_size
     record = _cut_answers(record)
     if size(record) <= limit:
         return record

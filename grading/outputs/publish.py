@@ -26,7 +26,8 @@ def add_options(parser):
                                             "stops unless --scale-to is given")
     parser.add_argument("--scale-to", action="store_true",
                         help="with --gradebook: scale each total to the column's Points Possible (e.g. 15 -> 20)")
-    parser.add_argument("--assignment", help="the export's column for this assignment (its title or id) when it has several")
+    parser.add_argument("--column", metavar="TITLE_OR_ID",
+                        help="with --gradebook: the export's column for this assignment (its title or id) when it has several")
     parser.add_argument("--late-penalty", type=float, help="fraction of a late submission's total taken off (e.g. 0.1)")
 
 
@@ -42,7 +43,7 @@ def read_gradebook(path, column=None, assignment=None, scale_to=False):
     except ValueError as error:
         raise canvas.GradebookError(f"the gradebook export {error}") from None
     export = canvas.read_export(text)
-    chosen = canvas.choose_assignment(export, column)
+    chosen = canvas.choose_column(export, column)
     possible = canvas.points_possible(export, chosen)
     if assignment is None or possible is None or abs(possible - assignment.total) < 1e-9:
         return export, chosen

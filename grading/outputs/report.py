@@ -87,7 +87,7 @@ def _failed(what, error):
 
 def answer_html(text, cut=None):
     """An answer (a notebook's markdown cell) as HTML that runs nothing and links nowhere dead: its first
-    ``settings.ANSWER_LIMIT`` characters (a record is not trusted), saying it was cut when it was (``cut``: the
+    ``settings.limits().answer_length`` characters (a record is not trusted), saying it was cut when it was (``cut``: the
     length the record says it had), or why it cannot be shown."""
     if not text or text == EMPTY_ANSWER:
         return "<p><em>(no answer)</em></p>"

@@ -67,13 +67,22 @@ def _points(value):
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
 
 
-def _event_issue(event):
+def _limit(conditions, options, name):
+    """The limit ``name`` (a ``settings.Limits`` field) a record was graded under, as its conditions keep it; else the
+    run's (``options["limits"]``) or the declared one."""
+    kept = conditions.get(name)
+    if isinstance(kept, (int, float)) and not isinstance(kept, bool):
+        return kept
+    return getattr(options.get("limits") or settings.Limits(), name)
+
+
+def _event_issue(event, kept):
     kind = event.get("event")
     if kind == "problem":
         return {"kind": "problem", "text": _text(event.get("message"))}
     if kind == "output" and _integer(event.get("cell")) is not None and _integer(event.get("characters")) is not None:
         return {"kind": "output", "text": f"cell {event['cell'] + 1} printed {event['characters']:,} characters (kept "
-                                          f"the first {settings.OUTPUT_LIMIT // 1024} KiB)"}
+                                          f"the first {kept // 1024} KiB)"}
     if kind == "cell" and event.get("graded"):
         cell = _integer(event.get("cell"))
         where = f"cell {cell + 1}" if cell is not None else "a cell"
@@ -115,18 +124,20 @@ def outcome(record, written, options, assignment):
             if not case["passed"]:
                 issues.append({"kind": "case", "part": entry["name"], "text": f"{entry['name']}: {case['message']}"})
     events = [e for e in record.get("events") or [] if isinstance(e, dict)]
-    issues += [issue for issue in map(_event_issue, events) if issue]
     conditions = record.get("conditions") if isinstance(record.get("conditions"), dict) else {}
-    timeout = conditions.get("timeout", options.get("timeout"))
+    output_kept = _limit(conditions, options, "output_kept")
+    issues += [issue for issue in (_event_issue(event, output_kept) for event in events) if issue]
+    timeout = _limit(conditions, options, "timeout")
     if record.get("timed_out"):
         issues.append({"kind": "timeout", "text": f"stopped at the time limit ({_points(timeout):g} s)"})
     elif not any(e.get("event") == "finished" for e in events):
         issues.append({"kind": "ended", "text": "the grading process ended early (exit status "
                                                 f"{_text(record.get('returncode'))})"})
     printed = _integer(record.get("printed"))
-    if printed and printed > 2 * settings.LOG_KEEP:
+    log_kept = _limit(conditions, options, "log_kept")
+    if printed and printed > 2 * log_kept:
         issues.append({"kind": "output", "text": f"the grading process printed {printed:,} bytes (its log keeps the "
-                                                 f"first and last {settings.LOG_KEEP // 1024} KiB)"})
+                                                 f"first and last {log_kept // 1024} KiB)"})
     unchecked = [p.name for p in assignment.automatic() if not parts[p.name]["checked"]]
     if unchecked:
         issues.append({"kind": "unchecked", "text": f"not checked: {', '.join(unchecked)}"})

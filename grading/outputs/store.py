@@ -20,7 +20,7 @@ def save(out, record):
     """Write ``record`` (JSON) to its file, whole or not at all."""
     folder = Path(out) / FOLDER
     folder.mkdir(parents=True, exist_ok=True)
-    write_json(folder / f"{file_name(record['name'])}.json", bounds.fit(record))  # fit: under settings.RECORD_LIMIT
+    write_json(folder / f"{file_name(record['name'])}.json", bounds.fit(record))  # fit: settings.limits().record_size
 
 
 def _read(path):

@@ -83,8 +83,10 @@ class Cgroup:
         self.procs = [str(folder / "cgroup.procs") for folder in folders]
 
     @classmethod
-    def create(cls, name, memory=settings.MEMORY_LIMIT, processes=settings.PROCESS_LIMIT, root=CGROUP_ROOT):
-        """A new cgroup ``grading-sandboxes/NAME`` with the limits, or None where this machine gives none to this user."""
+    def create(cls, name, memory=None, processes=None, root=CGROUP_ROOT):
+        """A new cgroup ``grading-sandboxes/NAME`` with the limits (default: those in force), or None where this machine
+        gives none to this user."""
+        memory, processes = memory or settings.limits().memory, processes or settings.limits().processes
         if os.geteuid() != 0:
             return None
         for make in (cls._v2, cls._v1):
@@ -201,8 +203,10 @@ class Cgroup:
         return None
 
 
-def systemd_scope(memory=settings.MEMORY_LIMIT, processes=settings.PROCESS_LIMIT):
-    """Without root: the prefix that runs a command in a transient systemd user scope with the limits, or None."""
+def systemd_scope(memory=None, processes=None):
+    """Without root: the prefix that runs a command in a transient systemd user scope with the limits (default: those
+    in force), or None."""
+    memory, processes = memory or settings.limits().memory, processes or settings.limits().processes
     if os.geteuid() == 0 or shutil.which("systemd-run") is None:
         return None
     prefix = ["systemd-run", "--user", "--scope", "--quiet", "--collect", f"-pTasksMax={processes}",

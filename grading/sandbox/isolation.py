@@ -131,10 +131,10 @@ def sandbox_command(binary, mounts, hidden=(), blockers=None):
             args += ["--ro-bind", f"/{link}", f"/{link}"]
     if os.path.exists("/etc/ld.so.cache"):
         args += ["--ro-bind", "/etc/ld.so.cache", "/etc/ld.so.cache"]
-    args += ["--proc", "/proc", "--dev", "/dev", "--size", str(settings.SHM_LIMIT), "--tmpfs", "/dev/shm",
+    args += ["--proc", "/proc", "--dev", "/dev", "--size", str(settings.limits().shm), "--tmpfs", "/dev/shm",
              "--remount-ro", "/dev",
-             "--size", str(settings.DISK_LIMIT), "--tmpfs", "/tmp",
-             "--size", str(settings.DISK_LIMIT), "--tmpfs", SUB,
+             "--size", str(settings.limits().disk), "--tmpfs", "/tmp",
+             "--size", str(settings.limits().disk), "--tmpfs", SUB,
              "--chdir", SUB]
     for source, destination, writable in mounts:
         args += ["--bind" if writable else "--ro-bind", str(source), destination]
@@ -183,14 +183,15 @@ def _child_setup(uid, staged, cgroup, nproc, memory):
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     if nproc is not None:
         resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (settings.DISK_LIMIT, settings.DISK_LIMIT))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (settings.limits().disk, settings.limits().disk))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
 class CappedLog:
     """The first and last ``keep`` bytes of a stream, and how many bytes it carried in all."""
 
-    def __init__(self, keep=settings.LOG_KEEP):
+    def __init__(self, keep=None):
+        keep = keep or settings.limits().log_kept
         self.keep, self.head, self.tail, self.total = keep, bytearray(), collections.deque(), 0
         self._tail_size = 0
 
@@ -280,13 +281,14 @@ class Box:
 
 
 def start(command, mounts, env, workdir, stdout_to_log=False, name=None, cgroups=True,
-          memory=settings.MEMORY_LIMIT, processes=settings.PROCESS_LIMIT, hidden=()):
+          memory=None, processes=None, hidden=()):
     """Start ``command`` in bubblewrap with ``mounts`` [(host path, path inside, writable)] as the only files of the
     machine it sees. As root: a fresh uid (writable mounts are handed to it; sources it may not reach are bound onto
     stand-ins made in ``workdir``) and a cgroup of its own where the machine has one. ``stdout_to_log``: the child's
     stdout joins the capped log instead of being a pipe. ``memory`` (bytes) and ``processes``: the limits (the
-    settings' by default). ``hidden``: paths inside to cover (``python_mounts``; their blockers are made in
+    limits in force by default). ``hidden``: paths inside to cover (``python_mounts``; their blockers are made in
     ``workdir``). Returns a Box."""
+    memory, processes = memory or settings.limits().memory, processes or settings.limits().processes
     workdir = Path(workdir)
     blockers = {}
     if hidden:

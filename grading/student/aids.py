@@ -17,7 +17,7 @@ import nbformat
 
 import casekit
 
-from grading import assignment as assignments
+from grading.assignment import WRITTEN
 from grading.student import _assignment, _source
 
 STUDENT_ONLY = "student-only"  # fill_back and the tests leave such cells out
@@ -73,7 +73,7 @@ def student_readme(assignment=None):
     rows = []
     for p in assignment.parts:
         where = (f"`{module}`, class `{p.follows}`" if p.follows in assignment.classes else
-                 f"`{notebook}`, the cell under its question" if p.kind == assignments.WRITTEN else
+                 f"`{notebook}`, the cell under its question" if p.kind == WRITTEN else
                  f"`{notebook}`, {' and '.join(f'`{name} =`' for name in p.fills)}")
         rows.append(f"| `{p.name}` | {p.points:g} | {where} |")
     return assignment.student_text("readme.md").format(

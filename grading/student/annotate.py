@@ -1,5 +1,5 @@
 """Mark the graded cells of the solved notebook:
-``python -m grading.student.annotate [NOTEBOOK] [--homework FOLDER] [--check]``.
+``python -m grading.student.annotate [NOTEBOOK] [--assignment DIR] [--check]``.
 
 For each automatic part that follows a notebook variable (the assignment's parts, ``grading.assignment``; default
 notebook: the assignment's solved one), the first code cell a student gets
@@ -16,7 +16,8 @@ import sys
 
 import nbformat
 
-from grading import assignment as assignments
+from grading import assignment as assignment_option
+from grading.assignment import AssignmentError, load as load_assignment
 from grading.student import _assignment, _source
 
 KEY = "grading"
@@ -75,12 +76,12 @@ def annotate(nb, assignment=None):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("notebook", nargs="?", help="the solved notebook (default: the assignment's)")
-    parser.add_argument("--homework", help="the assignment's folder (default: the repository's own)")
+    assignment_option.add_option(parser)
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if the marks are missing or stale")
     args = parser.parse_args(argv)
     try:
-        assignment = assignments.load(args.homework)
-    except assignments.AssignmentError as error:
+        assignment = load_assignment(assignment_option.folder_from(args, "grading.student.annotate"))
+    except AssignmentError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     args.notebook = args.notebook or str(assignment.solved("notebook"))

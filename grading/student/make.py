@@ -1,8 +1,8 @@
 """Write an assignment's student version from its solved files:
-``python -m grading.student [--homework FOLDER] [--out DIR]`` (default: the repository's own assignment, into
+``python -m grading.student [--assignment DIR] [--out DIR]`` (default: the repository's own assignment, into
 ``dist/student``).
 
-Everything the generator knows of the homework comes from its folder (``grading.assignment``): the file names, the
+Everything the generator knows of the assignment comes from its folder (``grading.assignment``): the file names, the
 parts, and the student version's texts in ``student/`` (``note.md``, the note inserted after the notebook's first
 cell; ``readme.md``, the README's template; ``rules.json``, the text rules; ``submission_cell.py``, the hand-in cell)
 and ``assignment.json``'s ``student`` entry (``check_cell``, the public check cell's template with ``{part}``;
@@ -37,7 +37,8 @@ from pathlib import Path
 
 import nbformat
 
-from grading import assignment as assignments
+from grading import assignment as assignment_option
+from grading.assignment import EMPTY_ANSWER, YOUR_CODE, AssignmentError, load as load_assignment
 from grading.student import _assignment, _source
 from grading.student.aids import (
     STUDENT_ONLY, RuleError, add_check_cells, check_positions, copy_helpers, public_checks, ship, ship_public_checks,
@@ -46,7 +47,6 @@ from grading.student.aids import (
 from grading.student.annotate import blanks_of
 
 REPO = Path(__file__).resolve().parents[2]
-YOUR_CODE, EMPTY_ANSWER = assignments.YOUR_CODE, assignments.EMPTY_ANSWER
 STUDENT_NOTE_TAG = STUDENT_ONLY  # also on the generated check and hand-in cells (grading.student_aids)
 
 
@@ -334,13 +334,13 @@ def make_student(out=REPO / "dist" / "student", notebook=None, assignment=None):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--homework", help="the assignment's folder (default: the repository's own)")
+    assignment_option.add_option(parser)
     parser.add_argument("--out", default=str(REPO / "dist" / "student"),
                         help="folder to write (replaced if it exists; default: dist/student)")
     args = parser.parse_args(argv)
     try:
-        out = make_student(args.out, assignment=assignments.load(args.homework))
-    except (RuleError, assignments.AssignmentError) as error:
+        out = make_student(args.out, assignment=load_assignment(assignment_option.folder_from(args, "grading.student")))
+    except (RuleError, AssignmentError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())

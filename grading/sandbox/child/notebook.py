@@ -1,6 +1,6 @@
 """Inside the sandbox: build the submission's module and run the notebook cells the parent names.
 
-What the assignment is (its files, graded classes, the splitter) arrives as data in the ``load`` request (``spec``).
+What the assignment is (its files, graded classes, the splitter) arrives as data in the ``load`` request (``assignment``).
 The kit's format: the module imported whole, or, when it does not compile, statement by statement with the
 splitter the assignment names (a function of the provided files copied into the workdir, so the notebook's import
 hook and the grader build the same module from the same file). The assignment's format: its class cells run, each on
@@ -129,12 +129,12 @@ def defined_classes(source, graded):
     return [node.name for node in tree.body if isinstance(node, ast.ClassDef) and node.name in graded]
 
 
-def splitter(workdir, spec):
+def splitter(workdir, assignment):
     """The splitter the assignment names (``file:function`` of a provided file, never a package's __init__), or one
     that keeps the whole file."""
-    if not spec.get("splitter"):
+    if not assignment.get("splitter"):
         return lambda source: []
-    file, _, function = spec["splitter"].partition(":")
+    file, _, function = assignment["splitter"].partition(":")
     loaded = importlib.util.spec_from_file_location("_assignment_splitter", Path(workdir) / file)
     module = importlib.util.module_from_spec(loaded)
     loaded.loader.exec_module(module)
@@ -161,9 +161,9 @@ def _run(code, module, limit, where, problems, at_import=""):
                         f"{LIMITS['output'] // 1024} KiB)")
 
 
-def load_kit(workdir, problems, limit, spec):
+def load_kit(workdir, problems, limit, assignment):
     """The submission's module file as its module, keeping every top-level statement that works."""
-    file = spec["files"]["module"]
+    file = assignment["files"]["module"]
     path = Path(workdir) / file
     module = _fresh_module(path, Path(file).stem, file)
     if not path.is_file():
@@ -176,7 +176,7 @@ def load_kit(workdir, problems, limit, spec):
         problems.append(f"{file} does not compile (line {getattr(error, 'lineno', '?')}: "
                         f"{getattr(error, 'msg', error)}); its other top-level definitions are graded")
         codes = []
-        for first, text in splitter(workdir, spec)(source):
+        for first, text in splitter(workdir, assignment)(source):
             try:
                 codes.append(compile("\n" * (first - 1) + text, str(path), "exec"))
             except (SyntaxError, ValueError):
@@ -186,16 +186,16 @@ def load_kit(workdir, problems, limit, spec):
     return module
 
 
-def load_assignment(workdir, problems, limit, spec):
+def load_assignment(workdir, problems, limit, assignment):
     """(module, indices of the cells it ran): the notebook's imports, then each class cell on its own."""
-    file = spec["files"]["notebook"]
+    file = assignment["files"]["notebook"]
     path = Path(workdir) / file
-    module = _fresh_module(path, Path(spec["files"].get("module") or "module").stem, file)
+    module = _fresh_module(path, Path(assignment["files"].get("module") or "module").stem, file)
     cells = code_cells(path)
     if cells is None:
         problems.append(f"{file} could not be read")
         return module, set()
-    exec(spec.get("preamble", ""), module.__dict__)
+    exec(assignment.get("preamble", ""), module.__dict__)
     for index, source in cells:  # the import statements only: an imports cell may hold anything else too
         try:
             tree = ast.parse(python(source))
@@ -207,7 +207,7 @@ def load_assignment(workdir, problems, limit, spec):
             _run(code, module, limit, f"cell {index + 1}'s imports", problems)
     ran = set()
     for index, source in cells:
-        classes = defined_classes(source, spec["classes"])
+        classes = defined_classes(source, assignment["classes"])
         if not classes:
             continue
         ran.add(index)

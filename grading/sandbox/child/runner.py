@@ -6,7 +6,7 @@ prints (from Python or C) goes to stderr, the parent's log; fd 0 becomes /dev/nu
 time limit, armed here with SIGALRM (the parent enforces its own deadline too and replaces a runner that overruns).
 
 Requests (``op``): ``load`` (copy the pristine files, build the module; what the assignment is arrives here as
-data, ``spec``), ``cell`` (run the cell the parent names), ``describe`` (an object's structure and parameters, with
+data, ``assignment``), ``cell`` (run the cell the parent names), ``describe`` (an object's structure and parameters, with
 the case toolkit's ``casekit.describe``), ``forward`` (outputs on the parent's inputs and weights), ``apply`` (a
 notebook callable on the parent's uint8 images, each as a PIL image), ``batches`` (first batches of a DataLoader) and
 ``bye``. Stand-ins, the objects the runner makes when a class cannot be built, are known by this runner's own
@@ -52,13 +52,13 @@ STAND_INS = []  # (name, class) of every stand-in this runner made: describe's r
 
 class Runner:
     def __init__(self):
-        self.module, self.namespace, self.ran, self.built, self.config, self.spec = None, {}, set(), {}, {}, {}
+        self.module, self.namespace, self.ran, self.built, self.config, self.assignment = None, {}, set(), {}, {}, {}
         self.problems = []
 
     # -- setup ---------------------------------------------------------------------------------------
     def load(self, request):
         config = self.config = request["config"]
-        self.spec = config["spec"]
+        self.assignment = config["assignment"]
         nbk.configure(config["limits"])
         workdir = config["workdir"]
         for name in os.listdir(config["pristine"]):  # the code runs on a copy; the parent reads the pristine files
@@ -75,37 +75,37 @@ class Runner:
         os.environ["HOME"] = os.path.join(workdir, "home")
         problems = []
         if config["format"] == "assignment":
-            self.module, self.ran = nbk.load_assignment(workdir, problems, request["limit"], self.spec)
+            self.module, self.ran = nbk.load_assignment(workdir, problems, request["limit"], self.assignment)
         else:
-            self.module = nbk.load_kit(workdir, problems, request["limit"], self.spec)
+            self.module = nbk.load_kit(workdir, problems, request["limit"], self.assignment)
         self.problems = problems
         return {"problems": problems, "classes": sorted(self.classes()), "ran": sorted(self.ran)}
 
     def classes(self):
-        return {n: getattr(self.module, n) for n in self.spec["classes"] if isinstance(getattr(self.module, n, None), type)}
+        return {n: getattr(self.module, n) for n in self.assignment["classes"] if isinstance(getattr(self.module, n, None), type)}
 
     def _namespace(self):
         if not self.namespace:
             from IPython.display import display
 
             self.namespace = {"__name__": "__main__", "get_ipython": _Shell, "display": display}
-            exec(self.spec.get("preamble", ""), self.namespace)
+            exec(self.assignment.get("preamble", ""), self.namespace)
             if self.config["format"] == "assignment":
                 self.namespace.update(self.classes())
         return self.namespace
 
     def cell(self, request):
         index, limit = request["cell"], request["limit"]
-        cells = dict(nbk.code_cells(os.path.join(self.config["workdir"], self.spec["files"]["notebook"])) or [])
+        cells = dict(nbk.code_cells(os.path.join(self.config["workdir"], self.assignment["files"]["notebook"])) or [])
         source, namespace, notes = cells.get(index), self._namespace(), []
         if source is None:
             return {"cell_error": "no such cell", "notes": notes, "printed": 0}
         names = set(request.get("names", []))
-        for variable, fallbacks in self.spec.get("fallbacks", {}).items():
+        for variable, fallbacks in self.assignment.get("fallbacks", {}).items():
             if variable in names:
                 notes += self._fallbacks(namespace, fallbacks)
         restore = {}
-        for target, classes in self.spec.get("stand_ins", {}).items():
+        for target, classes in self.assignment.get("stand_ins", {}).items():
             if target in names:
                 for name, args in classes:  # ``stand_ins``: the parent saw these fail (no second try: they may hang)
                     cls = namespace.get(name)
@@ -140,7 +140,7 @@ class Runner:
         import torch
         import torchvision
 
-        notes, data = [], self.spec.get("dataset", {})
+        notes, data = [], self.assignment.get("dataset", {})
         for name, how in fallbacks.items():
             if name in namespace:
                 continue
@@ -155,19 +155,19 @@ class Runner:
         return notes
 
     # -- questions ------------------------------------------------------------------------------------
-    def target(self, spec):
+    def target(self, wanted):
         """The object a request names: a class of the module built with ``args`` (kept for later questions), or a
         notebook variable; then ``sub``, a dotted path of attributes."""
-        if "class" in spec:
-            key = (spec["class"], tuple(spec.get("args", [])))
+        if "class" in wanted:
+            key = (wanted["class"], tuple(wanted.get("args", [])))
             if key not in self.built:
-                cls = self.classes().get(spec["class"])
+                cls = self.classes().get(wanted["class"])
                 if cls is None:
                     source = getattr(self.module, "GRADING_SOURCE", "the module")
                     broken = next((p for p in self.problems if "does not compile" in p
-                                   and (p.startswith(source) or f"{spec['class']}" in p.split(" does not")[0])), None)
-                    raise LookupError(f"{broken.split(';')[0]}: {spec['class']} could not be loaded; fix that line"
-                                      if broken else f"{source} defines no class {spec['class']}")
+                                   and (p.startswith(source) or f"{wanted['class']}" in p.split(" does not")[0])), None)
+                    raise LookupError(f"{broken.split(';')[0]}: {wanted['class']} could not be loaded; fix that line"
+                                      if broken else f"{source} defines no class {wanted['class']}")
                 try:
                     self.built[key] = cls(*key[1])
                 except (Exception, nbk.CellTimeout) as error:  # asked again, it fails again at once
@@ -178,10 +178,10 @@ class Runner:
             if isinstance(found, BaseException):
                 raise found
         else:
-            if spec["var"] not in self.namespace:
-                raise LookupError(f"no variable {spec['var']}")
-            found = self.namespace[spec["var"]]
-        for attribute in filter(None, spec.get("sub", "").split(".")):
+            if wanted["var"] not in self.namespace:
+                raise LookupError(f"no variable {wanted['var']}")
+            found = self.namespace[wanted["var"]]
+        for attribute in filter(None, wanted.get("sub", "").split(".")):
             found = getattr(found, attribute)
         return found
 
