@@ -26,7 +26,7 @@ from grading.sandbox import isolation
 from grading import grade as grading
 from grading.student import make as ms
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 HW = assignments.load()
 ASSIGNMENT = REPO / "grading" / "assignments" / "hw2" / "hw2_assignment.txt"  # the assignment as handed out, kept in the repository
 AUTO = ["transform", "dataloaders", "lenet_layers", "lenet_instantiated", "encoder", "decoder", "ae_built", "vae_built"]

@@ -20,7 +20,7 @@ from grading import grade as grading
 from grading.student import make as ms
 from grading.sandbox import isolation
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 HW = assignments.load()
 
 V2 = ("transforms.v2.Compose([transforms.v2.ToImage(), transforms.v2.Resize((32, 32)), "

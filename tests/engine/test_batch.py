@@ -1,4 +1,4 @@
-"""The instructor's term (issue 34) and each submission's own process (issue 32, item 1): each submission graded by
+"""The batch runner as the instructor meets it, and each submission's own process: each submission graded by
 a worker process of its own, its death costing its own row; nothing the instructor typed or passed deleted or
 overwritten, every input checked before --out changes, written scores kept in the records; spreadsheets' CSV as
 spreadsheets save them, a gradebook worth other points named (--scale-to); Ctrl-C with one line and the same
@@ -30,7 +30,7 @@ from grading.intake import canvas
 from grading.outputs import publish, results, store
 from grading.sandbox import isolation
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 HW = assignments.load()
 TINY = REPO / "examples" / "tiny"
 SANDBOX = isolation.problem() is None
@@ -461,7 +461,7 @@ def test_the_grader_prints_no_timing_of_its_calls():
 # ------------------------------------------------------------------------------------------------
 # 5. The same submissions, graded again, give the same grades and pages
 # ------------------------------------------------------------------------------------------------
-CHOSEN = ["c1_kernel_3", "decoder_upsampling_identity"]  # of tests/test_mistakes.py's table: each costs its own
+CHOSEN = ["c1_kernel_3", "decoder_upsampling_identity"]  # of tests/assignments/test_mistakes.py's table: each costs its own
 # part and passes every other, so between them every case runs on drawn weights and inputs, passing and failing
 
 

@@ -20,7 +20,7 @@ from grading import grade as grading
 from grading.batch import pipeline
 from grading.student import make as ms
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _tags(cell):

@@ -1,4 +1,4 @@
-"""Hostile submissions: what each attack on the autograder gets (issues 22 and 25).
+"""Hostile submissions: what each attack on the autograder gets.
 
 Every submission is built from the GENERATED student version (the untouched version, or the solution filled back
 in) plus its attack, and all of them are graded in one batch (module-scoped fixture, small time limits). Each test
@@ -25,7 +25,7 @@ from grading.sandbox import isolation
 from grading.student import make as ms
 from hostile_attacks import FORGE_MAIN, FORGE_OTTER, FORGE_PROTOCOL, SWALLOWING_HANG
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 HW = assignments.load()
 AUTO = ["transform", "dataloaders", "lenet_layers", "lenet_instantiated", "encoder", "decoder", "ae_built", "vae_built"]
 FULL = {"transform": 1, "dataloaders": 1, "lenet_layers": 3, "lenet_instantiated": 1, "encoder": 2, "decoder": 2,

@@ -16,7 +16,7 @@ import hw2_models
 from conftest import NOTEBOOK, REPO, run_notebook, source
 
 ASSIGNMENT = REPO / "grading" / "assignments" / "hw2" / "hw2_assignment.txt"  # the assignment as handed out, kept in the repository
-KEY_LINES = Path(__file__).with_name("assignment_key_lines.txt")  # extracted from it
+KEY_LINES = Path(__file__).parents[1] / "assignment_key_lines.txt"  # extracted from it
 PLACEHOLDER = re.compile(r"### YOUR CODE HERE ###|\(\s*_\s*,|,\s*_\s*[,)]|=\s*_\s*$", re.M)
 FIGURE_TAGS = ["figure-confusion", "figure-errors", "figure-lenet-filters", "figure-ae-latent", "figure-vae-latent",
                "figure-vae-ppf-mosaic", "figure-ae-mosaic", "figure-interpolation", "figure-kl-appendix"]

@@ -34,7 +34,7 @@ from hw2_helpers.models_import import load_statement_by_statement, top_level_sta
 
 HW = assignments.load()
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 AUTO = [p.name for p in HW.automatic()]
 FULL = {p.name: p.points for p in HW.automatic()}
 CLASSES = ["LeNet_5", "AutoEncoder", "Encoder", "Decoder", "VariationalAutoEncoder"]
