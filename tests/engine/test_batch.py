@@ -398,6 +398,7 @@ def _alive(pid):
 
 
 @pytest.mark.skipif(not SANDBOX, reason="no sandbox here")
+@pytest.mark.slow
 def test_ctrl_c_ends_with_one_line_and_the_same_command_goes_on(tmp_path):
     subs = tmp_path / "subs"
     for name in ["ann", "bo", "cy"]:
@@ -461,15 +462,18 @@ def test_the_grader_prints_no_timing_of_its_calls():
 # ------------------------------------------------------------------------------------------------
 # 5. The same submissions, graded again, give the same grades and pages
 # ------------------------------------------------------------------------------------------------
-CHOSEN = ["c1_kernel_3", "decoder_upsampling_identity"]  # of tests/assignments/test_mistakes.py's table: each costs its own
-# part and passes every other, so between them every case runs on drawn weights and inputs, passing and failing
+CHOSEN = ["c1_kernel_3", "decoder_upsampling_identity"]  # of the mistakes' table (tests/hw2_submissions.py): each costs
+# its own part and passes every other, so between them every case runs on drawn weights and inputs, passing and failing
 
 
 @pytest.mark.skipif(not SANDBOX, reason="no sandbox here")
-def test_the_same_submissions_graded_five_times_give_the_same_points_grades_and_pages(tmp_path):
-    import test_mistakes as table
+@pytest.mark.slow
+def test_the_same_submissions_graded_five_times_give_the_same_points_grades_and_pages(tmp_path, student_version):
+    import hw2_submissions as table
 
-    submissions = table.write_submissions(tmp_path, CHOSEN)
+    submissions = tmp_path / "submissions"
+    submissions.mkdir()
+    table.write_mistakes(student_version, submissions, CHOSEN)
     runs = []
     for k in range(5):
         rows, _ = grade.grade(submissions, tmp_path / f"run{k}", jobs=2, timeout=90, cell_limit=30, quiet=True)

@@ -22,7 +22,6 @@ import pytest
 from grading import assignment as assignments
 from grading import grade as grading
 from grading.sandbox import isolation
-from grading.student import make as ms
 from hostile_attacks import FORGE_MAIN, FORGE_OTTER, FORGE_PROTOCOL, SWALLOWING_HANG
 
 REPO = Path(__file__).resolve().parents[2]
@@ -136,13 +135,9 @@ def _survivors():
 
 
 @pytest.fixture(scope="module")
-def hostile(tmp_path_factory):
-    student = ms.make_student(tmp_path_factory.mktemp("dist") / "student")
-    nb = nbformat.read(student / "hw2.ipynb", as_version=4)
-    module = (student / "hw2_models.py").read_text()
-    solved = nbformat.read(REPO / "hw2.ipynb", as_version=4)
-    sources, filled = ms.fill_back(nb, module, solved)
-    kept = [c for c in nb.cells if ms.STUDENT_NOTE_TAG not in _tags(c)]
+def hostile(tmp_path_factory, student_version):
+    nb, module, solved = student_version["nb"], student_version["module"], student_version["solved"]
+    sources, filled, kept = student_version["sources"], student_version["filled"], student_version["kept"]
     answer_cells = [c.source for c in solved.cells if "answer" in _tags(c)]
 
     def full_cells():

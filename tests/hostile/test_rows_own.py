@@ -532,6 +532,7 @@ def test_a_checkout_inside_the_python_installation_is_hidden_whole(tmp_path):
 
 
 @pytest.mark.skipif(not SANDBOX, reason="no working bubblewrap here")
+@pytest.mark.slow
 def test_a_non_editable_install_is_hidden_in_the_sandbox(reachable):
     """A real ``pip install`` (not editable) of the kit into a fresh environment, whose grader starts a child (SLOW:
     about 35 s on 2 cores, a venv, a wheel, and torch imported in the grader and in the sandbox)."""

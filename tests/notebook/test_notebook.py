@@ -251,6 +251,7 @@ def test_two_quick_runs_give_identical_numbers(quick_runs):
         assert stdout(code_cells(first)[i]) == stdout(code_cells(second)[i])
 
 
+@pytest.mark.slow
 def test_damaged_data_stops_the_notebook_at_its_first_data_cell(tmp_path):
     shutil.copytree(REPO / "data" / "MNIST" / "raw", tmp_path / "data" / "MNIST" / "raw",
                     ignore=shutil.ignore_patterns("*-ubyte"))
@@ -506,6 +507,7 @@ def test_the_models_stay_in_the_earlier_runs_range(committed):
 @pytest.mark.parametrize("value, words", [("mps", "no MPS device on this machine|has no MPS support"),  # Linux builds lack MPS
                                           ("cuda", "no CUDA GPU is visible|has no CUDA support"),
                                           ("gpu", "is not a device this notebook knows")])
+@pytest.mark.slow
 def test_unavailable_device_stops_the_first_cell_with_its_reason(tmp_path, value, words):
     import torch
 

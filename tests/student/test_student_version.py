@@ -60,12 +60,8 @@ def _tags(cell):
 
 
 @pytest.fixture(scope="module")
-def student(tmp_path_factory):
-    out = ms.make_student(tmp_path_factory.mktemp("dist") / "student")
-    nb = nbformat.read(out / "hw2.ipynb", as_version=4)
-    module = (out / "hw2_models.py").read_text()
-    sources, filled = ms.fill_back(nb, module, nbformat.read(REPO / "hw2.ipynb", as_version=4))
-    return {"out": out, "nb": nb, "module": module, "sources": sources, "filled": filled}
+def student(student_version):
+    return student_version  # conftest's, built once per session: out, nb, module, sources, filled
 
 
 def _replace(text, changes):
@@ -304,6 +300,7 @@ def test_make_submission_refuses_an_unsaved_notebook_and_zips_a_saved_one(studen
     assert f"  dataloaders: `training_dataloader = {ms.YOUR_CODE}` is still blank" in printed
 
 
+@pytest.mark.slow
 def test_the_hand_in_cell_reads_the_kernels_own_history(student, tmp_path):
     """In a real kernel: a cell run but not saved stops the hand-in with the message; nothing is written."""
     from nbclient import NotebookClient
@@ -401,6 +398,7 @@ WORKING_TRANSFORMS = {  # each passes the public transform check but "pad": Pad(
 
 
 @pytest.mark.parametrize("name", sorted(WORKING_TRANSFORMS))
+@pytest.mark.slow
 def test_part_1_runs_in_quick_mode_with_each_transform_that_works(student, tmp_path, monkeypatch, name):
     from nbclient import NotebookClient
 
