@@ -187,7 +187,7 @@ def in_memory(dataset):
     Every transform that gives float tensors works. The notebook's (torchvision MNIST, Resize then ToTensor then
     Normalize) is applied to the whole uint8 batch at once: ``Resize`` on a uint8 tensor uses the same arithmetic as
     PIL, ``ToTensor`` is ``/ 255`` and ``Normalize`` element-wise, so the result equals the per-image path bit for
-    bit (``tests/test_data.py`` checks it) in a fraction of its time. Any other deterministic transform is applied
+    bit (``tests/notebook/test_data.py`` checks it) in a fraction of its time. Any other deterministic transform is applied
     through the dataset itself, each image once, when first needed (``TransformedOnce``): ``subset`` then
     transforms only the images it keeps, so quick mode stays quick. A random transform (augmentation) is not
     frozen: the dataset comes back as it is, so each epoch draws new augmentations. A transform that gives no

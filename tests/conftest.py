@@ -6,6 +6,18 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
+# A test that reads one of these fixtures grades a batch in the sandbox or reads a notebook's execution: it is marked
+# slow here, once for all of them; the tests that grade or execute on their own carry @pytest.mark.slow
+SLOW_FIXTURES = {"hw2_batch", "graded", "judged", "hostile", "run_by_readme", "quick_runs"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(autouse=True)
 def _seeded():
     import hw2_helpers
@@ -100,3 +112,21 @@ def fake_grading(monkeypatch):
     monkeypatch.setattr(pipeline, "grade_one", grade_one)
     monkeypatch.setattr(grade.isolation, "problem", lambda: None)
     return ran
+
+
+@pytest.fixture(scope="session")
+def student_version(tmp_path_factory):
+    """The generated student version and the solution filled back into it, built once per session
+    (hw2_submissions.student_version says what it holds): tests read it and copy before they change anything."""
+    import hw2_submissions
+
+    return hw2_submissions.student_version(tmp_path_factory.mktemp("student_version"))
+
+
+@pytest.fixture(scope="session")
+def hw2_batch(student_version, tmp_path_factory):
+    """HW2's submissions built from the student version, graded once in the sandbox for every test that reads the
+    results (hw2_submissions.grade_batch)."""
+    import hw2_submissions
+
+    return hw2_submissions.grade_batch(student_version, tmp_path_factory.mktemp("hw2_batch"))

@@ -1,4 +1,4 @@
-"""Attacks on the trusted-parent design, pasted into otherwise untouched submissions by tests/test_hostile.py.
+"""Attacks on the trusted-parent design, pasted into otherwise untouched submissions by tests/hostile/test_hostile_corpus.py.
 
 FORGE_OTTER (one 142-character line, as the issue's) and FORGE_MAIN patched what decided points when the checks ran in
 the sandbox; they now find nothing to patch. FORGE_PROTOCOL replaces the runner: it takes the protocol's pipes and

@@ -2,7 +2,7 @@
 
 ``notebook_from_text`` rebuilds the handed-out notebook from ``hw2_assignment.txt`` (a code cell starts at each
 ``In [N]:`` line); ``solution_fills`` reads each blank's solution from the solved files (the module's markers and the
-notebook's graded cells), so nothing here repeats the solution. Used by tests/test_grading.py and bench/.
+notebook's graded cells), so nothing here repeats the solution. Used by tests/assignments/test_hw2_cases.py and bench/.
 """
 
 import ast

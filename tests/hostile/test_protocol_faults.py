@@ -1,4 +1,4 @@
-"""Protocol faults are protocol faults (issue 32, B): a child's message that would make the parent recurse or overflow
+"""Protocol faults are protocol faults: a child's message that would make the parent recurse or overflow
 (a JSON header nested 100,000 deep, a tensor whose shape spans more than any integer through a zero extent) is a
 wire.ProtocolError, so the submission's row says REJECTED with the reason, never "the grader failed". Each test fails
 when the guard it names is removed (grading.sandbox.child.wire)."""

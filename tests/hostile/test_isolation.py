@@ -1,4 +1,4 @@
-"""Limits per submission, not per instructor (issue 25): the sandbox of grading.sandbox.isolation, measured from inside.
+"""Limits per submission, not per instructor: the sandbox of grading.sandbox.isolation, measured from inside.
 
 Each test runs a small program in the sandbox a submission gets (bubblewrap, the fresh uid and a cgroup of its own
 where this machine gives one) and fails when the guard it names is removed. Tests that need a cgroup skip where the

@@ -1,4 +1,4 @@
-"""The instructor's term (issue 34) and each submission's own process (issue 32, item 1): each submission graded by
+"""The batch runner as the instructor meets it, and each submission's own process: each submission graded by
 a worker process of its own, its death costing its own row; nothing the instructor typed or passed deleted or
 overwritten, every input checked before --out changes, written scores kept in the records; spreadsheets' CSV as
 spreadsheets save them, a gradebook worth other points named (--scale-to); Ctrl-C with one line and the same
@@ -31,7 +31,7 @@ from grading.outputs import publish, results, store
 from grading.sandbox import isolation
 from grading.settings import Limits
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 HW = load_assignment()
 TINY = REPO / "examples" / "tiny"
 SANDBOX = isolation.problem() is None
@@ -399,6 +399,7 @@ def _alive(pid):
 
 
 @pytest.mark.skipif(not SANDBOX, reason="no sandbox here")
+@pytest.mark.slow
 def test_ctrl_c_ends_with_one_line_and_the_same_command_goes_on(tmp_path):
     subs = tmp_path / "subs"
     for name in ["ann", "bo", "cy"]:
@@ -462,15 +463,18 @@ def test_the_grader_prints_no_timing_of_its_calls():
 # ------------------------------------------------------------------------------------------------
 # 5. The same submissions, graded again, give the same grades and pages
 # ------------------------------------------------------------------------------------------------
-CHOSEN = ["c1_kernel_3", "decoder_upsampling_identity"]  # of tests/test_mistakes.py's table: each costs its own
-# part and passes every other, so between them every case runs on drawn weights and inputs, passing and failing
+CHOSEN = ["c1_kernel_3", "decoder_upsampling_identity"]  # of the mistakes' table (tests/hw2_submissions.py): each costs
+# its own part and passes every other, so between them every case runs on drawn weights and inputs, passing and failing
 
 
 @pytest.mark.skipif(not SANDBOX, reason="no sandbox here")
-def test_the_same_submissions_graded_five_times_give_the_same_points_grades_and_pages(tmp_path):
-    import test_mistakes as table
+@pytest.mark.slow
+def test_the_same_submissions_graded_five_times_give_the_same_points_grades_and_pages(tmp_path, student_version):
+    import hw2_submissions as table
 
-    submissions = table.write_submissions(tmp_path, CHOSEN)
+    submissions = tmp_path / "submissions"
+    submissions.mkdir()
+    table.write_mistakes(student_version, submissions, CHOSEN)
     runs = []
     for k in range(5):
         rows, _ = grade.grade(submissions, tmp_path / f"run{k}", jobs=2, limits=Limits(timeout=90, cell_timeout=30), quiet=True)

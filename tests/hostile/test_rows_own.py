@@ -1,4 +1,4 @@
-"""Every row its own, and the grader's own work bounded (issue 32): Canvas mode only for a Canvas download, records
+"""Every row its own, and the grader's own work bounded: Canvas mode only for a Canvas download, records
 moved aside and never deleted, file names and scores keys that no two names share, no student's Canvas entry taken
 for another's, no control character and no live formula in any output, fingerprints of content, a refusal that
 changes nothing, a killed grader's scratch and cgroups removed by the next run, and no installed copy of the kit in
@@ -28,7 +28,7 @@ from grading.judge import session
 from grading.outputs import publish, report, results, store
 from grading.sandbox import cgroups, isolation
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 HW = load_assignment()
 SANDBOX = isolation.problem() is None
 
@@ -532,6 +532,7 @@ def test_a_checkout_inside_the_python_installation_is_hidden_whole(tmp_path):
 
 
 @pytest.mark.skipif(not SANDBOX, reason="no working bubblewrap here")
+@pytest.mark.slow
 def test_a_non_editable_install_is_hidden_in_the_sandbox(reachable):
     """A real ``pip install`` (not editable) of the kit into a fresh environment, whose grader starts a child (SLOW:
     about 35 s on 2 cores, a venv, a wheel, and torch imported in the grader and in the sandbox)."""

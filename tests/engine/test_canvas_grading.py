@@ -14,14 +14,12 @@ import pytest
 
 from conftest import zip_bytes
 from grading import merge
-from grading.student import annotate
 from grading.judge import session
 from grading import grade as grading
 from grading.batch import pipeline
-from grading.student import make as ms
 from grading.settings import Limits
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _tags(cell):
@@ -36,6 +34,7 @@ EXPORT = """Student,ID,SIS User ID,SIS Login ID,Section,Homework 1 (48200),Homew
 "Park, Jun",48217,P005,jpark,Design 101,7,,7
 "Nobody, Sam",48218,N006,snobody,Design 101,7,,7
 """
+pytestmark = pytest.mark.slow  # every test reads the sandboxed run of the download
 OPTIONS = {"jobs": 2, "limits": Limits(timeout=75, cell_timeout=20), "quiet": True}
 FULL_AUTO = "12"
 
@@ -43,20 +42,15 @@ FULL_AUTO = "12"
 
 
 
-def build(base):
-    """(Canvas's Download Submissions zip, its gradebook export) in the folder ``base``."""
+def build(base, student=None):
+    """(Canvas's Download Submissions zip, its gradebook export) in the folder ``base``, made from ``student`` (the
+    session's student version, or one generated in ``base``)."""
     import assignment_notebooks as an
+    import hw2_submissions
 
-    solved_path = REPO / "hw2.ipynb"
-    if annotate.annotate(nbformat.read(solved_path, as_version=4)):  # the repository's notebook lacks its marks
-        solved_path = base / "solved.ipynb"
-        solved_path.write_bytes((REPO / "hw2.ipynb").read_bytes())
-        assert annotate.main([str(solved_path)]) == 0
-    solved = nbformat.read(solved_path, as_version=4)
-    out = ms.make_student(base / "student", notebook=solved_path)
-    nb, module = nbformat.read(out / "hw2.ipynb", as_version=4), (out / "hw2_models.py").read_text()
-    sources, filled = ms.fill_back(nb, module, solved)
-    kept = [c for c in nb.cells if ms.STUDENT_NOTE_TAG not in _tags(c)]
+    student = student or hw2_submissions.student_version(base)
+    solved_path, out, module = student["solved_path"], student["out"], student["module"]
+    sources, filled, kept = student["sources"], student["filled"], student["kept"]
     cells = []
     for cell, text in zip(kept, sources):
         cell = nbformat.from_dict(dict(cell))
@@ -88,10 +82,10 @@ def build(base):
 
 
 @pytest.fixture(scope="module")
-def download(tmp_path_factory):
+def download(tmp_path_factory, student_version):
     """Canvas's zip, its gradebook export and the one run's results."""
     base = tmp_path_factory.mktemp("canvas")
-    archive, export = build(base)
+    archive, export = build(base, student_version)
     results = base / "results"
     messages = []
     rows, records = grading.grade(archive, results, gradebook=export, column="Homework 2", late_penalty=0.1,

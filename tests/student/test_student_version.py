@@ -35,7 +35,7 @@ from hw2_helpers.models_import import load_statement_by_statement, top_level_sta
 
 HW = load_assignment()
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 AUTO = [p.name for p in HW.automatic()]
 FULL = {p.name: p.points for p in HW.automatic()}
 CLASSES = ["LeNet_5", "AutoEncoder", "Encoder", "Decoder", "VariationalAutoEncoder"]
@@ -61,12 +61,8 @@ def _tags(cell):
 
 
 @pytest.fixture(scope="module")
-def student(tmp_path_factory):
-    out = ms.make_student(tmp_path_factory.mktemp("dist") / "student")
-    nb = nbformat.read(out / "hw2.ipynb", as_version=4)
-    module = (out / "hw2_models.py").read_text()
-    sources, filled = ms.fill_back(nb, module, nbformat.read(REPO / "hw2.ipynb", as_version=4))
-    return {"out": out, "nb": nb, "module": module, "sources": sources, "filled": filled}
+def student(student_version):
+    return student_version  # conftest's, built once per session: out, nb, module, sources, filled
 
 
 def _replace(text, changes):
@@ -305,6 +301,7 @@ def test_make_submission_refuses_an_unsaved_notebook_and_zips_a_saved_one(studen
     assert f"  dataloaders: `training_dataloader = {ms.YOUR_CODE}` is still blank" in printed
 
 
+@pytest.mark.slow
 def test_the_hand_in_cell_reads_the_kernels_own_history(student, tmp_path):
     """In a real kernel: a cell run but not saved stops the hand-in with the message; nothing is written."""
     from nbclient import NotebookClient
@@ -402,6 +399,7 @@ WORKING_TRANSFORMS = {  # each passes the public transform check but "pad": Pad(
 
 
 @pytest.mark.parametrize("name", sorted(WORKING_TRANSFORMS))
+@pytest.mark.slow
 def test_part_1_runs_in_quick_mode_with_each_transform_that_works(student, tmp_path, monkeypatch, name):
     from nbclient import NotebookClient
 

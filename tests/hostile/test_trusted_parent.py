@@ -17,7 +17,7 @@ from grading.sandbox.child import wire
 from fakes import Recorder, message
 from hw2_helpers import models_import
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 HW = load_assignment()
 
 

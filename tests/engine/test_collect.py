@@ -1,6 +1,6 @@
 """Canvas's download as the grader reads it (grading.intake.collect), and everything made from records alone (grading.outputs.store,
 publish, feedback, summary, merge): no submission's code runs here, so these tests are quick. The sandboxed round
-trip on an archive made from the generated student version is tests/test_canvas_grading.py."""
+trip on an archive made from the generated student version is tests/engine/test_canvas_grading.py."""
 
 import csv
 import json

@@ -151,15 +151,15 @@ def test_read_digits_feeds_lenet_exactly_what_it_was_trained_on():
 def test_the_grader_checks_and_extracts_the_assignments_data_by_the_same_rule(raw_copy, monkeypatch):
     """Assignment.prepare_data and the notebook's verify_mnist share casekit.data: the grader names a damaged file
     with the fix, and extracts an intact copy as the notebook does."""
-    from grading import assignment as assignments
+    from grading.assignment import AssignmentError, load as load_assignment
 
-    hw = assignments.load(None)
+    hw = load_assignment()
     monkeypatch.setattr(type(hw), "data_folder", lambda self: raw_copy)
     assert hw.prepare_data() == raw_copy
     raw = raw_copy / "MNIST" / "raw"
     assert all((raw / n[:-3]).read_bytes() == gzip.decompress((raw / n).read_bytes()) for n in ORIGINAL_MD5)
     path = raw / "t10k-labels-idx1-ubyte.gz"
     path.write_bytes(path.read_bytes()[:-1])
-    with pytest.raises(assignments.AssignmentError, match="t10k-labels-idx1-ubyte.gz: MD5 expected "
+    with pytest.raises(AssignmentError, match="t10k-labels-idx1-ubyte.gz: MD5 expected "
                        + ORIGINAL_MD5[path.name] + r", found [0-9a-f]{32}; restore the file .*git checkout -- data"):
         hw.prepare_data()

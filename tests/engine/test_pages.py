@@ -27,7 +27,7 @@ from grading.assignment import load as load_assignment
 from grading.intake import notebook
 from grading.outputs import publish, report, results, summary
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 HW = load_assignment()
 COMPARISON = next(p for p in HW.written() if p.shows)  # the written part whose question refers to an output
 USE_CASE = next(p for p in HW.written() if not p.shows)

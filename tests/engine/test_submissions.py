@@ -1,4 +1,4 @@
-"""The grader's own process never parses a submission unbounded, and one submission never stops the class (issue 25).
+"""The grader's own process never parses a submission unbounded, and one submission never stops the class.
 
 Fast unit tests of the rooms: bounded notebook reading and linear scans (grading.intake.notebook), names, zips and folders
 (grading.intake.submissions), rows from hostile records (grading.outputs.results), written scores keyed by the exact name, and the

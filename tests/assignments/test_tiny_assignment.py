@@ -24,7 +24,7 @@ from grading.student import make as ms
 from grading.sandbox import isolation
 from grading.settings import Limits
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "examples" / "tiny"
 EXPORT = """Student,ID,SIS User ID,SIS Login ID,Section,Tiny (5001),Current Points
     Points Possible,,,,,4.00,(read only)

@@ -3,16 +3,15 @@
 Submissions in the kit's format start from the GENERATED student version: the solution filled back in, the untouched
 version, one per typical mistake, and a few that misbehave (hang, raise at import, print without end, try to
 overwrite or read the grader's files). Submissions in the assignment's own format are rebuilt from the assignment's
-text and filled from the solved files (tests/assignment_notebooks.py). All are graded in one batch (module-scoped
-fixture), and each test asserts the exact points of every part.
+text and filled from the solved files (tests/assignment_notebooks.py). All are graded in one batch (conftest's
+session-scoped ``hw2_batch``, built by tests/hw2_submissions.py and shared with the mistakes' table), and each test
+asserts the exact points of every part.
 """
 
 import csv
-import hashlib
 import json
 import re
 import shutil
-import zipfile
 from pathlib import Path
 
 import nbformat
@@ -22,20 +21,13 @@ from grading.student import annotate
 from grading.assignment import Assignment, AssignmentError, heading, load as load_assignment
 from grading.intake import notebook
 from grading.outputs import report, results
-from grading.sandbox import isolation
 from grading import grade as grading
 from grading.student import make as ms
-from grading.settings import Limits
+from hw2_submissions import ASSIGNMENT_MUTANTS, AUTO, CELL_LIMIT, FULL, OPTIONS, ZERO
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 HW = load_assignment()
 ASSIGNMENT = REPO / "grading" / "assignments" / "hw2" / "hw2_assignment.txt"  # the assignment as handed out, kept in the repository
-AUTO = ["transform", "dataloaders", "lenet_layers", "lenet_instantiated", "encoder", "decoder", "ae_built", "vae_built"]
-FULL = {"transform": 1, "dataloaders": 1, "lenet_layers": 3, "lenet_instantiated": 1, "encoder": 2, "decoder": 2,
-        "ae_built": 1, "vae_built": 1}
-ZERO = dict.fromkeys(AUTO, 0)
-
-
 def _tags(cell):
     return cell.get("metadata", {}).get("tags", [])
 
@@ -44,25 +36,18 @@ def _tags(cell):
 # The student version
 # ------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def solved_path(tmp_path_factory):
-    """The solved notebook with the graded cells' marks: the repository's, or a marked copy while it has none."""
-    if not annotate.annotate(nbformat.read(REPO / "hw2.ipynb", as_version=4)):
-        return REPO / "hw2.ipynb"
-    copy = tmp_path_factory.mktemp("solved") / "hw2.ipynb"
-    copy.write_bytes((REPO / "hw2.ipynb").read_bytes())
-    assert annotate.main([str(copy)]) == 0
-    return copy
+def solved_path(student_version):
+    return student_version["solved_path"]
 
 
 @pytest.fixture(scope="module")
-def student(tmp_path_factory, solved_path):
-    out = ms.make_student(tmp_path_factory.mktemp("dist") / "student", notebook=solved_path)
-    return out, nbformat.read(out / "hw2.ipynb", as_version=4), (out / "hw2_models.py").read_text()
+def student(student_version):
+    return student_version["out"], student_version["nb"], student_version["module"]
 
 
 @pytest.fixture(scope="module")
-def solved(solved_path):
-    return nbformat.read(solved_path, as_version=4)
+def solved(student_version):
+    return student_version["solved"]
 
 
 def test_every_text_rule_matches_exactly_once(solved):
@@ -265,121 +250,26 @@ def test_every_blank_of_the_assignment_is_in_the_student_version_at_its_place(st
 # ------------------------------------------------------------------------------------------------
 # Submissions built from the student version, graded in one batch
 # ------------------------------------------------------------------------------------------------
-def _replace_once(text, old, new, what):
-    assert text.count(old) == 1, f"{what}: {old!r} occurs {text.count(old)} times"
-    return text.replace(old, new)
-
-
-def _write(folder, cells, module, zipped=False):
-    nb = nbformat.v4.new_notebook(cells=cells)
-    if zipped:
-        with zipfile.ZipFile(f"{folder}.zip", "w") as archive:
-            archive.writestr("hw2/hw2.ipynb", nbformat.writes(nb))
-            archive.writestr("hw2/hw2_models.py", module)
-            archive.writestr("hw2/notes.txt", "not graded")
-    else:
-        folder.mkdir()
-        nbformat.write(nb, folder / "hw2.ipynb")
-        (folder / "hw2_models.py").write_text(module)
-
-
-HANG = ("\nwhile True:  # a hang that swallows the cell's alarm: only the parent's deadline for the cell stops it\n"
-        "    try:\n        while True:\n            pass\n    except BaseException:\n        pass\n")
-TAMPER = '''
-import os, pathlib
-for target in [{targets}]:
-    for attempt in (lambda p: p.write_text("hacked"), lambda p: os.remove(p)):
-        try:
-            attempt(pathlib.Path(target))
-        except Exception:
-            pass
-try:
-    if "Answer" in pathlib.Path({solved!r}).read_text():  # read the reference: it would cost this point
-        model = None
-except Exception:
-    pass
-'''
-
-# submission -> (notebook changes {cell text: new}, module changes, expected points of each automatic part)
+# submission -> expected points of each automatic part; the submissions and their one batch are hw2_submissions'
+# (conftest's hw2_batch), shared with tests/assignments/test_mistakes.py
 MUTANTS = {
-    "no_normalize": ({"    transforms.Normalize((0.1307,), (0.3081,)),\n": ""}, {}, dict(FULL, transform=0)),
-    "shuffle_off": ({"mnist_training_set, batch_size=batch_size, shuffle=True": "mnist_training_set, batch_size=batch_size, shuffle=False"},
-                    {}, dict(FULL, dataloaders=0)),
-    "c1_kernel_3": ({}, {"nn.Conv2d(1, 6, kernel_size=5, stride=1)": "nn.Conv2d(1, 6, kernel_size=3, stride=1)"},
-                    dict(FULL, lenet_layers=1)),  # the public parameter count and the hidden C1 case
-    "c5_wrong_input": ({}, {"nn.Conv2d(16, 120, kernel_size=5": "nn.Conv2d(6, 120, kernel_size=5"},
-                       dict(FULL, lenet_layers=0.5, lenet_instantiated=0)),  # the class cannot run: no instance point
-    "vae_encoder_width_2": ({"Encoder(latent_dimensionality=4), Decoder": "Encoder(latent_dimensionality=2), Decoder"}, {},
-                            dict(FULL, vae_built=0)),
-    "decoder_no_first_upsampling": ({}, {"self.upsample_1 = nn.UpsamplingNearest2d(scale_factor=(2, 2))":
-                                         "self.upsample_1 = nn.Identity()"}, dict(FULL, decoder=0.5)),
-    "ae_latent_4": ({"AutoEncoder(Encoder(), Decoder())": "AutoEncoder(Encoder(4), Decoder(4))"}, {}, dict(FULL, ae_built=0)),
-    "encoder_syntax_error": ({}, {"self.fc_2 = nn.Linear(32, latent_dimensionality)": "self.fc_2 = nn.Linear(32, latent_dimensionality"},
-                             dict(FULL, encoder=0)),  # the class does not compile: the AE and VAE are judged with a stand-in
-    "hangs": ({"ae_model = AutoEncoder(Encoder(), Decoder()).to(device, memory_format=hw2.memory_format(device))":
-               "ae_model = AutoEncoder(Encoder(), Decoder()).to(device, memory_format=hw2.memory_format(device))" + HANG},
-              {}, dict(FULL, ae_built=0)),  # the parent stops the cell at its deadline; the VAE's cell still runs
-    "raises_at_import": ({}, {"\nclass DeviceError(RuntimeError):": "\nraise RuntimeError('boom')\n\n\nclass DeviceError(RuntimeError):"},
-                         dict(ZERO, transform=1, dataloaders=1)),  # the notebook's own parts are still graded
-    "prints_forever": ({"device, device_reason = device_choice()": "device, device_reason = device_choice()\nwhile True:\n    print('spam' * 1000)"},
-                       {}, FULL),
+    "no_normalize": dict(FULL, transform=0),
+    "no_shuffle": dict(FULL, dataloaders=0),
+    "c1_kernel_3": dict(FULL, lenet_layers=1),  # the public parameter count and the hidden C1 case
+    "c5_wrong_input": dict(FULL, lenet_layers=0.5, lenet_instantiated=0),  # the class cannot run: no instance point
+    "vae_encoder_width_2": dict(FULL, vae_built=0),
+    "decoder_upsampling_identity": dict(FULL, decoder=0.5),
+    "ae_latent_4": dict(FULL, ae_built=0),
+    "syntax_error_in_encoder": dict(FULL, encoder=0),  # the class does not compile: the AE and VAE are judged with a stand-in
+    "hangs": dict(FULL, ae_built=0),  # the parent stops the cell at its deadline; the VAE's cell still runs
+    "raises_at_import": dict(ZERO, transform=1, dataloaders=1),  # the notebook's own parts are still graded
+    "prints_forever": FULL,
 }
-PROTECTED = [REPO / "hw2_models.py", REPO / "hw2.ipynb", REPO / "grading" / "assignments" / "hw2" / "public_cases.py",
-             REPO / "grading" / "grade.py"]
-
-
-def _digest(paths):
-    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
 
 
 @pytest.fixture(scope="module")
-def graded(student, solved, solved_path, tmp_path_factory):
-    _, nb, module = student
-    sources, filled = ms.fill_back(nb, module, solved)
-    kept = [c for c in nb.cells if ms.STUDENT_NOTE_TAG not in _tags(c)]
-    folder = tmp_path_factory.mktemp("submissions")
-
-    def cells_with(changes):
-        cells = []
-        for cell, text in zip(kept, sources):
-            cell = nbformat.from_dict(dict(cell))
-            cell.source = text
-            cells.append(cell)
-        for old, new in changes.items():
-            hits = [c for c in cells if old in c.source]
-            assert len(hits) == 1, old
-            hits[0].source = _replace_once(hits[0].source, old, new, old)
-        return cells
-
-    answers = {c.source: "My own answer about LeNet-5." if k == 0 else "My own answer about a VAE."
-               for k, c in enumerate(c for c in solved.cells if "answer" in _tags(c))}
-    full_cells = cells_with({})
-    for cell in full_cells:
-        if cell.source in answers:
-            cell.source = answers[cell.source]
-    _write(folder / "full", full_cells, filled)
-    _write(folder / "full_zipped", full_cells, filled, zipped=True)
-    _write(folder / "untouched", [nbformat.from_dict(dict(c)) for c in nb.cells], module)
-    for name, (notebook_changes, module_changes, _) in MUTANTS.items():
-        text = filled
-        for old, new in module_changes.items():
-            text = _replace_once(text, old, new, name)
-        _write(folder / name, cells_with(notebook_changes), text)
-    targets = ", ".join(repr(str(p)) for p in PROTECTED)
-    model_line = "model = LeNet_5().to(device, memory_format=hw2.memory_format(device))"
-    if isolation.problem() is None:  # without isolation nothing would stop it: never aim it at the real files then
-        tamper = TAMPER.format(targets=targets, solved=str(REPO / "hw2.ipynb"))
-        _write(folder / "tampers", cells_with({model_line: model_line + tamper}), filled)
-    _write_assignment_submissions(folder, solved_path)
-    (folder / "solved_v3").mkdir()  # the solved files, the notebook saved as nbformat 3 (cells in worksheets)
-    solved_v3 = nbformat.convert(nbformat.read(solved_path, as_version=4), 3)
-    (folder / "solved_v3" / "hw2.ipynb").write_text(nbformat.writes(solved_v3, version=3))
-    shutil.copyfile(REPO / "hw2_models.py", folder / "solved_v3" / "hw2_models.py")
-    before = _digest(PROTECTED)
-    out = tmp_path_factory.mktemp("results")
-    rows, records = grading.grade(folder, out, jobs=2, limits=Limits(timeout=75, cell_timeout=20), quiet=True)
-    return {"rows": {row["submission"]: row for row in rows}, "records": records, "out": out, "folder": folder,
-            "before": before, "after": _digest(PROTECTED)}
+def graded(hw2_batch):
+    return hw2_batch
 
 
 def _points(row):
@@ -402,47 +292,7 @@ def test_untouched_student_version_earns_nothing_and_is_graded(graded):
 
 
 # The assignment's own format: one notebook with the classes in its cells, rebuilt from the assignment's text
-# (tests/assignment_notebooks.py) and filled from the solved files; graded in the same batch.
-# submission -> (changes {text: new} to the filled notebook, expected points of each automatic part)
-ASSIGNMENT_MUTANTS = {
-    "asg_f6_64": ({"nn.Linear(120, 84)": "nn.Linear(120, 64)", "nn.Linear(84, 10)": "nn.Linear(64, 10)"},
-                  dict(FULL, lenet_layers=1.5)),  # the public parameter count and the hidden F6 case
-    "asg_no_resize": ({"    transforms.Resize((32, 32)),\n": ""}, dict(FULL, transform=0)),
-    "asg_decoder_one_upsampling": ({"self.upsample_2 = nn.UpsamplingNearest2d(scale_factor=(2, 2))":
-                                    "self.upsample_2 = nn.Identity()"}, dict(FULL, decoder=0.5)),
-    "asg_encoder_fc1_16": ({"self.fc_1 = nn.Linear(64 * 5 * 5, 32)": "self.fc_1 = nn.Linear(64 * 5 * 5, 16)",
-                            "nn.Linear(32, latent_dimensionality)": "nn.Linear(16, latent_dimensionality)"},
-                           dict(FULL, encoder=0.5)),  # what it computes with its layers is still the Encoder's
-    "asg_ae_latent_4": ({"AutoEncoder(Encoder(), Decoder())": "AutoEncoder(Encoder(4), Decoder(4))"}, dict(FULL, ae_built=0)),
-    "asg_encoder_cell_broken": ({"nn.Linear(32, latent_dimensionality)": "nn.Linear(32, latent_dimensionality"},
-                                dict(FULL, encoder=0)),  # the cell does not compile: LeNet-5, Decoder, AE, VAE keep theirs
-}
-IGNORED_MODULE = "raise SystemExit('this hw2_models.py must not run')\n"
-
-
-def _write_assignment_submissions(folder, solved_path):
-    import assignment_notebooks as an
-
-    blank = an.assignment_notebook()
-    full = an.fill(blank, an.solution_fills(solved_path))
-
-    def changed(changes):
-        nb = nbformat.v4.new_notebook(cells=[nbformat.from_dict(dict(c)) for c in full.cells])
-        for old, new in changes.items():
-            hits = [c for c in nb.cells if old in c.source]
-            assert len(hits) == 1, old
-            hits[0].source = _replace_once(hits[0].source, old, new, old)
-        return nb
-
-    for name, book, module in [("asg_full", full, None), ("asg_untouched", blank, None),
-                               ("asg_with_module", full, IGNORED_MODULE),
-                               *((name, changed(changes), None) for name, (changes, _) in ASSIGNMENT_MUTANTS.items())]:
-        (folder / name).mkdir()
-        nbformat.write(book, folder / name / "hw2.ipynb")
-        if module is not None:
-            (folder / name / "hw2_models.py").write_text(module)
-
-
+# (tests/assignment_notebooks.py) and filled from the solved files; graded in the same batch (ASSIGNMENT_MUTANTS).
 def test_a_notebook_in_nbformat_3_earns_what_its_nbformat_4_twin_earns(graded, solved_path):
     """Converted once, by nbformat, in the parent: the plan, the child's cells (guard: notebook.save_upgraded; without
     it the child finds no such cell, 7 of 12), the written answers and the saved outputs (guard: notebook.upgraded in
@@ -530,25 +380,23 @@ def test_the_assignment_text_rebuilds_into_its_notebook():
 @pytest.mark.parametrize("name", sorted(MUTANTS))
 def test_each_mistake_costs_its_own_part_only(graded, name):
     row = graded["rows"][name]
-    assert _points(row) == MUTANTS[name][2], row["status"]
-    assert row["automatic"] == f"{sum(MUTANTS[name][2].values()):g}"
+    assert _points(row) == MUTANTS[name], row["status"]
+    assert row["automatic"] == f"{sum(MUTANTS[name].values()):g}"
 
 
 def test_misbehaving_submissions_say_why(graded):
     rows = graded["rows"]
-    assert "(ae_model) failed: ran past 20 s (the grader stopped it and went on with a fresh process)" in rows["hangs"]["status"]
+    assert f"(ae_model) failed: ran past {CELL_LIMIT} s (the grader stopped it and went on with a fresh process)" in rows["hangs"]["status"]
     assert "stopped at the time limit" not in rows["hangs"]["status"]
     assert "raised RuntimeError at import: boom" in rows["raises_at_import"]["status"]
     assert re.search(r"cell \d+ printed [\d,]+ characters", rows["prints_forever"]["status"])
-    assert "encoder: " in rows["encoder_syntax_error"]["status"]
-    assert "shuffle=True" in rows["shuffle_off"]["status"]
+    assert "encoder: " in rows["syntax_error_in_encoder"]["status"]
+    assert "shuffle=True" in rows["no_shuffle"]["status"]
     assert "conv1" in rows["c1_kernel_3"]["status"]
 
 
 def test_a_submission_cannot_alter_or_read_the_grader_and_the_solution(graded):
     assert graded["after"] == graded["before"]
-    if isolation.problem() is not None:
-        pytest.skip("not run as root: submissions run unisolated (the grader only detects changes of its files)")
     row = graded["rows"]["tampers"]  # the repository is hidden: writing, deleting and reading the reference all fail
     assert _points(row) == FULL, row["status"]
 
@@ -582,9 +430,9 @@ def test_grades_csv_is_sorted_and_the_same_when_run_again(graded, tmp_path):
     assert [r["submission"] for r in first] == sorted(r["submission"] for r in first)
     again = tmp_path / "again"
     again.mkdir()
-    for name in ["c1_kernel_3", "decoder_no_first_upsampling", "full", "raises_at_import"]:
-        (graded["folder"] / name).rename(again / name)
-    rows, _ = grading.grade(again, tmp_path / "results", jobs=2, limits=Limits(timeout=75, cell_timeout=20), quiet=True)
+    for name in ["c1_kernel_3", "decoder_upsampling_identity", "full", "raises_at_import"]:
+        shutil.copytree(graded["folder"] / name, again / name)  # the shared batch's folder stays whole
+    rows, _ = grading.grade(again, tmp_path / "results", **OPTIONS)
     assert rows == [r for r in first if r["submission"] in {row["submission"] for row in rows}]
 
 
@@ -625,8 +473,6 @@ def _run_until_error(folder, cells):
 def _part_one_only(student, solved, tmp_path, fill_part_two_cells):
     """The student version with Part 1 filled in (its cells and LeNet_5 in hw2_models.py) and every Part 2 blank of the
     module as the assignment writes it; with ``fill_part_two_cells``, the notebook's Part 2 cells are filled too."""
-    import shutil
-
     out, nb, module = student
     sources, filled = ms.fill_back(nb, module, solved)
     kept = [nbformat.from_dict(dict(c)) for c in nb.cells if ms.STUDENT_NOTE_TAG not in _tags(c)]
@@ -645,6 +491,7 @@ def _part_one_only(student, solved, tmp_path, fill_part_two_cells):
     return folder, kept, part_two
 
 
+@pytest.mark.slow
 def test_part_one_runs_while_part_two_is_blank(student, solved, tmp_path):
     folder, cells, part_two = _part_one_only(student, solved, tmp_path, fill_part_two_cells=False)
     nb, failed, error = _run_until_error(folder, cells)
@@ -655,6 +502,7 @@ def test_part_one_runs_while_part_two_is_blank(student, solved, tmp_path):
     assert "of the final model" in json.dumps(nb.cells[training].outputs)
 
 
+@pytest.mark.slow
 def test_the_first_part_two_cell_that_needs_an_unfinished_class_names_it_and_its_line(student, solved, tmp_path):
     folder, cells, part_two = _part_one_only(student, solved, tmp_path, fill_part_two_cells=True)
     text = (folder / "hw2_models.py").read_text()

@@ -16,7 +16,7 @@ import re
 import tokenize
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 GRADING = REPO / "grading"
 HOMEWORK = GRADING / "assignments" / "hw2"
 ALLOWED = {"batch_size": "torch's own name: a DataLoader's attribute, which the case toolkit's describe reports"}

@@ -1,4 +1,4 @@
-"""Hostile submissions: what each attack on the autograder gets (issues 22 and 25).
+"""Hostile submissions: what each attack on the autograder gets.
 
 Every submission is built from the GENERATED student version (the untouched version, or the solution filled back
 in) plus its attack, and all of them are graded in one batch (module-scoped fixture, small time limits). Each test
@@ -22,11 +22,10 @@ import pytest
 from grading.assignment import load as load_assignment
 from grading import grade as grading
 from grading.sandbox import isolation
-from grading.student import make as ms
 from grading.settings import Limits
 from hostile_attacks import FORGE_MAIN, FORGE_OTTER, FORGE_PROTOCOL, SWALLOWING_HANG
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 HW = load_assignment()
 AUTO = ["transform", "dataloaders", "lenet_layers", "lenet_instantiated", "encoder", "decoder", "ae_built", "vae_built"]
 FULL = {"transform": 1, "dataloaders": 1, "lenet_layers": 3, "lenet_instantiated": 1, "encoder": 2, "decoder": 2,
@@ -137,13 +136,9 @@ def _survivors():
 
 
 @pytest.fixture(scope="module")
-def hostile(tmp_path_factory):
-    student = ms.make_student(tmp_path_factory.mktemp("dist") / "student")
-    nb = nbformat.read(student / "hw2.ipynb", as_version=4)
-    module = (student / "hw2_models.py").read_text()
-    solved = nbformat.read(REPO / "hw2.ipynb", as_version=4)
-    sources, filled = ms.fill_back(nb, module, solved)
-    kept = [c for c in nb.cells if ms.STUDENT_NOTE_TAG not in _tags(c)]
+def hostile(tmp_path_factory, student_version):
+    nb, module, solved = student_version["nb"], student_version["module"], student_version["solved"]
+    sources, filled, kept = student_version["sources"], student_version["filled"], student_version["kept"]
     answer_cells = [c.source for c in solved.cells if "answer" in _tags(c)]
 
     def full_cells():
