@@ -234,7 +234,7 @@ def test_a_written_score_counts_only_for_the_answer_it_scored(tmp_path, fake_gra
         return {**record(name, answers={"hw1_comparison": answers[name], "vae_use_case": f"{name}'s VAE"}),
                 **collect.meta(entry)}
 
-    monkeypatch.setattr(grade, "grade_one", grade_one)
+    monkeypatch.setattr(pipeline, "grade_one", grade_one)
     grade.grade(subs, out, quiet=True)
     template = _template(out)
     template["alice"].update(hw1_comparison="1", vae_use_case="2")
