@@ -45,7 +45,7 @@ def _digest(raw):
 
 
 def display_name(raw):
-    """A printable name of at most NAME_LIMIT characters for a directory entry's name (``os.fsdecode``'s, whose
+    """A printable name of at most ``Limits.name_length`` characters for a directory entry's name (``os.fsdecode``'s, whose
     undecodable bytes are surrogates); a changed or shortened name ends in ``~HASH`` of the original bytes."""
     text = os.fsencode(raw).decode("utf-8", "replace")
     shown = "".join("?" if unicodedata.category(c)[0] == "C" else c for c in text)

@@ -117,7 +117,7 @@ def test_an_image_is_embedded_only_when_its_header_says_a_real_one_small_enough(
     huge = huge_png()
     assert len(huge) <= settings.limits().shown_size  # within the byte cap: its header alone says it is too large
     shown = report.output_html({"type": "image/png", "data": _b64(huge), "cell": 3}, "theirs")
-    assert "<img" not in shown and "image too large (65535 \u00d7 65535)" in shown  # guard: IMAGE_SIDE in checked_image
+    assert "<img" not in shown and "image too large (65535 \u00d7 65535)" in shown  # guard: image_side in checked_image
     small = huge_png(64)
     assert "<img" in report.output_html({"type": "image/png", "data": _b64(small)}, "theirs")
     script = b"<svg xmlns='http://www.w3.org/2000/svg' onload='alert(1)'/>"

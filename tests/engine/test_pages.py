@@ -326,7 +326,7 @@ def test_an_answer_page_with_a_huge_image_and_answer_stays_small_in_a_browser(tm
                                               "cell": 4}})  # a valid 65535 x 65535 PNG of 509 KiB
     _publish(tmp_path / "out", [hostile], gradebook=False)
     page = tmp_path / "out" / f"written_{COMPARISON.name}.html"
-    assert page.stat().st_size < 256 * 2**10  # guards: IMAGE_SIDE in notebook.checked_image, ANSWER_LIMIT
+    assert page.stat().st_size < 256 * 2**10  # guards: image_side in notebook.checked_image, answer_length
     seen = open_page(browser, page)
     assert len(seen["images"]) == 1 and seen["images"][0][1] > 0  # the reference's figure only
     assert seen["width"] <= WIDTH
