@@ -23,8 +23,10 @@ AUTO = ["transform", "dataloaders", "lenet_layers", "lenet_instantiated", "encod
 FULL = {"transform": 1, "dataloaders": 1, "lenet_layers": 3, "lenet_instantiated": 1, "encoder": 2, "decoder": 2,
         "ae_built": 1, "vae_built": 1}
 ZERO = dict.fromkeys(AUTO, 0)
-# the one batch's limits: each mistake's own cells take seconds, so a cell past CELL_LIMIT seconds is a hang
-OPTIONS = {"jobs": 2, "timeout": 90, "cell_limit": 30, "quiet": True}
+# the one batch's limits: each mistake's own cells take seconds, so a cell past CELL_LIMIT seconds is a hang; a
+# submission's time leaves room for one hang and the fresh process after it on a busy machine (at 90 s the hang's
+# submission ran out of time with other work on the 2 cores)
+OPTIONS = {"jobs": 2, "timeout": 120, "cell_limit": 30, "quiet": True}
 CELL_LIMIT = OPTIONS["cell_limit"]
 
 V2 = ("transforms.v2.Compose([transforms.v2.ToImage(), transforms.v2.Resize((32, 32)), "
