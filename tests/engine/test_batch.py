@@ -85,6 +85,7 @@ def _targets(folder, monkeypatch):
     return module
 
 
+@pytest.mark.slow
 def test_each_submission_is_graded_by_a_process_of_its_own_and_its_death_costs_its_row(tmp_path, monkeypatch, capfd):
     targets = _targets(tmp_path / "code", monkeypatch)
     names = ["alice", "bob", "exits", "hangs", "hog", "killed"]
@@ -184,6 +185,7 @@ def test_a_template_with_typed_scores_is_never_overwritten_and_passing_it_merges
     assert _rows(out)["bob"]["hw1_comparison"] == "0.5" and fresh.exists()  # an input is never removed
 
 
+@pytest.mark.slow
 def test_written_scores_live_in_the_records_until_new_ones_are_given(tmp_path, fake_grading):
     subs, out = _folder(tmp_path / "subs", ["alice", "bob"]), tmp_path / "out"
     grade.grade(subs, out, quiet=True)
@@ -345,6 +347,7 @@ def test_a_gradebook_worth_other_points_is_named_and_scaled_only_when_asked(tmp_
 # ------------------------------------------------------------------------------------------------
 # 3. Ctrl-C and going on
 # ------------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_the_same_command_again_grades_only_what_is_new_or_changed(tmp_path, fake_grading, capsys):
     subs, out = _folder(tmp_path / "subs", ["alice", "bob", "carol"]), tmp_path / "out"
     grade.grade(subs, out)

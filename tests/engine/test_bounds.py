@@ -143,6 +143,7 @@ def _hostile_notebook(path, cells):
     assert (path / "hw2.ipynb").stat().st_size <= settings.limits().file_size
 
 
+@pytest.mark.slow
 def test_a_record_stays_small_whatever_a_submission_holds(tmp_path, monkeypatch):
     subs = tmp_path / "subs"
     _hostile_notebook(subs / "refused", 10_000)  # over settings.limits().notebook_cells: refused with a reason

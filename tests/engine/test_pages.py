@@ -301,6 +301,7 @@ def exported(tmp_path_factory):
 
 
 @pytest.mark.parametrize("which", ["summary", "feedback", "answers", "notebook"])
+@pytest.mark.slow
 def test_pages_in_a_browser(which, pages, request):
     browser = _chromium()
     page = {"summary": pages / "summary.html", "feedback": pages / "feedback" / "garcialuis_48213.html",

@@ -125,12 +125,14 @@ def run_python(code, **env):
                           text=True, check=True).stdout.strip()
 
 
+@pytest.mark.slow
 def test_mps_fallback_is_on_before_torch_loads():
     # Importing the module first turns the CPU fallback on before torch reads the variable.
     code = "import hw2_models, os; print(os.environ['PYTORCH_ENABLE_MPS_FALLBACK'])"
     assert run_python(code) == "1"
 
 
+@pytest.mark.slow
 def test_mps_fallback_respects_the_users_choice():
     code = "import hw2_models, os; print(os.environ['PYTORCH_ENABLE_MPS_FALLBACK'])"
     assert run_python(code, PYTORCH_ENABLE_MPS_FALLBACK="0") == "0"

@@ -31,6 +31,7 @@ def test_every_module_the_notebook_imports_stays_under_600_lines():
     assert not long, long
 
 
+@pytest.mark.slow
 def test_a_vae_without_a_kl_weight_gets_the_assignments(capsys):
     torch.manual_seed(0)
     model = VariationalAutoEncoder(Encoder(4), Decoder(2), 2)
@@ -131,6 +132,7 @@ def blanked_models(tmp_path, *lines):
     return text
 
 
+@pytest.mark.slow
 def test_part_one_runs_while_part_two_is_blank(tmp_path):
     text = blanked_models(tmp_path, ("Encoder", "conv_1"), ("Decoder", "fc_2"))
     line = text[:text.index("self.conv_1 = ### YOUR CODE HERE ###")].count("\n") + 1
@@ -159,6 +161,7 @@ def test_part_one_runs_while_part_two_is_blank(tmp_path):
     assert "WARNING hw2_models.py does not compile yet: Encoder, Decoder" in out
 
 
+@pytest.mark.slow
 def test_a_module_that_compiles_is_imported_by_python_itself(tmp_path):
     blanked_models(tmp_path)
     script = "import hw2_helpers, hw2_models, inspect; print(type(hw2_models.__spec__.loader).__name__)"
@@ -166,6 +169,7 @@ def test_a_module_that_compiles_is_imported_by_python_itself(tmp_path):
     assert result.stdout.strip() == "SourceFileLoader", result.stderr
 
 
+@pytest.mark.slow
 def test_a_broken_line_outside_a_definition_still_says_where(tmp_path):
     blanked_models(tmp_path)
     path = tmp_path / "hw2_models.py"

@@ -2,6 +2,7 @@
 import random
 
 import numpy as np
+import pytest
 import torch
 import torch.nn as nn
 
@@ -104,6 +105,7 @@ def test_vae_sampling_has_finite_gradients_when_the_variance_underflows():
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
 
 
+@pytest.mark.slow
 def test_train_autoencoder_returns_one_row_per_epoch(capsys):
     model = VariationalAutoEncoder(Encoder(4), Decoder(2), 2)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.001)

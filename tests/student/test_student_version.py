@@ -143,6 +143,7 @@ def _statuses(namespace):
     return {part: [status for status, _, _ in checks.results(part, namespace)] for part in AUTO}
 
 
+@pytest.mark.slow
 def test_each_check_flips_from_not_finished_to_passed_exactly_when_its_part_is_filled(student):
     for k in range(len(AUTO) + 1):
         filled = AUTO[:k]
@@ -155,6 +156,7 @@ def test_each_check_flips_from_not_finished_to_passed_exactly_when_its_part_is_f
 
 
 @pytest.mark.parametrize("mistake", sorted(MISTAKES))
+@pytest.mark.slow
 def test_a_mistake_is_reported_by_its_own_check_only(student, mistake):
     notebook_changes, module_changes, part = MISTAKES[mistake]
     namespace = _state(student, AUTO, notebook_changes, module_changes)
@@ -204,6 +206,7 @@ def test_check_prints_the_cases_and_an_unfinished_part_without_a_traceback(stude
         checks.results("hw1_comparison", {})
 
 
+@pytest.mark.slow
 def test_the_checks_keep_the_notebooks_random_state(student):
     namespace = _state(student, AUTO)
     torch.manual_seed(123)
