@@ -297,6 +297,6 @@ def start_child(pristine, options, workdir, assignment):
     start = Path(workdir) / f"start-{time.monotonic_ns()}"  # each fresh child stages its mounts in a folder of its own
     start.mkdir()
     os.chmod(start, 0o755)
-    limits = options["limits"]
+    limits = options.get("limits") or settings.limits()  # the run's, else the ones in force in this process
     return isolation.start([sys.executable, "-m", "grading.sandbox.child.runner"], mounts, env, start, hidden=hidden,
                            memory=limits.memory, processes=limits.processes)
