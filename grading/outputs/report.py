@@ -9,7 +9,7 @@ import shutil
 import sys
 
 from grading.assignment import EMPTY_ANSWER, heading
-from grading.intake import notebook
+from grading.intake import images, notebook
 from grading.outputs.results import ANSWER_HASH, answer_hash, columns, stale_scores
 from grading.text import csv_text, file_name, number, score_key, write_atomically, write_text
 
@@ -109,7 +109,7 @@ def output_html(shown, whose):
     if not isinstance(shown, dict):
         return '<p class="none">no saved output in this record (grade it again to read it)</p>'
     if "data" in shown:
-        raw, why = notebook.checked_image(shown.get("type"), shown.get("data"))
+        raw, why = images.checked_image(shown.get("type"), shown.get("data"))
     else:
         raw, why = None, shown.get("problem") if isinstance(shown.get("problem"), str) else None
     if raw is None:
