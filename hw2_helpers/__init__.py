@@ -31,7 +31,7 @@ from .training import (  # noqa: E402,F401
     most_confused, predict_all, seed_everything, train_autoencoder, vae_loss,
 )
 from .weights import architecture_of, load_weights, save_weights  # noqa: E402,F401
-from .checks import check  # noqa: E402,F401
+from .checks import check, prepare_data  # noqa: E402,F401
 from .models_import import models_changed  # noqa: E402,F401
 from .submission import make_submission  # noqa: E402,F401
 

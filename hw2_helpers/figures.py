@@ -168,6 +168,6 @@ def show_source(obj):
     """The source code of a class or function, rendered in the notebook as a code block (grading markers removed)."""
     from IPython.display import Markdown
 
-    # a module loaded statement by statement (blanks still open) keeps each definition's text: see models_import
-    source = vars(obj).get("__hw2_source__") if hasattr(obj, "__dict__") else None
+    # a module loaded statement by statement (blanks still open) keeps each definition's text: see casekit.source
+    source = vars(obj).get("__casekit_source__") if hasattr(obj, "__dict__") else None
     return Markdown(f"```python\n{GRADING_MARKER.sub('', source or inspect.getsource(obj))}```")

@@ -1,265 +1,31 @@
 """The hand-in, made by the notebook's last cell: ``hw2.make_submission()`` writes ``hw2_submission.zip``.
 
-The zip holds exactly what the grader reads, ``hw2.ipynb`` and ``hw2_models.py``, taken from the notebook's folder.
-Before writing it, the helper checks that the notebook on disk is the one this kernel ran (the latest version of
-every cell run, from IPython's input history, is among the saved cells), so an unsaved notebook is not handed in: it
-then quotes the line that differs and removes an older zip, so that a stale one is not uploaded instead. Then it
-says, read from the files (nothing runs), what a grader would notice: ``hw2_models.py`` edited since the kernel
-imported it, whether it compiles, cells whose saved output is an error or that never ran, and which parts are still
-unfinished (a blank left in a graded cell or class, an empty or unsaved answer). It prints; it returns nothing.
+The toolkit's hand-in (``casekit.handin``, through ``Homework.make_submission``) with HW2's files: the zip holds
+``hw2.ipynb`` and ``hw2_models.py``, after the saved notebook is checked to be the one this kernel ran; it says what a
+grader would notice (the module edited since the import, whether it compiles, errored and never-run cells, unfinished
+parts). It prints; it returns nothing.
 """
 
-import ast
-import difflib
-import json
-import os
-import re
-import zipfile
-from pathlib import Path
+from casekit import handin
+from casekit.handin import NO_ANSWER, run_problems, unsaved_cells  # noqa: F401
 
-from .checks import table
-from .models_import import models_changed, statement_failure, top_level_statements
+from .checks import homework
 
-NAME = "hw2_submission.zip"
+NAME = "hw2_submission.zip"  # the toolkit's NAME_submission.zip: named here for the tests and the notebook's text
 FILES = ("hw2.ipynb", "hw2_models.py")
-NO_ANSWER = "no answer yet in the cell under its question"
-
-
-def _normal(text):
-    """A cell's text as compared: trailing spaces and blank lines at either end dropped."""
-    return "\n".join(line.rstrip() for line in text.strip().splitlines())
-
-
-def _same_cell(earlier, later):
-    """Whether ``later`` looks like an edit of ``earlier`` (the same cell run again after a change)."""
-    matcher = difflib.SequenceMatcher(None, earlier, later, autojunk=False)
-    return matcher.real_quick_ratio() >= 0.6 and matcher.quick_ratio() >= 0.6 and matcher.ratio() >= 0.6
-
-
-def unsaved_cells(history, saved):
-    """The cells this kernel ran, in their latest version, that the saved notebook lacks.
-
-    ``history``: the sources run, in order (IPython's ``In``, without this cell); ``saved``: the code cells' sources
-    on disk. A source run and later run again in an edited form counts in its latest form only."""
-    ran = [text for text in map(_normal, history) if text]
-    saved = {_normal(text) for text in saved}
-    return [text for i, text in enumerate(ran)
-            if text not in saved and not any(_same_cell(text, later) for later in ran[i + 1:])]
-
-
-def _kernel_history():
-    """The sources this kernel ran before the current cell (raw, as typed), or None outside IPython."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return None
-    shell = get_ipython()
-    if shell is None:
-        return None
-    return list(shell.history_manager.input_hist_raw[1:-1])  # [0] is empty; [-1] is the cell running now
-
-
-def _cells(notebook):
-    return [("".join(c["source"]) if isinstance(c["source"], list) else c["source"], c.get("cell_type"))
-            for c in notebook.get("cells", [])]
-
-
-def _compile_error(source):
-    try:
-        compile(source, "hw2_models.py", "exec")
-        return None
-    except SyntaxError as error:
-        return error
 
 
 def _class_problem(source, name):
-    """Why class ``name`` of hw2_models.py is unfinished (a blank, a statement that does not compile, a ``_`` left),
-    or None."""
-    found = [(first, text) for first, text in top_level_statements(source)
-             if re.search(rf"(?m)^class\s+{name}\b", text)]
-    if not found:
-        error = _compile_error(source)
-        if error is not None:
-            return (f"hw2_models.py does not compile (line {error.lineno}: {error.msg}), and no class {name} could be "
-                    "read from it")
-        return f"hw2_models.py defines no class {name}"
-    first, text = found[-1]
-    failure = statement_failure(first, text)
-    if failure is not None and failure.at_blank:
-        return f"{name} (hw2_models.py line {failure.line}: `{failure.text}` is still blank)"
-    if failure is not None:
-        return (f"hw2_models.py does not compile (line {failure.line}: {failure.msg}): {name}, on lines "
-                f"{failure.first}-{failure.last}, cannot be loaded")
-    tree = ast.parse("\n" * (first - 1) + text)
-    blanks = sorted({node.lineno for node in ast.walk(tree) if isinstance(node, ast.Name) and node.id == "_"})
-    if blanks:
-        return f"{name} (hw2_models.py line {', '.join(map(str, blanks))}: `_` left)"
-    return None
+    """Why class ``name`` of hw2_models.py is unfinished, or None."""
+    return handin.definition_problem(source, name, "hw2_models.py")
 
 
 def unfinished(folder):
     """[(part name, why)] for every part still unfinished in the files of ``folder``, read without running them."""
-    info = table()
-    notebook = json.loads((Path(folder) / "hw2.ipynb").read_text(encoding="utf-8"))
-    cells = _cells(notebook)
-    code = [text for text, kind in cells if kind == "code"]
-    module = Path(folder) / "hw2_models.py"
-    source = module.read_text(encoding="utf-8") if module.exists() else ""
-    blank = re.escape(info["your_code"])
-    found = []
-    for part in info["parts"]:
-        if part["kind"] == "written":
-            at = next((i for i, (text, _) in enumerate(cells) if part["follows"] in text), None)
-            answer = cells[at + 1][0].strip() if at is not None and at + 1 < len(cells) else ""
-            if answer in ("", info["empty_answer"]):
-                found.append((part["name"], NO_ANSWER))
-        elif part["where"] == "hw2_models.py":
-            problem = _class_problem(source, part["follows"])
-            if problem:
-                found.append((part["name"], problem))
-        else:
-            for name in part["fills"]:
-                if any(re.search(rf"(?m)^\s*{name}\s*=\s*{blank}", text) for text in code):
-                    found.append((part["name"], f"`{name} = {info['your_code']}` is still blank"))
-                elif not any(re.search(rf"(?m)^\s*{name}\s*=", text) for text in code):
-                    found.append((part["name"], f"no cell assigns {name}"))
-    return found
-
-
-def _first_code_line(text):
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    code = [line for line in lines if not line.startswith("#")]
-    return ((code or lines or [""])[0])[:80]
-
-
-def _output_text(output):
-    text = output.get("text", "")
-    return "".join(text) if isinstance(text, list) else text
-
-
-def run_problems(notebook):
-    """[text] of what a grader notices in the saved code cells before the hand-in cell: an error in a cell's saved
-    output (an ``error`` output, or a traceback printed), cells that never ran."""
-    cells = notebook.get("cells", [])
-    sources = [("".join(c["source"]) if isinstance(c["source"], list) else c["source"]) for c in cells]
-    end = max((i for i, (c, text) in enumerate(zip(cells, sources))
-               if c.get("cell_type") == "code" and "make_submission(" in text), default=len(cells))
-    errors, never = [], []
-    for cell, text in zip(cells[:end], sources[:end]):
-        if cell.get("cell_type") != "code" or not text.strip():
-            continue
-        where = f"`{_first_code_line(text)}`"
-        if cell.get("execution_count") is None:
-            never.append(where)
-            continue
-        for output in cell.get("outputs", []):
-            if output.get("output_type") == "error":
-                value = (str(output.get("evalue") or "").splitlines() or [""])[0][:120]
-                error = f"{output.get('ename') or 'Error'}: {value}" if value else output.get("ename") or "Error"
-                errors.append(f"  {where} (cell [{cell['execution_count']}]): its saved output is an error, {error}")
-                break
-            if output.get("output_type") == "stream" and "Traceback" in _output_text(output):
-                errors.append(f"  {where} (cell [{cell['execution_count']}]): its saved output holds a traceback")
-                break
-    found = list(errors)
-    if never:
-        shown = ", ".join(never[:3]) + (f" and {len(never) - 3} more" if len(never) > 3 else "")
-        several = len(never) > 1
-        found.append(f"  {len(never)} code cell{'s' if several else ''} never ran (no output saved): {shown}")
-    if found:
-        fix = "Fix the errors, run" if errors else "Run"
-        found.append(f"  {fix} all cells, save the notebook (Ctrl-S / Cmd-S), then run this cell again.")
-    return found
-
-
-def _changed_line(text, saved):
-    """(the line of ``text`` that differs first from the closest saved cell, that cell's line there), either None
-    where there is none; None if no saved cell is close."""
-    candidates = [cell for cell in map(_normal, saved) if cell]
-    if not candidates:
-        return None
-    closest = max(candidates, key=lambda cell: difflib.SequenceMatcher(None, cell, text, autojunk=False).ratio())
-    if not _same_cell(closest, text):
-        return None
-    before, after = closest.splitlines(), text.splitlines()
-    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, before, after, autojunk=False).get_opcodes():
-        if tag != "equal":
-            return (after[j1].strip() if j1 < j2 else None), (before[i1].strip() if i1 < i2 else None)
-    return None
-
-
-def _unsaved_message(stale, saved):
-    latest = stale[-1]
-    changed = _changed_line(latest, saved)
-    if changed is None:
-        where = f"the latest, a cell the saved file does not have, starts `{_first_code_line(latest)}`"
-    elif changed[0] is None:
-        where = f"in the latest, the saved file still has the line `{changed[1][:80]}`, which the cell you ran lacks"
-    elif changed[1] is None:
-        where = f"in the latest, the line `{changed[0][:80]}` is not in the saved file"
-    else:
-        where = f"in the latest, the line `{changed[0][:80]}` is `{changed[1][:80]}` in the saved file"
-    return (f"hw2.ipynb on disk is not the notebook you ran: {len(stale)} cell(s) ran here in a form the saved file "
-            f"lacks ({where}).\nSave the notebook (Ctrl-S / Cmd-S) and run this cell again. (If it is a cell you ran "
-            "and then deleted, or rewrote without running it again: restart the kernel, run all cells, and run this "
-            "one again.)")
-
-
-def _refuse(message, target):
-    """Print ``message``; remove an older zip (and a partial one) so that a stale hand-in cannot be uploaded."""
-    for leftover in (target.with_name(target.name + ".part"), target):
-        if leftover.exists():
-            leftover.unlink()
-            if leftover == target:
-                message += f"\nRemoved the older {target.name} ({target}), so that it is not uploaded instead."
-    print(message)
+    return homework().unfinished(folder)
 
 
 def make_submission(folder=None, history=None):
-    """Write ``hw2_submission.zip`` (hw2.ipynb and hw2_models.py) in ``folder`` (default: the working directory, the
-    notebook's in Jupyter) and print where, and what a grader would notice. ``history``: the sources run (default:
-    this kernel's). When the saved notebook is not the one run, nothing is written and an older zip is removed.
-    Returns None: the printed message is the result."""
-    folder = Path(folder or os.getcwd())
-    target, partial = folder / NAME, folder / (NAME + ".part")
-    missing = [name for name in FILES if not (folder / name).is_file()]
-    if missing:
-        _refuse(f"No {' and no '.join(missing)} in {folder}: run this cell in hw2.ipynb, next to hw2_models.py.",
-                target)
-        return None
-    history = _kernel_history() if history is None else history
-    notebook = json.loads((folder / "hw2.ipynb").read_text(encoding="utf-8"))
-    saved = [text for text, kind in _cells(notebook) if kind == "code"]
-    if history is not None:
-        stale = unsaved_cells(history, saved)
-        if stale:
-            _refuse(_unsaved_message(stale, saved), target)
-            return None
-    error = _compile_error((folder / "hw2_models.py").read_text(encoding="utf-8"))
-    compiles = ("hw2_models.py compiles" if error is None else
-                f"hw2_models.py does NOT compile (line {error.lineno}: {error.msg}); the grader then grades the "
-                "definitions that do")
-    with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name in FILES:
-            archive.write(folder / name, name)
-    partial.replace(target)  # a zip that is there is a whole one
-    lines = [f"Wrote {target} ({target.stat().st_size:,} bytes): {', '.join(FILES)}. {compiles}."]
-    changed = models_changed(folder / "hw2_models.py")
-    if changed:
-        lines.append(changed)
-    noticed = run_problems(notebook)
-    if noticed:
-        lines.append("In the saved hw2.ipynb, a grader will notice:")
-        lines += noticed
-    left = unfinished(folder)
-    if left:
-        lines.append("Still unfinished:")
-        lines += [f"  {name}: {why}" for name, why in left]
-    else:
-        lines.append("Every part is filled in.")
-    if any(why == NO_ANSWER for _, why in left):
-        lines.append("An answer typed but not saved looks empty on disk: if you wrote one, save the notebook "
-                     "(Ctrl-S / Cmd-S) and run this cell again.")
-    lines.append(f"Upload {NAME} to Canvas.")
-    print("\n".join(lines))
-    return None
+    """Write ``hw2_submission.zip`` (hw2.ipynb and hw2_models.py) in ``folder`` (default: the working directory) and
+    print where, and what a grader would notice; ``history``: the sources run (default: this kernel's)."""
+    return homework().make_submission(folder, history)

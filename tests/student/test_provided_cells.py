@@ -409,11 +409,12 @@ def test_a_classifier_with_more_rows_than_images_stops_with_the_public_checks_hi
         hw2.classifier_epoch(wide, [(torch.randn(4, 5, 4), torch.arange(4))], torch.nn.CrossEntropyLoss(), "cpu")
 
 
-def test_a_check_in_a_stale_kernel_says_to_restart(monkeypatch, capsys):
-    monkeypatch.setattr(models_import, "models_changed", lambda path=None: models_import.CHANGED)
-    hw2.check("transform", {})
-    printed = capsys.readouterr().out
-    assert printed.startswith(models_import.CHANGED)  # guard: checks.check asks models_changed first
-    monkeypatch.setattr(models_import, "models_changed", lambda path=None: None)
+def test_a_check_in_a_stale_kernel_says_to_restart(tmp_path, monkeypatch, capsys):
+    (tmp_path / "hw2_models.py").write_text(SOLVED)
+    _import_from(tmp_path, monkeypatch)  # the kernel imports this hw2_models.py
     hw2.check("transform", {})
     assert models_import.CHANGED not in capsys.readouterr().out
+    (tmp_path / "hw2_models.py").write_text(SOLVED + "\n# an edit after the import\n")
+    hw2.check("transform", {})
+    printed = capsys.readouterr().out
+    assert printed.startswith(models_import.CHANGED)  # guard: the check asks whether the module changed first
