@@ -2,10 +2,10 @@
 
 What the assignment is (its files, graded classes, the splitter) arrives as data in the ``load`` request (``assignment``).
 The kit's format: the module imported whole, or, when it does not compile, statement by statement with the
-splitter the assignment names (a function of the provided files copied into the workdir, so the notebook's import
-hook and the grader build the same module from the same file). The assignment's format: its class cells run, each on
-its own, into a stand-in module. Each piece of code runs under ``limit`` seconds (SIGALRM) with its printing capped;
-what goes wrong becomes a problem (text), never an exception.
+toolkit's splitter (``casekit.source``, mounted as students get it; or one the assignment names among its provided
+files), so the notebook's import hook and the grader build the same module from the same file. The assignment's
+format: its class cells run, each on its own, into a stand-in module. Each piece of code runs under ``limit`` seconds
+(SIGALRM) with its printing capped; what goes wrong becomes a problem (text), never an exception.
 """
 
 import ast
@@ -130,10 +130,12 @@ def defined_classes(source, graded):
 
 
 def splitter(workdir, assignment):
-    """The splitter the assignment names (``file:function`` of a provided file, never a package's __init__), or one
-    that keeps the whole file."""
+    """The splitter the assignment names (``file:function`` of a provided file, never a package's __init__), else the
+    toolkit's, which the student's kernel imports the module with (``casekit.source``)."""
     if not assignment.get("splitter"):
-        return lambda source: []
+        from casekit.source import top_level_statements
+
+        return top_level_statements
     file, _, function = assignment["splitter"].partition(":")
     loaded = importlib.util.spec_from_file_location("_assignment_splitter", Path(workdir) / file)
     module = importlib.util.module_from_spec(loaded)
