@@ -2,13 +2,15 @@
 check cell after each graded cell (``student.check_cell`` of ``assignment.json``, with ``{part}``), the hand-in cell
 at the end (``student/submission_cell.py``), the student's ``README.md`` (``student/readme.md``, a template with
 ``{total}``, ``{automatic}``, ``{written}``, ``{rows}``, ``{notebook}``, ``{module}``, ``{title}``), and the files a
-student version ships (the provided helpers, the public checks with the case toolkit, the images the notebook shows,
-``student.ship``).
+student version ships (the provided helpers, the student's toolkit with the assignment's data and public cases, the
+images the notebook shows, ``student.ship`` and the dataset's README).
 Nothing here is in the solved notebook: the cells are tagged ``student-only``.
 """
 
 import ast
 import glob
+import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -16,6 +18,7 @@ from pathlib import Path
 import nbformat
 
 import casekit
+from casekit.student import SHIPPED
 
 from grading.assignment import WRITTEN
 from grading.student import _assignment, _source
@@ -126,16 +129,25 @@ def copy_helpers(target, assignment=None):
     return written
 
 
-def ship_public_checks(out, checks, assignment=None):
-    """What the public checks run in a student's kernel: the assignment's data and public cases in ``out / checks``,
-    and the case toolkit with its kernel runner, the package ``casekit`` as it is, beside the notebook (where the
-    kernel imports it as the repository does); never the hidden cases nor the reference. Returns what was written."""
+def ship_toolkit(out, assignment=None):
+    """What the student's toolkit (``casekit.student.Homework``) reads, for every assignment: ``assignment.json`` and
+    the public cases in the checks folder (``student.checks_folder``, default ``checking/``), its ``data`` made
+    relative to that folder as the student version places the dataset, and the package ``casekit`` as it is, beside
+    the notebook (where the kernel imports it as the repository does); never the hidden cases nor the reference.
+    Returns what was written."""
     assignment = _assignment(assignment)
-    target = Path(out) / checks
+    target = Path(out) / (assignment.data.get("student", {}).get("checks_folder") or SHIPPED)
     target.mkdir(parents=True, exist_ok=True)
-    written = [_copy(source, target / source.name) for source in (assignment.folder / "assignment.json",
-                                                                   assignment.folder / "public_cases.py")
-               if source.is_file()]
+    spec = assignment.folder / "assignment.json"
+    data = shipped_data_folder(out, assignment)
+    if data is None:
+        written = [_copy(spec, target / spec.name)]
+    else:  # the instructors' path to the dataset means nothing in a student version: where it ships instead
+        text = json.dumps(dict(assignment.data, data=os.path.relpath(data, target)), indent=2, ensure_ascii=False)
+        (target / spec.name).write_text(text + "\n", encoding="utf-8")
+        written = [target / spec.name]
+    cases = assignment.folder / "public_cases.py"
+    written += [_copy(cases, target / cases.name)] if cases.is_file() else []
     return written + [_copy(Path(casekit.__file__).parent, Path(out) / "casekit")]
 
 
@@ -162,9 +174,40 @@ def shown_images(nb, folder=None):
     return sorted(found)
 
 
+def shipped_data_folder(out, assignment=None):
+    """Where the student version ``out`` holds the dataset (as the solved notebook's folder holds it), or None when
+    it ships none."""
+    assignment = _assignment(assignment)
+    root = assignment.data_folder()
+    if root is None or not assignment.data.get("student", {}).get("ship", {}).get("data"):
+        return None
+    base = assignment.solved("notebook").parent
+    return Path(out) / (root.relative_to(base) if root.is_relative_to(base) else root.name)
+
+
+def data_readme(assignment=None):
+    """The student version's README of its dataset, from assignment.json: the dataset, its files and MD5 sums, where
+    it comes from, and how the toolkit prepares it."""
+    assignment = _assignment(assignment)
+    dataset = assignment.data.get("dataset", {})
+    name = dataset.get("name") or dataset.get("torchvision") or "the dataset"
+    call = (assignment.data.get("student", {}).get("check_cell") or f"{assignment.name}.check(").split(".check(")[0]
+    rows = "\n".join(f"| `{path}` | `{md5}` |" for path, md5 in assignment.data.get("checksums", {}).items())
+    lines = [f"# {name}", "", f"This folder holds {name} as the homework ships it, so nothing is downloaded. Leave "
+             "its files as they are.", "", "| file | MD5 |", "| --- | --- |", rows, "",
+             f"**Prepared for you.** `{call}.prepare_data()` (each public check calls it first) checks every file "
+             "against its MD5 above and writes each `.gz` decompressed beside itself, as torchvision reads them: no "
+             "`download=True` is needed. If a file is missing or damaged it stops, naming the file and the MD5 "
+             "expected and found: unzip the homework again, copy this folder over the damaged one, then run the cell "
+             "again."]
+    lines += [""] + [f"**{label}:** {dataset[key]}" for key, label in (("source", "Source"), ("license", "License"))
+                     if dataset.get(key)]
+    return "\n".join(lines).rstrip() + "\n"
+
+
 def ship(out, assignment=None):
     """The files and data the assignment's ``student.ship`` names, copied into ``out`` where the solved notebook's
-    folder has them; returns their paths."""
+    folder has them, and the dataset's README (``data_readme``); returns their paths."""
     assignment = _assignment(assignment)
     base = assignment.solved("notebook").parent
     wanted = assignment.data.get("student", {}).get("ship", {})
@@ -173,13 +216,14 @@ def ship(out, assignment=None):
         source = assignment.path(relative)
         target = out / (source.relative_to(base) if source.is_relative_to(base) else source.name)
         written.append(_copy(source, target))
-    root = assignment.data_folder()
-    if root is not None and wanted.get("data"):
-        into = out / (root.relative_to(base) if root.is_relative_to(base) else root.name)
+    root, into = assignment.data_folder(), shipped_data_folder(out, assignment)
+    if into is not None:
         for pattern in wanted["data"]:
             matches = sorted(glob.glob(glob.escape(str(root)) + "/" + pattern))
             if not matches:
                 raise RuleError(f"{assignment.folder.name}: student.ship.data names {pattern!r}, which matches no "
                                 f"file under {root}")
             written += [_copy(Path(path), into / Path(path).relative_to(root)) for path in matches]
+        (into / "README.md").write_text(data_readme(assignment), encoding="utf-8")
+        written.append(into / "README.md")
     return written

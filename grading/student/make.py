@@ -6,8 +6,9 @@ Everything the generator knows of the assignment comes from its folder (``gradin
 parts, and the student version's texts in ``student/`` (``note.md``, the note inserted after the notebook's first
 cell; ``readme.md``, the README's template; ``rules.json``, the text rules; ``submission_cell.py``, the hand-in cell)
 and ``assignment.json``'s ``student`` entry (``check_cell``, the public check cell's template with ``{part}``;
-``checks_folder``, where the public checks ship; ``ship``: ``files`` copied beside the notebook and ``data``, paths
-or patterns under the dataset's folder). What a student gets, every file generated on every run:
+``checks_folder``, where the toolkit's assignment.json and public cases ship, ``checking`` by default; ``ship``:
+``files`` copied beside the notebook and ``data``, paths or patterns under the dataset's folder). What a student
+gets, every file generated on every run:
 
 - the notebook (``files.notebook``): the solved one without its ``solution-only`` cells, outputs cleared, each
   ``answer`` cell replaced by ``*Your answer here.*`` (one per written part) and, in each graded cell, the
@@ -17,8 +18,9 @@ or patterns under the dataset's folder). What a student gets, every file generat
   ``submission``), all tagged ``student-only`` (so ``fill_back`` leaves them out);
 - the module (``files.module``): the solved one with a blank on every line that ends with a marker (``MARKER``) and
   the prose that would give an answer away rewritten by the module's text rules;
-- ``README.md`` (``student_readme``), the provided helpers as they are, the public checks and the case toolkit
-  (``ship_public_checks``), the images the notebook shows, the shipped files and data.
+- ``README.md`` (``student_readme``), the provided helpers as they are, the student's toolkit (``ship_toolkit``:
+  ``casekit`` with the assignment's data and public cases), the images the notebook shows, the shipped files and
+  data, and the data's README generated from assignment.json (``data_readme``).
 
 The blanks come from the solved files themselves, so no copy of the solution lives here. A text rule is (what,
 solved text, student text), made of whole lines, and must match exactly once, so a change to the solution that
@@ -41,8 +43,8 @@ from grading import assignment as assignment_option
 from grading.assignment import EMPTY_ANSWER, YOUR_CODE, AssignmentError, load as load_assignment
 from grading.student import _assignment, _source
 from grading.student.aids import (
-    STUDENT_ONLY, RuleError, add_check_cells, check_positions, copy_helpers, public_checks, ship, ship_public_checks,
-    shown_images, student_readme,
+    STUDENT_ONLY, RuleError, add_check_cells, check_positions, copy_helpers, ship, ship_toolkit, shown_images,
+    student_readme,
 )
 from grading.student.annotate import blanks_of
 
@@ -312,10 +314,6 @@ def make_student(out=REPO / "dist" / "student", notebook=None, assignment=None):
     out = Path(out)
     nb = student_notebook(notebook, assignment)
     module = student_module(assignment=assignment)
-    checks = assignment.data.get("student", {}).get("checks_folder")
-    if public_checks(assignment) and not checks:
-        raise RuleError(f"{assignment.folder / 'assignment.json'}: the assignment has public cases but names no "
-                        "student.checks_folder to ship them in")
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
@@ -326,8 +324,7 @@ def make_student(out=REPO / "dist" / "student", notebook=None, assignment=None):
     for image in shown_images(nb, notebook.parent):
         (out / image).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(notebook.parent / image, out / image)
-    if checks:
-        ship_public_checks(out, checks, assignment)
+    ship_toolkit(out, assignment)
     (out / "README.md").write_text(student_readme(assignment))
     return out
 

@@ -164,19 +164,20 @@ def test_student_version_files(student):
     files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     # the helpers, a package: every file of it as it is (nothing compiled), but what only the solution uses
     shipped = [p for p in files if p.startswith("hw2_helpers/")]
+    toolkit = [f"casekit/{name}" for name in ("__init__.py", "data.py", "handin.py", "kernel.py", "source.py", "student.py")]
     generated = {name: REPO / source for name, source in [  # the public checks and the case toolkit, as shipped
-        ("hw2_helpers/checking/assignment.json", HW.folder / "assignment.json"),
-        ("hw2_helpers/checking/public_cases.py", HW.folder / "public_cases.py"),
-        ("casekit/__init__.py", "casekit/__init__.py"), ("casekit/data.py", "casekit/data.py"),
-        ("casekit/kernel.py", "casekit/kernel.py")]}
+        ("hw2_helpers/checking/public_cases.py", HW.folder / "public_cases.py"), *[(name, name) for name in toolkit]]}
     assert all((out / p).read_bytes() == path.read_bytes() for p, path in generated.items())
+    shipped_spec = json.loads((out / "hw2_helpers" / "checking" / "assignment.json").read_text())
+    assert shipped_spec == dict(HW.data, data="../../data")  # the dataset where the student version holds it
     assert not (out / "hw2_helpers" / "checking" / "hidden_cases.py").exists()
-    assert shipped and all((out / p).read_bytes() == (REPO / p).read_bytes() for p in shipped if p not in generated)
+    assert shipped and all((out / p).read_bytes() == (REPO / p).read_bytes() for p in shipped
+                           if p not in generated and p != "hw2_helpers/checking/assignment.json")
     left_out = {"hw2_helpers/measures.py", "hw2_helpers/seed_study.py"}  # only the solution's cells use them
     assert not left_out & set(shipped) and all((REPO / p).is_file() for p in left_out)
     assert not any(p.endswith(".pyc") for p in shipped)
     files = sorted([f for f in files if f not in shipped] + ["hw2_helpers"])
-    assert files == ["README.md", "casekit/__init__.py", "casekit/data.py", "casekit/kernel.py", "data/MNIST/raw/t10k-images-idx3-ubyte.gz", "data/MNIST/raw/t10k-labels-idx1-ubyte.gz",
+    assert files == ["README.md", *toolkit, "data/MNIST/raw/t10k-images-idx3-ubyte.gz", "data/MNIST/raw/t10k-labels-idx1-ubyte.gz",
                      "data/MNIST/raw/train-images-idx3-ubyte.gz", "data/MNIST/raw/train-labels-idx1-ubyte.gz",
                      "data/README.md", "hw2.ipynb", "hw2_helpers", "hw2_models.py", "imgs/lenet-5.png",
                      "requirements.txt"]

@@ -225,7 +225,8 @@ def test_one_check_cell_after_each_graded_cell_and_the_hand_in_cell_last(student
     assert [c.source for _, c in check_cells] == [f'hw2.check("{part}")' for part in AUTO]
     shipped = student["out"] / "hw2_helpers" / "checking"
     assert sorted(p.name for p in shipped.iterdir()) == ["assignment.json", "public_cases.py"]
-    assert sorted(p.name for p in (student["out"] / "casekit").iterdir()) == ["__init__.py", "data.py", "kernel.py"]
+    assert sorted(p.name for p in (student["out"] / "casekit").iterdir()) == ["__init__.py", "data.py", "handin.py", "kernel.py",
+                                                                          "source.py", "student.py"]
     for (i, cell), part in zip(check_cells, HW.automatic()):
         above = cells[i - 1].source
         graded = (re.search(rf"(?m)^from hw2_models import .*\b{part.follows}\b", above) if part.follows in HW.classes
