@@ -75,8 +75,9 @@ def _notebook(student, answer="My own answer."):
 def test_the_student_version_is_generated_from_the_folder(tiny, student):
     out, nb, module, _, filled = student
     files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
-    assert files == ["README.md", "casekit/__init__.py", "casekit/data.py", "casekit/kernel.py", "checking/assignment.json",
-                     "checking/public_cases.py", "requirements.txt", "tiny.ipynb", "tiny_helpers.py", "tiny_models.py"]
+    assert files == ["README.md", "casekit/__init__.py", "casekit/data.py", "casekit/handin.py", "casekit/kernel.py",
+                     "casekit/source.py", "casekit/student.py", "checking/assignment.json", "checking/public_cases.py",
+                     "requirements.txt", "tiny.ipynb", "tiny_models.py"]
     assert "nn.Linear(_, _)" in module and "self.linear(_)" in module and "twice the identity" not in module
     assert filled == ms.solved_module(assignment=tiny)
     checks = [c.source for c in nb.cells if aids.CHECK_TAG in _tags(c)]
@@ -93,7 +94,9 @@ def test_the_student_version_is_generated_from_the_folder(tiny, student):
 def test_the_public_checks_run_on_a_kernels_variables(student, monkeypatch, capsys):
     out, nb, module, _, filled = student
     monkeypatch.syspath_prepend(str(out))
-    for name in ("tiny_models", "tiny_helpers", "casekit", "casekit.kernel"):  # the shipped copies import here
+    monkeypatch.chdir(out)  # a notebook's kernel runs in the notebook's folder: Homework() reads checking/ there
+    for name in ("tiny_models", "casekit", "casekit.kernel", "casekit.student", "casekit.source", "casekit.handin",
+                 "casekit.data"):  # the shipped copies import here
         monkeypatch.delitem(sys.modules, name, raising=False)
 
     def kernel_state(module_text, notebook):
@@ -116,8 +119,9 @@ def test_the_public_checks_run_on_a_kernels_variables(student, monkeypatch, caps
     solved = kernel_state(filled, _notebook(student))
     for part in ("doubler", "net"):
         assert [status for status, _, _ in kernel.results(out / "checking", part, solved)] == [kernel.PASSED], part
-    exec('tiny.check("net")', solved)  # the check cell, through the shipped helper and the shipped kernel runner
+    exec('tiny.check("net")', solved)  # the check cell, through the shipped toolkit and the shipped kernel runner
     assert Path(sys.modules["casekit.kernel"].__file__).is_relative_to(out)
+    assert Path(sys.modules["casekit.student"].__file__).is_relative_to(out)
     assert "Public checks of net (1 point): all passed" in capsys.readouterr().out
 
     wrong = kernel_state(filled.replace(*WRONG_FORWARD), _notebook(student))
