@@ -118,7 +118,11 @@ class Homework:
     def prepare_data(self):
         """The dataset's folder, each file checked against assignment.json's MD5 sums and each ``.gz`` extracted beside
         itself (as torchvision reads them, no download needed); None for a homework without a dataset.
-        HomeworkError naming each damaged file and the fix."""
+        HomeworkError naming each damaged file and the fix. Without assignment.json (the grader's sandbox runs the
+        notebook's cells so), the folder ``data`` in the working directory as it is."""
+        if self.spec is None and self.folder is None and (Path.cwd() / "data").is_dir():
+            # the grader's sandbox: the notebook's copy without checking/, its data/ the grader checked already
+            return Path.cwd() / "data"
         root, checksums = self.data_folder(), self._spec().get("checksums", {})
         if root is None:
             return None

@@ -70,6 +70,10 @@ def test_homework_reads_the_shipped_checking_folder_else_the_working_directory(t
     assert capsys.readouterr().out.startswith(f"No assignment.json in {elsewhere} nor in checking/: open the notebook")
     with pytest.raises(HomeworkError, match="No assignment.json"):
         lost.results("doubler", {})
+    with pytest.raises(HomeworkError, match="No assignment.json"):
+        lost.prepare_data()
+    (elsewhere / "data").mkdir()  # as the grader's sandbox holds a submission: its dataset, checked by the grader
+    assert Homework().prepare_data() == elsewhere / "data"
 
 
 # ------------------------------------------------------------------------------------------------
