@@ -218,19 +218,20 @@ class Runner:
         if name not in self.assignment.get("functions", []):
             return {"error": f"LookupError: {str(name)[:40]} is not a function the assignment grades"}, []
         function = getattr(self.module, name, None) if self.module is not None else None
-        if function is None:
+        if not callable(function):
             source = getattr(self.module, "GRADING_SOURCE", "the module")
             broken = next((p for p in self.problems if "does not compile" in p), None)
             return {"error": f"LookupError: {source} defines no function {name}"
                              + (f" ({broken.split(';')[0]})" if broken else "")}, []
-        if not callable(function):
-            return {"error": f"LookupError: {name} is a {type(function).__name__}, not a function"}, []
         args = []
         for arg in request.get("args", []):
             if "tensor" in arg:
                 args.append(tensors[int(arg["tensor"])])
             elif "target" in arg:
-                args.append(self.target(arg["target"]))
+                try:
+                    args.append(self.target(arg["target"]))
+                except AttributeError as error:  # an argument that is not there: said as the kernel says it
+                    return {"error": f"LookupError: AttributeError: {nbk.first_line(error)}"}, []
             else:
                 args.append(arg.get("value"))
         result = function(*args)
