@@ -28,5 +28,6 @@ def counts_parameters(ask):
     found = ask.call("count_parameters", DOUBLER)
     _, names, tensors = ask.describe(DOUBLER)
     expected = parameters(names, tensors)  # counted here, from the parameters themselves
-    assert type(found) is int, f"count_parameters(Doubler()) returns {type(found).__name__}, not a whole number"
+    kind = "a tensor" if isinstance(found, list) else type(found).__name__
+    assert type(found) is int, f"count_parameters(Doubler()) returns {kind}, not a whole number"
     assert found == expected, f"count_parameters(Doubler()) is {found}, expected {expected}: count every parameter's elements"
