@@ -87,14 +87,38 @@ def layer_config(module):
     return {}
 
 
+# What ``describe`` reports of a module's own settings (``attributes``) and what a graded function may answer
+# (``answer``): the answer's bounds are the wire's (grading.sandbox.child.wire, which this package cannot import), so
+# an answer the student's kernel accepts is one the grader can read.
+ATTRIBUTES = {"count": 64, "text": 100, "int": 2**63}
+ANSWER = {"tensors": 64, "elements": 4 * 2**20, "bytes": 64 * 2**20, "dims": 6}
+_MODULE_OWN = frozenset(vars(nn.Module()))  # what every nn.Module holds (``training``): no setting of this one
+
+
+def _plain(value):
+    """Whether ``value`` is a plain setting: an int (of 64 bits), a float, a bool or a short str, of exactly that type
+    (a subclass could run code when it is read)."""
+    return (type(value) in (float, bool) or (type(value) is int and abs(value) < ATTRIBUTES["int"])
+            or (type(value) is str and len(value) <= ATTRIBUTES["text"]))
+
+
+def attributes(found):
+    """A module's public plain attributes ({name: value}, ``_plain``), by name, at most ``ATTRIBUTES["count"]``; {} for
+    anything but a module."""
+    if not isinstance(found, nn.Module):
+        return {}
+    own = object.__getattribute__(found, "__dict__")
+    names = sorted(name for name in own if type(name) is str and not name.startswith("_") and name not in _MODULE_OWN)
+    return dict([(name, own[name]) for name in names if _plain(own[name])][:ATTRIBUTES["count"]])
+
+
 def describe(found, classes, stand_ins=()):
     """(info, tensors) of an object: its type, which of ``classes`` ({name: class}) it is an instance of, whether it
-    is one of ``stand_ins`` (objects the runner itself made), its ``latent_dimensionality``; for a module its layers
-    and parameters (names in ``info["params"]``, float tensors); for a DataLoader its batch size, sampler and length."""
+    is one of ``stand_ins`` (objects the runner itself made), its ``attributes``; for a module its layers and
+    parameters (names in ``info["params"]``, float tensors); for a DataLoader its batch size, sampler and length."""
     info = {"type": type(found).__name__, "stand_in": next((name for name, cls in stand_ins if type(found) is cls), None),
-            "instance_of": [name for name, cls in classes.items() if isinstance(cls, type) and isinstance(found, cls)]}
-    width = getattr(found, "latent_dimensionality", None) if isinstance(found, nn.Module) else None
-    info["latent_dimensionality"] = width if type(width) is int else None
+            "instance_of": [name for name, cls in classes.items() if isinstance(cls, type) and isinstance(found, cls)],
+            "attributes": attributes(found)}
     if isinstance(found, torch.utils.data.DataLoader):
         info.update(batch_size=found.batch_size, sampler=type(found.sampler).__name__, length=len(found.dataset))
     elif hasattr(type(found), "__len__") and not isinstance(found, nn.Module):
@@ -105,6 +129,34 @@ def describe(found, classes, stand_ins=()):
     state = found.state_dict()
     info["params"] = list(state)
     return info, [t.detach().float().cpu() for t in state.values()]
+
+
+def answer(result):
+    """What a graded function's ``result`` answers: a number (an int, a float or a bool, as it is) or a list of float
+    tensors (it returned a tensor, or a tuple or list of them; a tensor subclass is read as the plain tensor it
+    holds). TypeError saying what it returned for anything else, or for more than ``ANSWER`` allows."""
+    if type(result) in (int, float, bool):
+        if type(result) is int and abs(result) >= ATTRIBUTES["int"]:
+            raise TypeError(f"returns an int of {result.bit_length()} bits, more than the 64 the grader reads")
+        return result
+    if isinstance(result, (tuple, list)):
+        if len(result) > ANSWER["tensors"]:
+            raise TypeError(f"returns {len(result)} values; the grader reads at most {ANSWER['tensors']} tensors")
+        items = [result[k] for k in range(len(result))]
+    else:
+        items = [result]
+    if not items or not all(isinstance(t, torch.Tensor) for t in items):
+        kinds = ", ".join(type(t).__name__ for t in items[:4]) or "an empty " + type(result).__name__
+        raise TypeError(f"returns {kinds}, not a tensor, a tuple of tensors or a number")
+    plain = [torch.Tensor.as_subclass(t, torch.Tensor) for t in items]  # no subclass's __torch_function__ runs
+    total = 0
+    for t in plain:
+        total += t.numel()
+        if t.dim() > ANSWER["dims"] or t.numel() > ANSWER["elements"] or 4 * total > ANSWER["bytes"]:
+            raise TypeError(f"returns a tensor of shape {tuple(t.shape)}, larger than the grader reads (at most "
+                            f"{ANSWER['dims']} dimensions, {ANSWER['elements']:,} numbers each, "
+                            f"{ANSWER['bytes'] // 2**20} MiB in all)")
+    return [t.detach().float().cpu() for t in plain]
 
 
 def forward(found, tensors, names=(), seed=None):
@@ -259,25 +311,36 @@ def same(found, expected, what, tolerance=TOLERANCE):
     assert difference <= tolerance, f"{what} differs from the recomputation by more than {tolerance:g}"
 
 
-def signature(images):
-    """(N, 196) of images (N, C, H, W) of any size and affine scale: each at 14x14, centred, of unit norm."""
-    small = nn.functional.interpolate(images[:, :1].float(), size=(28, 28), mode="bilinear", antialias=True)
-    small = nn.functional.interpolate(small, size=(14, 14), mode="area").flatten(1)
+def channels_first(images):
+    """uint8 images as torchvision's datasets hold them, (N, H, W) or (N, H, W, C), as (N, C, H, W)."""
+    images = torch.as_tensor(images)
+    return images.unsqueeze(1) if images.dim() == 3 else images.permute(0, 3, 1, 2)
+
+
+def signature(images, size):
+    """(N, C * h * w) of images (N, C, H, W) of any size and affine scale: each at ``size`` (the known images' (H, W)),
+    then at half of it, centred, of unit norm."""
+    small = nn.functional.interpolate(images.float(), size=tuple(size), mode="bilinear", antialias=True)
+    small = nn.functional.interpolate(small, size=(max(1, size[0] // 2), max(1, size[1] // 2)), mode="area").flatten(1)
     small = small - small.mean(dim=1, keepdim=True)
     return small / small.norm(dim=1, keepdim=True).clamp_min(1e-6)
 
 
 def not_real(images, labels, known, known_labels, threshold=0.95):
-    """How many of ``images`` are not, up to resizing and an affine scale, one of ``known`` (uint8 (N, H, W)) with
-    that label; a non-finite image is never real."""
-    reference = signature(known.unsqueeze(1).float())
+    """How many of ``images`` (N, C, H, W) are not, up to resizing and an affine scale, one of ``known`` (uint8, as
+    the dataset holds them: ``channels_first``) with that label, compared on the known images' channels and size; a
+    non-finite image, or one with fewer channels, is never real."""
+    known = channels_first(known)
+    channels, size = known.shape[1], tuple(known.shape[2:])
+    reference = signature(known, size)
     wrong = 0
     for image, label in zip(images, labels):
-        if not torch.isfinite(image).all():
+        if image.dim() != 3 or image.shape[0] < channels or not torch.isfinite(image).all():
             wrong += 1
             continue
         candidates = reference[known_labels == label]
-        wrong += int(len(candidates) == 0 or not (candidates @ signature(image[None])[0]).max().item() >= threshold)
+        found = signature(image[None, :channels], size)[0]
+        wrong += int(len(candidates) == 0 or not (candidates @ found).max().item() >= threshold)
     return wrong
 
 
@@ -349,11 +412,11 @@ def works(ask, target, x, shape):
 
 
 def images(ask, n, raw=False):
-    """``n`` real validation images at indices ``ask.generator`` draws: floats (n, 1, H, W) in [0, 1] (and the
-    uint8s)."""
+    """``n`` real validation images at indices ``ask.generator`` draws: floats (n, C, H, W) in [0, 1] (and the
+    uint8s, as the dataset holds them)."""
     found, _ = ask.dataset(False)
     chosen = found[torch.randperm(len(found), generator=ask.generator)[:n]]
-    floats = chosen.unsqueeze(1).float() / 255
+    floats = channels_first(chosen).float() / 255
     return (floats, chosen) if raw else floats
 
 

@@ -23,7 +23,7 @@ def damaged(root, checksums):
 
 
 def extract(root, checksums):
-    """Write each ``.gz`` of ``checksums`` decompressed beside itself (as torchvision reads MNIST) where that file is
+    """Write each ``.gz`` of ``checksums`` decompressed beside itself (as torchvision reads its datasets) where that file is
     missing or no longer matches it: extracted files are derived data, never trusted as they are."""
     for relative in checksums:
         path = Path(root) / relative

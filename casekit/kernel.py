@@ -40,8 +40,11 @@ class LocalAsk:
         self._built = {}
         self.kit = casekit
 
+    def _module(self):
+        return sys.modules.get(Path(self.spec["files"]["module"]).stem) if self.spec["files"].get("module") else None
+
     def _classes(self):
-        module = sys.modules.get(Path(self.spec["files"]["module"]).stem) if self.spec["files"].get("module") else None
+        module = self._module()
         found = {name: getattr(module, name) for name in self.spec["classes"]
                  if module is not None and isinstance(getattr(module, name, None), type)}
         found.update({name: self.namespace[name] for name in self.spec["classes"]
@@ -116,6 +119,48 @@ class LocalAsk:
             raise AssertionError(f"{self.label(target)} on input {tuple(inputs[0].shape)} raised "
                                  f"{_first_line(error)}") from None
 
+    def call(self, function, *args):
+        """What the graded ``function`` (the module's, or the kernel's own) returns on ``args`` (tensors, targets or
+        plain values), as the grader reads it: a number or a list of float tensors (``casekit.answer``)."""
+        names = [f"tensor{tuple(a.shape)}" if isinstance(a, torch.Tensor) else self.label(a) if isinstance(a, dict)
+                 else repr(a)[:40] for a in args]
+        label = f"{function}({', '.join(names)})"
+        if function not in self.spec.get("functions", []):
+            raise AssertionError(f"{label}: {function} is not a function the assignment grades")
+        module = self._module()
+        found = next((f for f in (self.namespace.get(function), getattr(module, function, None)) if callable(f)), None)
+        if found is None:
+            where = self.spec["files"].get("module") or "the notebook"
+            raise Unfinished(f"{where} defines no function {function} that this kernel has imported")
+        unfinished = next((getattr(found, key) for key in dir(found) if key.endswith("_unfinished__")), None)
+        if isinstance(unfinished, str):  # a provided import hook's stand-in for a function whose blanks are open
+            raise Unfinished(unfinished)
+        try:
+            resolved = [self.target(a) if isinstance(a, dict) else a for a in args]
+        except Unfinished:
+            raise
+        except (AssertionError, AttributeError) as error:
+            text = str(error) if isinstance(error, AssertionError) else _first_line(error)
+            raise AssertionError(f"{label}: {text}") from None
+        try:
+            with torch.random.fork_rng(devices=[]):
+                result = found(*resolved)
+        except NameError as error:
+            if getattr(error, "name", None) == "_" or "'_'" in str(error):
+                raise Unfinished(f"{function} still has a blank `_`: replace each `_`, then restart the kernel") \
+                    from None
+            raise AssertionError(f"{label} raised {_first_line(error)}") from None
+        except Exception as error:
+            if type(error).__name__ == "UnfinishedError":
+                raise Unfinished(str(error)) from None
+            raise AssertionError(f"{label} raised {_first_line(error)}") from None
+        try:
+            return self.kit.answer(result)
+        except TypeError as error:
+            raise AssertionError(f"{label} {error}") from None
+        except Exception as error:  # what it returned failed to be read: as the grader's child says it
+            raise AssertionError(f"{label} raised {_first_line(error)}") from None
+
     def works(self, target, x, shape):
         return self.kit.works(self, target, x, shape)
 
@@ -132,7 +177,7 @@ class LocalAsk:
         out = []
         for image in raw:
             try:
-                result = function(Image.fromarray(image.numpy(), mode="L"))
+                result = function(Image.fromarray(image.numpy()))  # 2-D uint8: a greyscale ("L") image
             except Exception as error:
                 raise AssertionError(f"{variable}(image) raised {_first_line(error)}") from None
             if not isinstance(result, torch.Tensor):

@@ -48,6 +48,7 @@ class Assignment:
         self.files = self.data["files"]
         self.module = Path(self.files["module"]).stem if self.files.get("module") else None
         self.classes = tuple(self.data.get("classes", []))
+        self.functions = tuple(self.data.get("functions", []))  # the module's graded functions, beside its classes
         self.parts = tuple(Part(p["name"], float(p["points"]), p["kind"], p.get("follows"), p["title"],
                                 tuple(p.get("fills", ())), p.get("question"), p.get("shows"))
                            for p in self.data["parts"])
@@ -60,12 +61,12 @@ class Assignment:
         return [part for part in self.parts if part.kind == WRITTEN]
 
     def module_parts(self):
-        """The automatic parts that follow a class of the module, in the assignment's order."""
-        return [part for part in self.automatic() if part.follows in self.classes]
+        """The automatic parts that follow a class or a function of the module, in the assignment's order."""
+        return [part for part in self.automatic() if part.follows in self.classes + self.functions]
 
     def cell_parts(self):
         """The automatic parts that follow a notebook variable, in the assignment's order."""
-        return [part for part in self.automatic() if part.follows not in self.classes]
+        return [part for part in self.automatic() if part.follows not in self.classes + self.functions]
 
     @property
     def automatic_points(self):
@@ -112,7 +113,7 @@ class Assignment:
 
     def sandbox(self):
         """What the sandboxed child needs, sent as data in its first request."""
-        keys = ("files", "classes", "stand_ins", "dataset", "fallbacks", "preamble", "splitter")
+        keys = ("files", "classes", "functions", "stand_ins", "dataset", "fallbacks", "preamble", "splitter")
         return {key: self.data[key] for key in keys if key in self.data}
 
     def needed(self):

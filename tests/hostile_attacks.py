@@ -76,14 +76,13 @@ def _forge():
         op = request.get("op")
         if op == "describe" and request["target"].get("var") in ("training_dataloader", "validation_dataloader"):
             return {"type": "DataLoader", "batch_size": 64, "sampler": "RandomSampler", "length": 60000,
-                    "instance_of": [], "stand_in": None, "latent_dimensionality": None}, []
+                    "instance_of": [], "stand_in": None, "attributes": {}}, []
         if op == "describe" and request["target"].get("var", "").startswith("mnist_"):
-            return {"type": "MNIST", "length": 60000, "instance_of": [], "stand_in": None,
-                    "latent_dimensionality": None}, []
+            return {"type": "MNIST", "length": 60000, "instance_of": [], "stand_in": None, "attributes": {}}, []
         if op == "describe":
             kind, width, modules = structure(request["target"])
             params = params_of(modules)
-            return ({"type": kind, "stand_in": None, "latent_dimensionality": width, "params": list(params),
+            return ({"type": kind, "stand_in": None, "attributes": {"latent_dimensionality": width}, "params": list(params),
                      "instance_of": every, "modules": dict({"": {"type": kind}}, **modules)}, list(params.values()))
         if op == "forward":
             x, target = tensors[-1], request["target"]

@@ -36,7 +36,7 @@ def verdicts(folder, assignment, data):
               "assignment": assignment.sandbox(), "limits": settings.Limits().child()}
     answer = runner.load({"config": config, "limit": 60})
     nb, _ = notebook.load(pristine / assignment.files["notebook"])
-    skip = {i for i, text in notebook.code_cells(nb) if defined_classes(text, assignment.classes)} \
+    skip = {i for i, text in notebook.code_cells(nb) if defined_classes(text, assignment.classes + assignment.functions)} \
         if fmt == notebook.ASSIGNMENT else set()
     last = assignment.cell_parts()[-1].follows
     for index, names in notebook.plan(nb, assignment.needed(), last, skip | set(answer["ran"])):

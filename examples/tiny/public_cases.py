@@ -2,7 +2,7 @@
 the grader runs the same functions on the sandboxed submission, with inputs it draws."""
 
 import torch
-from casekit import built, case, layer
+from casekit import built, case, layer, parameters
 
 DOUBLER = built("Doubler")
 
@@ -21,3 +21,13 @@ def net_doubles(ask):
     out = ask.forward({"var": "net"}, x)[0]
     assert tuple(out.shape) == (3, 4), f"net maps (3, 4) to {tuple(out.shape)}, expected (3, 4)"
     assert torch.allclose(out, 2 * x, atol=1e-5), "net(x) is not 2 * x"
+
+
+@case("count_parameters", "count_parameters(Doubler()) is the number of numbers Doubler() learns", 1, public=True)
+def counts_parameters(ask):
+    found = ask.call("count_parameters", DOUBLER)
+    _, names, tensors = ask.describe(DOUBLER)
+    expected = parameters(names, tensors)  # counted here, from the parameters themselves
+    kind = "a tensor" if isinstance(found, list) else type(found).__name__
+    assert type(found) is int, f"count_parameters(Doubler()) returns {kind}, not a whole number"
+    assert found == expected, f"count_parameters(Doubler()) is {found}, expected {expected}: count every parameter's elements"

@@ -4,7 +4,7 @@
 entry ``<name>[_LATE]_<user id>_<attachment id>_<file name>``: ``<name>`` is the student's sortable name ("Garcia,
 Luis") lowercased with every non-word character removed (``garcialuis``), or nothing under anonymous grading,
 where the user id is ``anon_<anonymous id>``. Several files of one student sit side by side, one attachment id each;
-only the latest attempt is included, and a file uploaded again is renamed ``hw2-1.ipynb``, ``hw2-2.ipynb``, ...
+only the latest attempt is included, and a file uploaded again is renamed ``lab-1.ipynb``, ``lab-2.ipynb``, ...
 ``parse_entry`` reads such a name without a regular expression (the name is the student's to choose).
 
 **The upload of feedback files.** Canvas's *Re-Upload Submissions* (the bulk upload of feedback files) reads
@@ -186,7 +186,7 @@ def _id(token):
 
 
 def undo_reupload(file_name):
-    """``hw2-1.ipynb`` -> ``hw2.ipynb``: the name a student gave the file, before Canvas numbered a re-upload."""
+    """``lab-1.ipynb`` -> ``lab.ipynb``: the name a student gave the file, before Canvas numbered a re-upload."""
     stem, dot, extension = file_name.rpartition(".")
     if not dot:
         stem, extension = file_name, ""

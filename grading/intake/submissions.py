@@ -64,7 +64,7 @@ def pick(paths, notes, files):
         if found[-1] in files and found[-1] not in chosen:
             chosen[found[-1]] = path
     notebooks = [(p, found) for p, found in ordered if found[-1].lower().endswith(".ipynb")]
-    if files[0] not in chosen and len(notebooks) == 1:  # e.g. HW2_JisooLee.ipynb: the work, renamed
+    if files[0] not in chosen and len(notebooks) == 1:  # e.g. Lab3_JisooLee.ipynb: the work, renamed
         chosen[files[0]] = notebooks[0][0]
         if notes is not None:
             notes.append(f"graded from {'/'.join(notebooks[0][1])[-120:]}, the only notebook (not named {files[0]})")

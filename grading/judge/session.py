@@ -38,9 +38,9 @@ SUB = isolation.SUB
 
 
 class Ask:
-    """What a case may do in the parent: ask the child (``describe``, ``forward``, ``apply``, ``batches``), draw fresh
-    inputs (``generator``, ``images``), read the assignment's dataset (``dataset``) and, for hidden cases, its
-    ``reference``. The seed is new for every submission (never in the child's reach)."""
+    """What a case may do in the parent: ask the child (``describe``, ``forward``, ``apply``, ``batches``, ``call``),
+    draw fresh inputs (``generator``, ``images``), read the assignment's dataset (``dataset``) and, for hidden cases,
+    its ``reference``. The seed is new for every submission (never in the child's reach)."""
 
     trusted = True
 
@@ -66,8 +66,8 @@ class Ask:
             text = str(error)
             if text.startswith("LookupError: "):
                 raise AssertionError(text[len("LookupError: "):]) from None
-            raise AssertionError(f"{label} {text if text.startswith(('ran past', 'not asked')) else 'raised ' + text}") \
-                from None
+            said = text if text.startswith(("ran past", "not asked", "returns ")) else "raised " + text
+            raise AssertionError(f"{label} {said}") from None
 
     def describe(self, target):
         """(info, parameter names, parameter tensors) of a target; the answer is checked for form here."""
@@ -81,8 +81,10 @@ class Ask:
                 for field, kind in (("instance_of", list), ("type", str)):
                     if not isinstance(info.get(field), kind):
                         info[field] = kind()
-                for field in ("stand_in", "latent_dimensionality"):
-                    info.setdefault(field, None)
+                info.setdefault("stand_in", None)
+                found = info.get("attributes")
+                info["attributes"] = {key: value for key, value in found.items() if isinstance(key, str)
+                                      and casekit._plain(value)} if isinstance(found, dict) else {}
                 self._described[key] = (info, [str(n) for n in names], tensors)
             except AssertionError as error:
                 self._described[key] = error
@@ -105,6 +107,37 @@ class Ask:
         if not out:
             raise AssertionError(f"{label} returned nothing")
         return out
+
+    def call(self, function, *args):
+        """What the module's graded ``function`` returns on ``args`` (each a tensor, sent to the child, or a target,
+        resolved there as ``describe`` resolves it): a number, or a list of float tensors; AssertionError naming the
+        function when it is missing, raises, runs past its time or returns anything else."""
+        label = f"{function}({', '.join(_argument(arg) for arg in args)})"
+        specs, tensors = [], []
+        for arg in args:
+            if isinstance(arg, torch.Tensor):
+                specs.append({"tensor": len(tensors)})
+                tensors.append(arg)
+            elif isinstance(arg, dict):
+                specs.append({"target": arg})
+            else:
+                specs.append({"value": arg})
+        try:
+            for arg in args:  # a class that did not build is not built again (a hang costs its time once)
+                if isinstance(arg, dict) and "class" in arg:
+                    self.describe({key: value for key, value in arg.items() if key != "sub"})
+            answer, out = self._question({"op": "call", "function": function, "args": specs}, tensors, label)
+        except AssertionError as error:
+            text = str(error)
+            raise AssertionError(text if text.startswith(label) else f"{label}: {text}") from None
+        if "number" in answer:
+            number = answer["number"]
+            if type(number) not in (int, float, bool) or out:
+                raise AssertionError(f"{label} answered {type(number).__name__}, not a number")
+            return number
+        if not out:
+            raise AssertionError(f"{label} returned nothing")
+        return [t.float() for t in out]
 
     def works(self, target, x, shape):
         """Whether ``target`` builds and maps ``x`` to ``shape``."""
@@ -129,6 +162,13 @@ class Ask:
         if len(out) != 2 * passes:
             raise AssertionError(f"{variable}'s batches are not (images, labels) pairs")
         return [(out[2 * k], out[2 * k + 1]) for k in range(passes)]
+
+
+def _argument(arg):
+    """How a call's argument reads in a message: a target's label, a tensor's shape."""
+    if isinstance(arg, torch.Tensor):
+        return f"tensor{tuple(arg.shape)}"
+    return Ask.label(arg) if isinstance(arg, dict) else repr(arg)[:40]
 
 
 class Session:
@@ -189,7 +229,8 @@ def run(session, child, ask, fmt, assignment, pristine):
     if nb is None:
         session.events.append({"event": "problem", "message": f"{assignment.files['notebook']}: {problem}"})
     last = assignment.cell_parts()[-1].follows if assignment.cell_parts() else None
-    skip = {i for i, text in notebook.code_cells(nb) if defined_classes(text, assignment.classes)} \
+    defined = assignment.classes + assignment.functions
+    skip = {i for i, text in notebook.code_cells(nb) if defined_classes(text, defined)} \
         if fmt == notebook.ASSIGNMENT else set()
     for index, names in notebook.plan(nb, assignment.needed(), last, skip | ran) if nb is not None else []:
         graded = sorted(follows[n] for n in names if n in follows and follows[n] not in session.done)

@@ -25,7 +25,8 @@ def add_options(parser):
                                             "column's Points Possible differs from the assignment's total, the run "
                                             "stops unless --scale-to is given")
     parser.add_argument("--scale-to", action="store_true",
-                        help="with --gradebook: scale each total to the column's Points Possible (e.g. 15 -> 20)")
+                        help="with --gradebook: scale each total to the column's Points Possible (e.g. an assignment "
+                             "of 10 points in a column of 20: each total doubled)")
     parser.add_argument("--column", metavar="TITLE_OR_ID",
                         help="with --gradebook: the export's column for this assignment (its title or id) when it has several")
     parser.add_argument("--late-penalty", type=float, help="fraction of a late submission's total taken off (e.g. 0.1)")

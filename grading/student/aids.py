@@ -54,7 +54,7 @@ def check_positions(cells, key, assignment=None):
     assignment = _assignment(assignment)
     notebook, found = assignment.files["notebook"], {}
     for part in assignment.automatic():
-        if part.follows in assignment.classes:
+        if part.follows in assignment.classes + assignment.functions:
             where = [i for i, c in enumerate(cells)
                      if c.cell_type == "code" and _imports_from(c, assignment.module, part.follows)]
             how = f"imports {part.follows} from {assignment.module}"
@@ -76,6 +76,7 @@ def student_readme(assignment=None):
     rows = []
     for p in assignment.parts:
         where = (f"`{module}`, class `{p.follows}`" if p.follows in assignment.classes else
+                 f"`{module}`, function `{p.follows}`" if p.follows in assignment.functions else
                  f"`{notebook}`, the cell under its question" if p.kind == WRITTEN else
                  f"`{notebook}`, {' and '.join(f'`{name} =`' for name in p.fills)}")
         rows.append(f"| `{p.name}` | {p.points:g} | {where} |")

@@ -1,4 +1,5 @@
-"""A second assignment proves the seam: ``examples/tiny`` (one class, one notebook variable, one written question)
+"""A second assignment proves the seam: ``examples/tiny`` (one class, one function, one notebook variable, one written
+question)
 goes end to end through the same engine as HW2, with no line of the engine written for it: its student version
 generated, its public checks run on a kernel's variables, a correct, a wrong and an untouched submission graded in
 the real sandbox from a Canvas download, then grades.csv, the feedback pages, the written-answer page and the Canvas
@@ -27,12 +28,13 @@ from grading.settings import Limits
 REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "examples" / "tiny"
 EXPORT = """Student,ID,SIS User ID,SIS Login ID,Section,Tiny (5001),Current Points
-    Points Possible,,,,,4.00,(read only)
+    Points Possible,,,,,5.00,(read only)
 "Right, Ann",501,R001,aright,Design 101,,0
 "Wrong, Bo",502,W002,bwrong,Design 101,,0
 "Blank, Cy",503,B003,cblank,Design 101,,0
 """
 WRONG_FORWARD = ("        y = self.linear(x)\n", "        y = torch.relu(self.linear(x))\n")
+MISCOUNT = ("    return count\n", "    return count + len(list(model.parameters())) * 2\n")  # 20 + 2 * 2
 
 
 def _tags(cell):
@@ -79,14 +81,16 @@ def test_the_student_version_is_generated_from_the_folder(tiny, student):
                      "casekit/source.py", "casekit/student.py", "checking/assignment.json", "checking/public_cases.py",
                      "requirements.txt", "tiny.ipynb", "tiny_models.py"]
     assert "nn.Linear(_, _)" in module and "self.linear(_)" in module and "twice the identity" not in module
+    assert "count = sum(_)" in module
     assert filled == ms.solved_module(assignment=tiny)
     checks = [c.source for c in nb.cells if aids.CHECK_TAG in _tags(c)]
-    assert checks == ['tiny.check("doubler")', 'tiny.check("net")']
+    assert checks == ['tiny.check("doubler")', 'tiny.check("net")', 'tiny.check("count_parameters")']
     assert nb.cells[-1].source.endswith("tiny.make_submission()") and aids.SUBMISSION_TAG in _tags(nb.cells[-1])
     assert [c.source for c in nb.cells if "answer" in _tags(c)] == [ms.EMPTY_ANSWER]  # one per written part
     assert any(c.source.startswith(f"net = {ms.YOUR_CODE}") for c in nb.cells)
     readme = (out / "README.md").read_text()
-    assert "(4 points)" in readme and "| `doubler` | 2 | `tiny_models.py`, class `Doubler` |" in readme
+    assert "(5 points)" in readme and "| `doubler` | 2 | `tiny_models.py`, class `Doubler` |" in readme
+    assert "| `count_parameters` | 1 | `tiny_models.py`, function `count_parameters` |" in readme
     text = "\n".join(c.source for c in nb.cells) + readme
     assert "Doubler()" not in text and "**Answer.**" not in text and "hidden_cases" not in " ".join(files)
 
@@ -117,7 +121,7 @@ def test_the_public_checks_run_on_a_kernels_variables(student, monkeypatch, caps
         return namespace
 
     solved = kernel_state(filled, _notebook(student))
-    for part in ("doubler", "net"):
+    for part in ("doubler", "net", "count_parameters"):
         assert [status for status, _, _ in kernel.results(out / "checking", part, solved)] == [kernel.PASSED], part
     exec('tiny.check("net")', solved)  # the check cell, through the shipped toolkit and the shipped kernel runner
     assert Path(sys.modules["casekit.kernel"].__file__).is_relative_to(out)
@@ -126,11 +130,17 @@ def test_the_public_checks_run_on_a_kernels_variables(student, monkeypatch, caps
 
     wrong = kernel_state(filled.replace(*WRONG_FORWARD), _notebook(student))
     assert [s for s, _, _ in kernel.results(out / "checking", "doubler", wrong)] == [kernel.PASSED]  # the layer is right
+    assert [s for s, _, _ in kernel.results(out / "checking", "count_parameters", wrong)] == [kernel.PASSED]
     (status, _, message), = kernel.results(out / "checking", "net", wrong)
     assert (status, message) == (kernel.FAILED, "net(x) is not 2 * x")
 
+    miscounted = kernel_state(filled.replace(*MISCOUNT), _notebook(student))
+    (status, _, message), = kernel.results(out / "checking", "count_parameters", miscounted)
+    assert (status, message) == (kernel.FAILED, "count_parameters(Doubler()) is 24, expected 20: count every "
+                                                "parameter's elements")
+
     untouched = kernel_state(module, nb)
-    for part in ("doubler", "net"):
+    for part in ("doubler", "net", "count_parameters"):
         (status, _, message), = kernel.results(out / "checking", part, untouched)
         assert status == kernel.UNFINISHED, (part, message)
     assert "still has a blank `_`" in kernel.results(out / "checking", "doubler", untouched)[0][2]
@@ -164,8 +174,9 @@ def graded(student, tmp_path_factory):
 
 def test_each_submission_earns_what_its_cases_say(graded):
     rows = graded["rows"]
-    found = {name: (row["doubler"], row["net"], row["automatic"]) for name, row in rows.items()}
-    assert found == {"rightann_501": ("2", "1", "3"), "wrongbo_502": ("1", "0", "1"), "blankcy_503": ("0", "0", "0")}
+    found = {name: (row["doubler"], row["net"], row["count_parameters"], row["automatic"]) for name, row in rows.items()}
+    assert found == {"rightann_501": ("2", "1", "1", "4"), "wrongbo_502": ("1", "0", "1", "2"),
+                     "blankcy_503": ("0", "0", "0", "0")}
     assert [r["submission"] for r in _csv(graded["out"] / "grades.csv")] == ["blankcy_503", "rightann_501", "wrongbo_502"]
     cases = {(r["case"], r["public"], r["passed"]) for r in graded["records"]["wrongbo_502"]["results"]}
     assert ("Doubler's layer: linear is nn.Linear(4, 4)", True, True) in cases
@@ -180,8 +191,8 @@ def test_feedback_answers_and_the_canvas_import_are_written(graded):
     answers = (out / "written_why_linear.html").read_text()
     assert "My own answer." in answers and "Doubling is linear" in answers  # beside the solved notebook's answer
     imported = list(csv.reader(open(out / "canvas_import.csv", newline="")))
-    assert imported[0][-1] == "Tiny (5001)" and imported[1][-1] == "4"
-    assert [(r[1], r[-1]) for r in imported[2:]] == [("501", "3"), ("502", "1"), ("503", "0")]
+    assert imported[0][-1] == "Tiny (5001)" and imported[1][-1] == "5"
+    assert [(r[1], r[-1]) for r in imported[2:]] == [("501", "4"), ("502", "2"), ("503", "0")]
     assert any("automatic points only" in m for m in graded["messages"])
     assert (out / "summary.html").is_file() and (out / "feedback_for_canvas.zip").is_file()
 
@@ -191,9 +202,9 @@ def test_written_scores_merge_into_the_totals_without_running_code(graded, tmp_p
     scores.write_text("submission,why_linear\nrightann_501,1\nwrongbo_502,0.5\nblankcy_503,0\n")
     rows, _ = grading.grade(graded["archive"], graded["out"], written_scores=scores, assignment_folder=str(TINY),
                             gradebook=graded["export"], jobs=1, limits=Limits(timeout=60, cell_timeout=20), quiet=True)
-    assert {r["submission"]: r["total"] for r in rows} == {"rightann_501": "4", "wrongbo_502": "1.5", "blankcy_503": "0"}
+    assert {r["submission"]: r["total"] for r in rows} == {"rightann_501": "5", "wrongbo_502": "2.5", "blankcy_503": "0"}
     imported = list(csv.reader(open(graded["out"] / "canvas_import.csv", newline="")))
-    assert [(r[1], r[-1]) for r in imported[2:]] == [("501", "4"), ("502", "1.5"), ("503", "0")]
+    assert [(r[1], r[-1]) for r in imported[2:]] == [("501", "5"), ("502", "2.5"), ("503", "0")]
 
 
 def test_an_assignment_whose_cases_disagree_with_its_points_is_refused_before_anything_runs(tmp_path):

@@ -205,11 +205,17 @@ def decoder_behaviour(ask):
 
 # -- the models the cells build (1 pt each, all in a hidden case that recomputes what of them works; the public case
 # -- says what the cell built, worth nothing on its own: what a cell builds is the submission's word until recomputed)
+def kept_width(info):
+    """The ``latent_dimensionality`` a described model keeps (an int), or None."""
+    found = info["attributes"].get("latent_dimensionality")
+    return found if type(found) is int else None
+
+
 def width(ask, target, role):
     """The latent width an Encoder (its output) or a Decoder (its input) was built with."""
     info = ask.describe(target)[0]
-    if info["latent_dimensionality"] is not None:
-        return info["latent_dimensionality"]
+    if kept_width(info) is not None:
+        return kept_width(info)
     fc = (info.get("modules") or {}).get("fc_2" if role == "Encoder" else "fc_1", {})
     return (fc.get("out") if role == "Encoder" else fc.get("in")) if fc.get("type") == "Linear" else None
 
@@ -239,7 +245,7 @@ def ae_built(ask):
 @case("vae_built", "VAE built: encoder width 4, decoder width 2, latent_dimensionality 2", 0, public=True)
 def vae_built(ask):
     widths = parts_of(ask, "vae_model", "VariationalAutoEncoder")
-    found = (*widths, ask.describe({"var": "vae_model"})[0]["latent_dimensionality"])
+    found = (*widths, kept_width(ask.describe({"var": "vae_model"})[0]))
     assert found == (4, 2, 2), (f"vae_model's encoder width, decoder width and latent_dimensionality are {found}, "
                                 "expected (4, 2, 2): the encoder gives a mean and a log-variance for each of z's 2 "
                                 "components; the decoder reads z")

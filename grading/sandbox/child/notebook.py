@@ -105,14 +105,15 @@ def code_cells(path):
 
 
 def defined_classes(source, graded):
-    """The graded classes a cell defines at its top level, by one rule for the grader's plan and this child's load
-    (both call this function): only a cell with a line starting ``class NAME`` can define NAME; of those candidates,
-    the ones the cell's plain Python defines at its top level, or all of them when it does not parse (magics are not
-    translated here: IPython's translation can take minutes on a crafted cell, and the parent plans without it).
-    Linear in the cell's length: no regular expression."""
+    """The graded classes and functions a cell defines at its top level, by one rule for the grader's plan and this
+    child's load (both call this function): only a cell with a line starting ``class NAME`` or ``def NAME`` can define
+    NAME; of those candidates, the ones the cell's plain Python defines at its top level, or all of them when it does
+    not parse (magics are not translated here: IPython's translation can take minutes on a crafted cell, and the
+    parent plans without it). Linear in the cell's length: no regular expression."""
     candidates = []
     for line in source.splitlines():
-        rest = line[len("class"):] if line.startswith("class") else ""
+        keyword = next((k for k in ("class", "def") if line.startswith(k)), "")
+        rest = line[len(keyword):] if keyword else ""
         if rest[:1].isspace():
             rest = rest.lstrip()
             end = 0
@@ -126,7 +127,8 @@ def defined_classes(source, graded):
         tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return candidates
-    return [node.name for node in tree.body if isinstance(node, ast.ClassDef) and node.name in graded]
+    return [node.name for node in tree.body
+            if isinstance(node, (ast.ClassDef, ast.FunctionDef)) and node.name in graded]
 
 
 def splitter(workdir, assignment):
@@ -189,7 +191,8 @@ def load_kit(workdir, problems, limit, assignment):
 
 
 def load_assignment(workdir, problems, limit, assignment):
-    """(module, indices of the cells it ran): the notebook's imports, then each class cell on its own."""
+    """(module, indices of the cells it ran): the notebook's imports, then each cell defining a graded class or
+    function, on its own."""
     file = assignment["files"]["notebook"]
     path = Path(workdir) / file
     module = _fresh_module(path, Path(assignment["files"].get("module") or "module").stem, file)
@@ -209,7 +212,7 @@ def load_assignment(workdir, problems, limit, assignment):
             _run(code, module, limit, f"cell {index + 1}'s imports", problems)
     ran = set()
     for index, source in cells:
-        classes = defined_classes(source, assignment["classes"])
+        classes = defined_classes(source, [*assignment["classes"], *assignment.get("functions", [])])
         if not classes:
             continue
         ran.add(index)

@@ -8,9 +8,10 @@ time limit, armed here with SIGALRM (the parent enforces its own deadline too an
 Requests (``op``): ``load`` (copy the pristine files, build the module; what the assignment is arrives here as
 data, ``assignment``), ``cell`` (run the cell the parent names), ``describe`` (an object's structure and parameters, with
 the case toolkit's ``casekit.describe``), ``forward`` (outputs on the parent's inputs and weights), ``apply`` (a
-notebook callable on the parent's uint8 images, each as a PIL image), ``batches`` (first batches of a DataLoader) and
-``bye``. Stand-ins, the objects the runner makes when a class cannot be built, are known by this runner's own
-registry, never by an attribute a class can set.
+notebook callable on the parent's uint8 images, each as a PIL image), ``batches`` (first batches of a DataLoader),
+``call`` (a graded function of the module on the parent's arguments) and ``bye``. Stand-ins, the objects the
+runner makes when a class cannot be built, are known by this runner's own registry, never by an attribute a class
+can set.
 """
 
 import os
@@ -29,17 +30,27 @@ class _Shell:
         return lambda *args, **kwargs: None
 
 
-def stand_in(name):
+def stand_in(name, keywords=None):
+    """The runner's own class standing in for the graded class ``name`` (one that could not be built): a module that
+    holds one placeholder parameter, computes nothing and keeps each plain setting it is given as an attribute, as the
+    class would. ``keywords`` ({keyword: value}, from the assignment's ``stand_ins``): its parameters in order, each
+    with its value when a call leaves it out."""
     import torch
     import torch.nn as nn
 
+    keywords = dict(keywords or {})
+
     class StandIn(nn.Module):
-        def __init__(self, latent_dimensionality=2, *args, **kwargs):
+        def __init__(self, *args, **kwargs):
             super().__init__()
-            self.latent_dimensionality = latent_dimensionality
+            given = {**keywords, **dict(zip(keywords, args)), **kwargs}
+            for key, value in given.items():  # what a method or nn.Module's own state is named is never replaced
+                if isinstance(key, str) and key.isidentifier() and not key.startswith("_") \
+                        and not hasattr(nn.Module, key) and casekit._plain(value):
+                    setattr(self, key, value)
             self.placeholder = nn.Parameter(torch.zeros(1))
 
-        def forward(self, x):
+        def forward(self, *args, **kwargs):
             raise RuntimeError(f"the grader's stand-in for {name} does not compute")
 
     StandIn.__name__ = StandIn.__qualname__ = name
@@ -109,11 +120,12 @@ class Runner:
             if target in names:
                 for name, args in classes:  # ``stand_ins``: the parent saw these fail (no second try: they may hang)
                     cls = namespace.get(name)
+                    keywords = args if isinstance(args, dict) else {}  # [positional] or {keyword: value}
                     built = isinstance(cls, type) and name not in request.get("stand_ins", []) and nbk.guarded(
-                        lambda: cls(*args), limit)[1] is None
+                        lambda: cls(**args) if keywords else cls(*args), limit)[1] is None
                     if not built:
                         restore[name] = cls
-                        namespace[name] = stand_in(name)
+                        namespace[name] = stand_in(name, keywords)
                         notes.append(f"{name} could not be built; the cell defining {target} was run with the grader's "
                                      "stand-in for it")
         try:
@@ -149,7 +161,8 @@ class Runner:
                 continue
             found = getattr(torchvision.datasets, data["torchvision"])(self.config["data"], train=how["train"],
                                                                         download=False)
-            images = (torch.as_tensor(found.data[:how["take"]]).unsqueeze(1).float() / 255 - data["mean"]) / data["std"]
+            mean, std = (torch.as_tensor(data[key], dtype=torch.float32).reshape(-1, 1, 1) for key in ("mean", "std"))
+            images = (casekit.channels_first(found.data[:how["take"]]).float() / 255 - mean) / std
             namespace[name] = torch.utils.data.TensorDataset(images, torch.as_tensor(found.targets[:how["take"]]))
             notes.append(f"{name} was not defined; the cell got the grader's")
         return notes
@@ -197,6 +210,37 @@ class Runner:
                 return {"error": str(error)}, []
             raise
 
+    def call(self, request, tensors):
+        """A graded function of the module (one the assignment lists, nothing else) on the parent's arguments: each a
+        tensor it sent, a target (resolved as ``describe`` resolves it) or a plain value; the answer is a number or
+        tensors (``casekit.answer``)."""
+        name = request.get("function")
+        if name not in self.assignment.get("functions", []):
+            return {"error": f"LookupError: {str(name)[:40]} is not a function the assignment grades"}, []
+        function = getattr(self.module, name, None) if self.module is not None else None
+        if not callable(function):
+            source = getattr(self.module, "GRADING_SOURCE", "the module")
+            broken = next((p for p in self.problems if "does not compile" in p), None)
+            return {"error": f"LookupError: {source} defines no function {name}"
+                             + (f" ({broken.split(';')[0]})" if broken else "")}, []
+        args = []
+        for arg in request.get("args", []):
+            if "tensor" in arg:
+                args.append(tensors[int(arg["tensor"])])
+            elif "target" in arg:
+                try:
+                    args.append(self.target(arg["target"]))
+                except AttributeError as error:  # an argument that is not there: said as the kernel says it
+                    return {"error": f"LookupError: AttributeError: {nbk.first_line(error)}"}, []
+            else:
+                args.append(arg.get("value"))
+        result = function(*args)
+        try:
+            found = casekit.answer(result)
+        except TypeError as error:
+            return {"error": str(error)}, []
+        return ({"number": found}, []) if not isinstance(found, list) else ({}, found)
+
     def apply(self, request, tensors):
         import torch
         from PIL import Image
@@ -208,7 +252,7 @@ class Runner:
             return {"error": f"LookupError: {request['var']} is a {type(function).__name__}, not callable"}, []
         out = []
         for image in tensors[0]:  # a PIL image, as torchvision's datasets hand it to a transform
-            result = function(Image.fromarray(image.numpy(), mode="L"))
+            result = function(Image.fromarray(image.numpy()))  # a 2-D uint8 array is a greyscale ("L") image
             if not isinstance(result, torch.Tensor):
                 return {"error": f"LookupError: {request['var']} returns a {type(result).__name__}, not a tensor"}, []
             out.append(result.float())
@@ -244,7 +288,7 @@ def main():
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     runner = Runner()
     setup = {"load": runner.load, "cell": runner.cell}
-    questions = {"describe": False, "forward": True, "apply": True, "batches": False}
+    questions = {"describe": False, "forward": True, "apply": True, "batches": False, "call": True}
     while True:
         try:
             request, tensors = wire.receive(protocol_in)

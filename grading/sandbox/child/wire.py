@@ -2,7 +2,7 @@
 
 A message is a 4-byte big-endian length, a JSON object of at most ``HEADER_LIMIT`` bytes nested at most
 ``HEADER_DEPTH`` deep, then the raw bytes of the tensors its ``"tensors"`` entry declares: ``[{"dtype": "float32",
-"shape": [4, 1, 28, 28], "bytes": 12544}, ...]``. The decoder checks the header's nesting with one linear scan before
+"shape": [4, 3, 16, 16], "bytes": 12288}, ...]``. The decoder checks the header's nesting with one linear scan before
 ``json.loads`` (which would recurse), and every declaration (a dtype of the whitelist, a short list of non-negative
 ints each at most TENSOR_LIMIT, the product of the extents, a zero counted as one, under TENSOR_LIMIT, so no shape
 overflows a stride, the byte count it implies equal to the one declared, the byte total under its cap) BEFORE it
@@ -17,7 +17,7 @@ import struct
 import torch
 
 HEADER_LIMIT = 256 * 1024  # bytes of one JSON header
-TENSOR_LIMIT = 4 * 2**20  # elements of one tensor (the largest honest one: a 64-image batch, 65,536)
+TENSOR_LIMIT = 4 * 2**20  # elements of one tensor (a batch of 64 images of 3 x 64 x 64 holds 786,432)
 TOTAL_LIMIT = 64 * 2**20  # bytes of tensors in one message
 MAX_TENSORS, MAX_DIMS = 64, 6
 HEADER_DEPTH = 32  # nesting of one JSON header (the deepest honest one: about 5)
