@@ -89,6 +89,7 @@ def test_the_hand_in_names_what_is_unfinished_then_zips_the_files(tiny, capsys):
     assert ("Still unfinished:\n"
             f"  doubler: Doubler (tiny_models.py line {blanks}: `_` left)\n"
             "  net: `net = ### YOUR CODE HERE ###` is still blank\n"
+            f"  count_parameters: count_parameters (tiny_models.py line {_line(module, 'sum(_)')}: `_` left)\n"
             "  why_linear: no answer yet in the cell under its question\n") in printed
     assert printed.rstrip().endswith("Upload tiny_submission.zip to Canvas.")
 
@@ -152,7 +153,8 @@ def test_the_hand_in_names_a_module_that_does_not_compile(tiny, capsys):
     module = (tiny / "tiny_models.py").read_text().replace("nn.Linear(_, _)", "nn.Linear(4 4)")
     (tiny / "tiny_models.py").write_text(module)
     line = _line(module, "nn.Linear(4 4)")
-    start, end = _line(module, "class Doubler"), len(module.rstrip().splitlines())
+    start = _line(module, "class Doubler")
+    end = len(module[:module.index("def count_parameters")].rstrip().splitlines())  # the class: up to the function
     printed = _hand_in(tiny, capsys)
     assert (f"tiny_models.py does NOT compile (line {line}: invalid syntax. Perhaps you forgot a comma?); the grader "
             "then grades the definitions that do.") in printed
