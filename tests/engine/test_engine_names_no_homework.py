@@ -2,8 +2,8 @@
 The engine is every .py under grading/ but grading/assignments/, and the case toolkit (casekit/) it shares.
 
 HW2's names are read from its assignment.json (the graded classes, its parts' names, the notebook variables they
-follow and fill and the ones its checks need, its files, their stems and the provided helpers', the dataset, its
-mean and standard deviation, the assignment's own name), and every .py under grading/ but grading/assignments/ is
+follow and fill and the ones its checks need, derived from its notebook, its files, their stems and the provided
+helpers', the dataset, its mean and standard deviation, the assignment's own name), and every .py under grading/ but grading/assignments/ is
 read with ``tokenize``: no identifier may contain one of them (case-sensitive; a plain lowercase word such as
 ``model`` counts only as a whole identifier), no string literal may hold one as a whole word, and no number may be
 one of the constants. Comments and docstrings may keep an example. ``ALLOWED`` holds the names that are another
@@ -16,6 +16,8 @@ import re
 import tokenize
 from pathlib import Path
 
+from grading.assignment import load as load_assignment
+
 REPO = Path(__file__).resolve().parents[2]
 GRADING = REPO / "grading"
 HOMEWORK = GRADING / "assignments" / "hw2"
@@ -26,7 +28,7 @@ STRINGS = {tokenize.STRING} | {getattr(tokenize, "FSTRING_MIDDLE", tokenize.STRI
 def homework_names():
     """(names, constants): HW2's names and its numeric constants, as texts."""
     data = json.loads((HOMEWORK / "assignment.json").read_text(encoding="utf-8"))
-    names = {data["name"], *data.get("classes", []), *data.get("needed", [])}
+    names = {data["name"], *data.get("classes", []), *data.get("needed", []), *load_assignment(HOMEWORK).needed()}
     for part in data["parts"]:
         names.add(part["name"])
         names.update([part["follows"]] if part.get("follows") else [])
