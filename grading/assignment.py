@@ -194,15 +194,18 @@ class Assignment:
                 continue
             for part, title, points, flag, function in casekit.load_cases(path, f"assignment_{self.name}_{path.stem}"):
                 if flag != public:
-                    raise AssignmentError(f"{path}: case {title!r} says public={flag} but sits in {file}")
+                    raise AssignmentError(f"{path}: case {title!r} says public={flag} but sits in {file}: move it to "
+                                          f"{'public_cases.py' if flag else 'hidden_cases.py'} or change public=")
                 if part not in found:
-                    raise AssignmentError(f"{path}: case {title!r} is of {part!r}, which is no automatic part")
+                    raise AssignmentError(f"{path}: case {title!r} is of {part!r}, which is no automatic part: name one "
+                                          f"of {', '.join(found)} in its @case, or add the part to assignment.json")
                 found[part].append(Case(part, title, points, public, function))
         for part in self.automatic():
             points = sum(case.points for case in found[part.name])
             if abs(points - part.points) > 1e-9:
                 raise AssignmentError(f"{self.folder.name}'s cases award {points:g} points to {part.name}; "
-                                      f"assignment.json gives it {part.points:g}")
+                                      f"assignment.json gives it {part.points:g}: make them agree (the part's points "
+                                      "in assignment.json, or the points of its @case lines)")
         return found
 
     @functools.cached_property
