@@ -9,6 +9,7 @@ to the folder. ``load(folder)`` checks that every automatic part's cases add up 
 """
 
 import argparse
+import difflib
 import functools
 import importlib.util
 import json
@@ -26,11 +27,46 @@ YOUR_CODE = "### YOUR CODE HERE ###"  # a blank, as a student version writes it
 EMPTY_ANSWER = "*Your answer here.*"  # a written answer left as a student version hands it out
 
 Part = namedtuple("Part", "name points kind follows title fills question shows")
+# Every setting assignment.json may hold, declared once: loading refuses any other, naming the closest known one, and
+# python -m grading.selftest checks the keys of the sections too.
+SETTINGS = ("name", "title", "files", "solved", "provided", "data", "checksums", "splitter", "classes", "functions",
+            "parts", "needed", "stand_ins", "dataset", "fallbacks", "environment", "student", "preamble")
+PART_SETTINGS = Part._fields
+SECTIONS = {"files": ("notebook", "module"), "solved": ("notebook", "module"),
+            "dataset": ("torchvision", "mean", "std", "side"),
+            "student": ("check_cell", "checks_folder", "leave_out", "ship"), "student.ship": ("files", "data")}
+REQUIRED, PART_REQUIRED = ("name", "files", "parts"), ("name", "points", "kind", "title")
 Case = namedtuple("Case", "part title points public function")
 
 
 class AssignmentError(ValueError):
     """An assignment folder that cannot be graded with: what is wrong and where."""
+
+
+def unknown_setting(key, known, where):
+    """The line that refuses ``key`` (not one of ``known``) in ``where``, with the closest known key as the fix."""
+    close = difflib.get_close_matches(str(key), known, 1, 0.6)
+    fix = f"did you mean {close[0]!r}? rename it" if close else f"remove it; the known ones: {', '.join(known)}"
+    return f"{where}: no setting {key!r} ({fix})"
+
+
+def unknown_settings(data, sections=True):
+    """The lines refusing each unknown key of an assignment's data: top level and parts, and (``sections``) the
+    keys of ``files``, ``solved``, ``dataset``, ``student`` and ``student.ship``."""
+    if not isinstance(data, dict):
+        return ["assignment.json: expected a JSON object of settings, e.g. {\"name\": \"hw3\", \"files\": ..., \"parts\": [...]}"]
+    found = [unknown_setting(key, SETTINGS, "assignment.json") for key in data if key not in SETTINGS]
+    for k, part in enumerate(data.get("parts") or []):
+        where = f"assignment.json part {part.get('name', k + 1) if isinstance(part, dict) else k + 1}"
+        found += [unknown_setting(key, PART_SETTINGS, where) for key in (part if isinstance(part, dict) else ())
+                  if key not in PART_SETTINGS]
+    for section, known in SECTIONS.items() if sections else ():
+        value = data
+        for step in section.split("."):
+            value = value.get(step) if isinstance(value, dict) else None
+        found += [unknown_setting(key, known, f"assignment.json {section}") for key in (value or {})
+                  if isinstance(value, dict) and key not in known]
+    return found
 
 
 class Assignment:
@@ -43,7 +79,14 @@ class Assignment:
         try:
             self.data = json.loads(path.read_text(encoding="utf-8"))
         except ValueError as error:
-            raise AssignmentError(f"{path} is not JSON ({error})") from None
+            raise AssignmentError(f"{path} is not JSON ({error}): fix the line it names") from None
+        unknown = unknown_settings(self.data, sections=False)
+        missing = [key for key in REQUIRED if key not in self.data] if not unknown else []
+        missing += [f"parts[{k}].{key}" for k, p in enumerate(self.data.get("parts") or []) if not unknown
+                    for key in PART_REQUIRED if key not in p]
+        if unknown or missing:
+            raise AssignmentError(f"{path}: " + "; ".join(unknown) if unknown else
+                                  f"{path} lacks {', '.join(missing)}: add it (examples/tiny/assignment.json has each)")
         self.name = self.data["name"]
         self.files = self.data["files"]
         self.module = Path(self.files["module"]).stem if self.files.get("module") else None
@@ -117,8 +160,28 @@ class Assignment:
         return {key: self.data[key] for key in keys if key in self.data}
 
     def needed(self):
-        """The notebook variables the plan runs cells for: those the checks follow, and what they need."""
-        return set(self.data.get("needed", [])) | {part.follows for part in self.cell_parts()}
+        """The notebook variables the plan runs cells for: those the checks follow and the graded cells fill, and
+        what the planned cells read that earlier cells assign, derived from the solved notebook
+        (``grading.intake.needs``); ``needed`` in assignment.json, where given, overrides the derivation."""
+        if "needed" in self.data:
+            return set(self.data["needed"]) | {part.follows for part in self.cell_parts()}
+        return set(self.needs[0])
+
+    def graded_variables(self):
+        return {part.follows for part in self.cell_parts()} | {name for part in self.cell_parts() for name in part.fills}
+
+    @functools.cached_property
+    def needs(self):
+        """(derived needed names, [(cell index, name)] that a planned cell reads and no earlier cell defines), from
+        the solved notebook."""
+        from grading.intake import needs, notebook
+
+        nb, problem = notebook.load(self.solved("notebook"))
+        if nb is None:
+            raise AssignmentError(f"{self.solved('notebook')}: {problem}; solved.notebook in assignment.json must "
+                                  "name the solved notebook")
+        last = self.cell_parts()[-1].follows if self.cell_parts() else None
+        return needs.needs(nb, self.graded_variables(), last)
 
     # -- the cases -------------------------------------------------------------------------------------------------
     @functools.cached_property
@@ -132,15 +195,18 @@ class Assignment:
                 continue
             for part, title, points, flag, function in casekit.load_cases(path, f"assignment_{self.name}_{path.stem}"):
                 if flag != public:
-                    raise AssignmentError(f"{path}: case {title!r} says public={flag} but sits in {file}")
+                    raise AssignmentError(f"{path}: case {title!r} says public={flag} but sits in {file}: move it to "
+                                          f"{'public_cases.py' if flag else 'hidden_cases.py'} or change public=")
                 if part not in found:
-                    raise AssignmentError(f"{path}: case {title!r} is of {part!r}, which is no automatic part")
+                    raise AssignmentError(f"{path}: case {title!r} is of {part!r}, which is no automatic part: name one "
+                                          f"of {', '.join(found)} in its @case, or add the part to assignment.json")
                 found[part].append(Case(part, title, points, public, function))
         for part in self.automatic():
             points = sum(case.points for case in found[part.name])
             if abs(points - part.points) > 1e-9:
                 raise AssignmentError(f"{self.folder.name}'s cases award {points:g} points to {part.name}; "
-                                      f"assignment.json gives it {part.points:g}")
+                                      f"assignment.json gives it {part.points:g}: make them agree (the part's points "
+                                      "in assignment.json, or the points of its @case lines)")
         return found
 
     @functools.cached_property

@@ -62,9 +62,14 @@ def check_positions(cells, key, assignment=None):
             where = [i for i, c in enumerate(cells) if c.get("metadata", {}).get(key, {}).get("part") == part.name]
             how = "is marked with it"
         if not where:
-            raise RuleError(f"{notebook}: no cell for the public check of {part.name} (a cell that {how})")
+            fix = (f"add a cell `from {assignment.module} import {part.follows}` where the student checks it"
+                   if part.follows in assignment.classes else
+                   f"run python -m grading.student.annotate --assignment {assignment.folder}")
+            raise RuleError(f"{notebook}: no cell for the public check of {part.name} (a cell that {how}): {fix}")
         if where[0] in found:
-            raise RuleError(f"{notebook}: cell {where[0]} is the graded cell of both {found[where[0]]} and {part.name}")
+            raise RuleError(f"{notebook}: cell {where[0]} is the graded cell of both {found[where[0]]} and {part.name}: "
+                            "give each its own cell (a graded class its own `from MODULE import NAME` cell, a graded "
+                            "variable its own cell), where its public check goes")
         found[where[0]] = part.name
     return found
 
@@ -223,7 +228,7 @@ def ship(out, assignment=None):
             matches = sorted(glob.glob(glob.escape(str(root)) + "/" + pattern))
             if not matches:
                 raise RuleError(f"{assignment.folder.name}: student.ship.data names {pattern!r}, which matches no "
-                                f"file under {root}")
+                                f"file under {root}: fix the pattern (relative to the data folder) or remove it")
             written += [_copy(Path(path), into / Path(path).relative_to(root)) for path in matches]
         (into / "README.md").write_text(data_readme(assignment), encoding="utf-8")
         written.append(into / "README.md")

@@ -48,10 +48,13 @@ def marks(nb, assignment=None):
                       and "solution-only" not in cell.get("metadata", {}).get("tags", [])
                       and part.follows in _assigns(cell)), None)
         if found is None:
-            raise ValueError(f"no code cell assigns {part.follows!r} (part {part.name}) at its top level")
+            raise ValueError(f"no code cell assigns {part.follows!r} (part {part.name}) at its top level: assign "
+                             f"it as `{part.follows} = ...` at the top level of its cell (not inside if/for/with/try), "
+                             "or fix the part's follows")
         missing = [name for name in part.fills if name not in _assigns(nb.cells[found])]
         if missing:
-            raise ValueError(f"the cell defining {part.follows!r} (cell {found}) does not assign {', '.join(missing)}")
+            raise ValueError(f"the cell defining {part.follows!r} (cell {found}) does not assign {', '.join(missing)}: "
+                             "assign it there at the top level, or fix the part's fills")
         if found in wanted:
             raise ValueError(f"cell {found} holds two graded parts ({wanted[found]['part']}, {part.name}): "
                              "give each its own cell")

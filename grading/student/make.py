@@ -129,9 +129,10 @@ def _statement(code, where):
     try:
         body = ast.parse(code).body
     except SyntaxError as error:
-        raise RuleError(f"{where}: a marked line must be a whole statement ({error.msg}): {code}") from None
+        raise RuleError(f"{where}: a marked line must be a whole statement ({error.msg}): {code}; put the "
+                        "statement on one line, or mark it '# blank: comment'") from None
     if len(body) != 1:
-        raise RuleError(f"{where}: a marked line must hold one statement: {code}")
+        raise RuleError(f"{where}: a marked line must hold one statement: {code}; split it over lines")
     return body[0]
 
 
@@ -144,18 +145,21 @@ def blank_line(line, form, where="the module"):
     if form == "comment":
         return indent + statement
     if not isinstance(node, ast.Assign):
-        raise RuleError(f"{where}: '# blank: {form}' marks an assignment, not: {code}")
+        raise RuleError(f"{where}: '# blank: {form}' marks an assignment, not: {code}; mark the line "
+                        "'# blank: comment', or write it as an assignment")
     if form == "line":
         return indent + code[:node.value.col_offset] + YOUR_CODE
     keywords = form.split(", ")[1:]
     call = node.value
     if not isinstance(call, ast.Call):
-        raise RuleError(f"{where}: '# blank: {form}' marks an assignment of a call, not: {code}")
+        raise RuleError(f"{where}: '# blank: {form}' marks an assignment of a call, not: {code}; use "
+                        "'# blank: line'")
     spans = [(arg.col_offset, arg.end_col_offset) for arg in call.args]
     for keyword in keywords:
         found = [k.value for k in call.keywords if k.arg == keyword]
         if not found:
-            raise RuleError(f"{where}: '# blank: {form}' names {keyword}=, which the call lacks: {code}")
+            raise RuleError(f"{where}: '# blank: {form}' names {keyword}=, which the call lacks: {code}; add "
+                            f"{keyword}= to the call or remove it from the marker")
         spans.append((found[0].col_offset, found[0].end_col_offset))
     for begin, end in sorted(spans, reverse=True):
         statement = statement[:begin] + "_" + statement[end:]
@@ -184,7 +188,7 @@ def notebook_blanks(source, names, where):
     try:
         tree = ast.parse(source)
     except SyntaxError as error:
-        raise RuleError(f"{where}: the cell does not parse ({error.msg})") from None
+        raise RuleError(f"{where}: the cell does not parse ({error.msg}): fix the solved cell") from None
     lines = source.split("\n")
     spans = []
     for name in names:
@@ -224,7 +228,7 @@ def student_notebook(solved_path=None, assignment=None):
     answers = [i for i, cell in enumerate(cells) if "answer" in _tags(cell)]
     if len(answers) != len(assignment.written()):
         raise RuleError(f"{notebook}: expected {len(assignment.written())} cells tagged 'answer' (the written "
-                        f"questions), found {len(answers)}")
+                        f"questions), found {len(answers)}: tag the markdown cell after each question 'answer'")
     sources = [_source(cell) for cell in cells]
     for i in answers:  # whole cells: an answer cell's text is unique, and never shipped
         sources[i] = EMPTY_ANSWER
@@ -282,7 +286,8 @@ def fill_back(student_nb, student_module_text, solved_nb, solved_module_path=Non
                           where=f"student {notebook}")
     solved_cells = kept_cells(solved_nb)
     if len(solved_cells) != len(cells):
-        raise RuleError(f"student {notebook} has {len(cells)} cells, the solved one gives {len(solved_cells)}")
+        raise RuleError(f"student {notebook} has {len(cells)} cells, the solved one gives {len(solved_cells)}: "
+                        "make the student version again (python -m grading.student)")
     answers = iter(solved for _, solved, _ in answer_rules(solved_nb))
     for i, cell in enumerate(cells):  # the answer cells, in order (each holds the same empty answer)
         if "answer" in _tags(cell):
@@ -298,7 +303,8 @@ def fill_back(student_nb, student_module_text, solved_nb, solved_module_path=Non
     lines = apply_rules([student_module_text], rules["module"], reverse=True, where=f"student {module}")[0]
     lines = lines.split("\n")
     if len(lines) != len(text.split("\n")):
-        raise RuleError(f"student {module}: its lines do not match the solved file's")
+        raise RuleError(f"student {module}: its lines do not match the solved file's: make the student version "
+                        "again (python -m grading.student)")
     for index, solved, student in blanks:
         if lines[index] != student:
             raise RuleError(f"student {module} line {index + 1} is {lines[index]!r}, expected the blank {student!r}")

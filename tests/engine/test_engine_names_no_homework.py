@@ -3,7 +3,7 @@ The engine is every .py under grading/ but grading/assignments/, and the case to
 
 Every assignment's names are read from its assignment.json (the repository's own under grading/assignments/ and the
 examples under examples/): the assignment's own name, the graded classes and functions, its parts' names, the notebook
-variables they follow and fill and the ones its checks need, its files, their stems and the provided helpers', the
+variables they follow and fill and the ones its checks need (derived from its notebook), its files, their stems and the provided helpers', the
 stand-ins' constructor keywords, the dataset and the environment's keys; its constants are the dataset's numbers (mean,
 standard deviation, side) and the stand-ins' constructor values. Every .py of the engine is read with ``tokenize``: no
 identifier may contain a name (case-sensitive; a plain lowercase word such as ``model`` counts only as a whole
@@ -18,6 +18,8 @@ import json
 import re
 import tokenize
 from pathlib import Path
+
+from grading.assignment import load as load_assignment
 
 REPO = Path(__file__).resolve().parents[2]
 GRADING = REPO / "grading"
@@ -59,6 +61,7 @@ def homework_names():
     names, constants, defaults = set(), set(), set()
     for path in SPECS:
         found = spec_names(json.loads(path.read_text(encoding="utf-8")))
+        found[0].update(load_assignment(path.parent).needed())  # what its checks need, derived from its notebook
         names, constants, defaults = names | found[0], constants | found[1], defaults | found[2]
     return names, constants, defaults
 
