@@ -86,7 +86,7 @@ class Assignment:
                     for key in PART_REQUIRED if key not in p]
         if unknown or missing:
             raise AssignmentError(f"{path}: " + "; ".join(unknown) if unknown else
-                                  f"{path} lacks {', '.join(missing)}: add it (examples/tiny/assignment.json has each)")
+                                  f"{path} lacks {', '.join(missing)}: add it (grading/AUTHORING.md lists each setting)")
         self.name = self.data["name"]
         self.files = self.data["files"]
         self.module = Path(self.files["module"]).stem if self.files.get("module") else None

@@ -10,6 +10,7 @@ files earn every automatic point, the student version none, and each mistake cos
 """
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -24,7 +25,7 @@ def _say(line=""):
     print(line, flush=True)
 
 
-def check(folder, jobs=2, grade=True, limits=None):
+def check(folder, jobs=None, grade=True, limits=None):
     """(problems, notes) of the assignment in ``folder``; ``grade`` False stops after the checks that run nothing."""
     problems, notes = static.problems(folder)
     for note in notes:
@@ -55,7 +56,7 @@ def check(folder, jobs=2, grade=True, limits=None):
             _say(f"the public cases on the solved notebook's objects, in a kernel: "
                  f"{sum(len(c) for c in found.values()) - len(failed)} of {sum(len(c) for c in found.values())} pass")
         _say(f"grading {len(submissions)} submissions in the sandbox ...")
-        table, judged, dependent = runs.judge(a, runs.grade_all(a, submissions, base, jobs, limits))
+        table, judged, dependent = runs.judge(a, runs.grade_all(a, submissions, base, jobs or min(4, os.cpu_count() or 1), limits))
         _say(runs.table_text(a, table))
         for note in dependent:
             _say(f"note: {note}")
@@ -65,7 +66,7 @@ def check(folder, jobs=2, grade=True, limits=None):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     assignment_option.add_option(parser)
-    parser.add_argument("--jobs", type=int, default=2, help="submissions graded at once (default: 2)")
+    parser.add_argument("--jobs", type=int, default=None, help="submissions graded at once (default: the cores, at most 4)")
     parser.add_argument("--static", action="store_true", help="only the checks that run nothing (seconds)")
     args = parser.parse_args(argv)
     started = time.monotonic()

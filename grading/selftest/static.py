@@ -90,7 +90,7 @@ def _files(a):
             found.append(f"splitter: {file} is not among the provided files: name a file:function of a provided file")
     if not (a.folder / "student" / "readme.md").is_file():
         found.append(f"{a.folder / 'student' / 'readme.md'} does not exist: write the student README's template "
-                     "(examples/tiny/student/readme.md is one)")
+                     "(grading/AUTHORING.md says what it holds)")
     return found
 
 

@@ -128,7 +128,7 @@ def test_the_names_come_from_every_assignment_folder():
     assert {"hw2", "hw2.ipynb", "hw2_models", "hw2_helpers", "LeNet_5", "VariationalAutoEncoder", "ae_model",
             "training_dataloader", "mnist_training_set", "MNIST", "0.1307", "0.3081", "28", "HW2_QUICK", "HW2_DEVICE",
             "latent_dimensionality"} <= names
-    assert {"tiny", "Doubler", "doubler", "net", "tiny_models", "tiny_helpers", "count_parameters"} <= names
+    assert {"tiny", "Doubler", "doubler", "net", "tiny_models", "count_parameters"} <= names
     assert constants == {"0.1307", "0.3081", "28"} and "2" in defaults
     assert engine_files() and not any("assignments" in p.parts for p in engine_files())
     assert {"casekit/__init__.py", "casekit/data.py", "casekit/kernel.py"} <= {p.relative_to(REPO).as_posix() for p in engine_files()}
