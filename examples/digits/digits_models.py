@@ -1,4 +1,5 @@
-"""The digits example's graded code: a small convolutional network for MNIST and a function that counts parameters."""
+"""The digits example's code: a small convolutional network for MNIST (graded), a fully connected one to compare it
+with (given) and a function that counts parameters (graded)."""
 
 import torch
 import torch.nn as nn
@@ -23,6 +24,18 @@ class SmallCNN(nn.Module):
         x = self.pool(torch.relu(self.conv1(x)))
         x = self.pool(torch.relu(self.conv2(x)))
         return self.fc(x.flatten(1))
+
+
+class DenseNet(nn.Module):
+    """Given, not graded: the fully connected network SmallCNN is compared with, one hidden layer of ``hidden`` units."""
+
+    def __init__(self, hidden=100):
+        super().__init__()
+        self.hidden = nn.Linear(28 * 28, hidden)
+        self.out = nn.Linear(hidden, 10)
+
+    def forward(self, x):
+        return self.out(torch.relu(self.hidden(x.flatten(1))))
 
 
 def count_parameters(model):

@@ -1,10 +1,10 @@
 """The digits example's hidden cases, run by the grader only: the batches are MNIST's own images with their labels,
 SmallCNN computes what the solved SmallCNN (rebuilt with the layers the submission describes) computes on the
-grader's weights and images, and count_parameters counts another model than the notebook's own."""
+grader's weights and images, and count_parameters counts a network of another width."""
 
 import torch
 
-from casekit import case, fresh_params, rebuild, same, sibling
+from casekit import built, case, fresh_params, rebuild, same, sibling
 
 public = sibling(__file__, "public_cases.py")
 _TRAINING = []  # the training set's (image bytes, label) pairs, made once per grading process
@@ -39,8 +39,7 @@ def small_cnn_computes(ask):
     same(got[0], ours.eval()(x).detach(), "SmallCNN's output with the grader's weights")
 
 
-@case("count_parameters", "count_parameters counts another model too: dense's first linear layer", 0.5,
-      public=False)
-def count_parameters_layer(ask):
-    found, expected = public.counted(ask, dict(public.DENSE, sub="1"), "dense[1]")
-    assert found == expected, f"count_parameters(dense[1]) is {found}; dense[1] holds {expected:,} parameters"
+@case("count_parameters", "count_parameters(DenseNet(32)) counts a narrower network too", 0.5, public=False)
+def count_parameters_narrower(ask):
+    found, expected = public.counted(ask, built("DenseNet", 32), "DenseNet(32)")
+    assert found == expected, f"count_parameters(DenseNet(32)) is {found}; DenseNet(32) holds {expected:,} parameters"
