@@ -27,7 +27,7 @@ class SmallCNN(nn.Module):
 
 
 class DenseNet(nn.Module):
-    """Given, not graded: the fully connected network SmallCNN is compared with, one hidden layer of ``hidden`` units."""
+    """Given, not graded: the fully connected network SmallCNN is compared with, ``hidden`` units in one layer."""
 
     def __init__(self, hidden=100):
         super().__init__()

@@ -240,7 +240,9 @@ def copy_settings(assignment, workdir):
     if target.exists():
         return None
     target.mkdir()
-    data = dict(assignment.data, data=os.path.relpath("data", SHIPPED)) if assignment.data.get("data") else assignment.data
+    data = dict(assignment.data)
+    if data.get("data"):
+        data["data"] = os.path.relpath("data", SHIPPED)
     (target / "assignment.json").write_text(json.dumps(data), encoding="utf-8")
     os.chmod(target / "assignment.json", 0o444)
     os.chmod(target, 0o555)

@@ -36,6 +36,7 @@ NO_PADDING = ("nn.Conv2d(1, width, 3, padding=1)", "nn.Conv2d(1, width, 3)")
 TENSORS_COUNTED = ("sum([p.numel() for p in model.parameters()])", "len(list(model.parameters()))")
 # the quick mode, the figures as Jupyter shows them (the tests' own Agg would drop them), and one thread: torch's
 # threads spin against each other on a shared machine
+ANSWER = "The filters are shared across positions."
 KERNEL = {"DIGITS_QUICK": "1", "MPLBACKEND": "module://matplotlib_inline.backend_inline", "OMP_NUM_THREADS": "1"}
 
 
@@ -49,7 +50,7 @@ def _csv(path):
 
 
 def _printed(cell):
-    return "".join(output.get("text", "") for output in cell.get("outputs", []) if output.get("output_type") == "stream")
+    return "".join(out.get("text", "") for out in cell.get("outputs", []) if out.get("output_type") == "stream")
 
 
 def _checks(nb):
@@ -94,24 +95,24 @@ def student(digits, tmp_path_factory):
     return out, nb, module, sources, filled
 
 
-def _filled(student, answer="The filters are shared across positions."):
+def _filled(student):
     """The student notebook with every blank filled (the solved sources) and the question answered."""
     _, nb, _, sources, _ = student
     nb = nbformat.from_dict(nb)
     solved = iter(sources)
     for cell in nb.cells:
         if ms.STUDENT_NOTE_TAG not in _tags(cell):
-            cell.source = answer if "answer" in _tags(cell) else next(solved)
+            cell.source = ANSWER if "answer" in _tags(cell) else next(solved)
     return nb
 
 
 def test_the_student_version_is_generated_from_the_folder(digits, student):
     out, nb, module, _, filled = student
     files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and "casekit" not in p.parts)
-    assert files == ["README.md", "checking/assignment.json", "checking/public_cases.py", "data/MNIST/raw/t10k-images-idx3-ubyte.gz",
-                     "data/MNIST/raw/t10k-labels-idx1-ubyte.gz", "data/MNIST/raw/train-images-idx3-ubyte.gz",
-                     "data/MNIST/raw/train-labels-idx1-ubyte.gz", "data/README.md", "digits.ipynb", "digits_models.py",
-                     "requirements.txt"]
+    mnist = [f"data/MNIST/raw/{name}-ubyte.gz" for name in ("t10k-images-idx3", "t10k-labels-idx1",
+                                                             "train-images-idx3", "train-labels-idx1")]
+    assert files == ["README.md", "checking/assignment.json", "checking/public_cases.py", *mnist, "data/README.md",
+                     "digits.ipynb", "digits_models.py", "requirements.txt"]
     assert (out / "casekit" / "student.py").is_file()  # the checks, the hand-in and the dataset, shipped with it
     assert "nn.Conv2d(_, _, _, padding=_)" in module and "nn.Linear(_, _)" in module and "sum(_)" in module
     assert "2 * width * 7 * 7" not in module and filled == ms.solved_module(assignment=digits)
@@ -133,7 +134,8 @@ def kernels(student, tmp_path_factory):
     out, nb, module, _, filled = student
     found = {}
     with pytest.MonkeyPatch.context() as patch:
-        for name, notebook, text in (("solved", _filled(student), filled), ("untouched", nbformat.from_dict(nb), module)):
+        runs = (("solved", _filled(student), filled), ("untouched", nbformat.from_dict(nb), module))
+        for name, notebook, text in runs:
             folder = tmp_path_factory.mktemp(name) / "student"
             shutil.copytree(out, folder)
             (folder / "digits_models.py").write_text(text)
@@ -157,7 +159,8 @@ def test_the_public_checks_say_what_is_unfinished_on_the_student_version(kernels
     checks = _checks(kernels["untouched"])
     assert "not finished" in checks["dataloader"] and "`training_dataloader` is not defined yet" in checks["dataloader"]
     assert "not finished" in checks["small_cnn"] and "SmallCNN still has a blank `_`" in checks["small_cnn"]
-    assert "not finished" in checks["count_parameters"], checks["count_parameters"]
+    assert "not finished" in checks["count_parameters"]
+    assert "count_parameters still has a blank `_`" in checks["count_parameters"]
 
 
 @pytest.fixture(scope="module")
@@ -193,11 +196,12 @@ def test_each_submission_earns_what_its_cases_say(graded):
     assert found == {"rightann_601": ("1", "3", "1", "5"), "layerbo_602": ("1", "0", "1", "2"),
                      "countcy_603": ("1", "3", "0", "4"), "blankdi_604": ("0", "0", "0", "0")}
     failed = {r["case"]: r["message"] for r in graded["records"]["layerbo_602"]["results"] if not r["passed"]}
-    assert "SmallCNN.conv1: (in, out, kernel, stride, padding) is (1, 8, (3, 3), (1, 1), (0, 0))" in "".join(failed.values())
+    assert "SmallCNN.conv1: (in, out, kernel, stride, padding) is (1, 8, (3, 3), (1, 1), (0, 0))" \
+        in "".join(failed.values())
     counted = [r["message"] for r in graded["records"]["countcy_603"]["results"] if not r["passed"]]
     assert counted == ["count_parameters(DenseNet()) is 4; DenseNet() holds 79,510 parameters",
                        "count_parameters(DenseNet(32)) is 4; DenseNet(32) holds 25,450 parameters"]
-    assert graded["records"]["rightann_601"]["answers"] == {"convolution_saves": "The filters are shared across positions."}
+    assert graded["records"]["rightann_601"]["answers"] == {"convolution_saves": ANSWER}
 
 
 def test_grades_and_the_canvas_import_are_written(graded):
@@ -208,4 +212,4 @@ def test_grades_and_the_canvas_import_are_written(graded):
     assert imported[0][-1] == "Digits (6001)" and imported[1][-1] == "7"
     assert [(r[1], r[-1]) for r in imported[2:]] == [("601", "5"), ("602", "2"), ("603", "4"), ("604", "0")]
     answers = (out / "written_convolution_saves.html").read_text()
-    assert "The filters are shared across positions." in answers and "image/png" in answers  # the loss curve shown
+    assert ANSWER in answers and "image/png" in answers  # the loss curve shown
