@@ -35,6 +35,7 @@ from grading.sandbox.child.notebook import defined_classes
 
 GRADING = settings.GRADING
 SUB = isolation.SUB
+SHIPPED = "checking"  # the folder of a student version's assignment.json (the toolkit's casekit.student.SHIPPED)
 
 
 class Ask:
@@ -230,12 +231,10 @@ def copy_provided(assignment, workdir):
 
 
 def copy_settings(assignment, workdir):
-    """``assignment.json`` where a student version ships it (``casekit.student.SHIPPED``), its ``data`` naming the
-    dataset's link beside the notebook (the child makes it), read-only: a notebook's ``Homework()`` finds its settings
-    and dataset at grading as in a student's folder. Nothing secret: the student version holds the same file. Its
-    path, or None when the copy already holds that folder."""
-    from casekit.student import SHIPPED
-
+    """``assignment.json`` where a student version ships it (``SHIPPED``), its ``data`` naming the dataset's link beside
+    the notebook (the child makes it), read-only: a notebook's ``Homework()`` finds its settings and dataset at
+    grading as in a student's folder. Nothing secret: the student version holds the same file. Its path, or None
+    when the copy already holds that folder."""
     target = Path(workdir) / SHIPPED
     if target.exists():
         return None
