@@ -1,6 +1,7 @@
 """The second example, ``examples/digits`` (a DataLoader over the shipped MNIST, a class, a graded function, a short
-training run in quick mode and a written question), end to end as a new homework goes: its self-test passes, its
-student version is generated, that version's notebook runs in a Jupyter kernel (the public check cells pass on the
+training run in quick mode and a written question), end to end as a new homework goes: its self-test's checks that run nothing pass
+(its runs, a kernel and five gradings, take minutes: this file makes its own, and checks more), its student version is
+generated, that version's notebook runs in a Jupyter kernel (the public check cells pass on the
 solution filled back and say what is unfinished on the untouched version), and a Canvas download (a correct, a
 one-layer-wrong, a wrong-count_parameters and an untouched submission) is graded in the real sandbox, with grades.csv
 and the Canvas import written.
@@ -74,7 +75,6 @@ def _execute(nb, folder, monkeypatch):
 def test_the_self_test_passes():
     from grading import selftest
 
-    # what runs nothing; the runs it makes besides (a kernel, five gradings) are this file's own, with more to check
     assert selftest.main(["--assignment", str(DIGITS), "--static"]) == 0
 
 
