@@ -1,8 +1,8 @@
 """The second example, ``examples/digits`` (a DataLoader over the shipped MNIST, a class, a graded function, a short
-training run in quick mode and a written question), end to end as a new homework goes: its self-test's checks that run nothing pass
-(its runs, a kernel and five gradings, take minutes: this file makes its own, and checks more), its student version is
-generated, that version's notebook runs in a Jupyter kernel (the public check cells pass on the
-solution filled back and say what is unfinished on the untouched version), and a Canvas download (a correct, a
+training run in quick mode and a written question), end to end as a new homework goes: the self-test's checks that
+run nothing pass (its runs, a kernel and five gradings, take minutes: this file makes its own and checks more), the
+student version is generated, its notebook runs in a Jupyter kernel (the public check cells pass on the solution
+filled back and say what is unfinished on the untouched version), and a Canvas download (a correct, a
 one-layer-wrong, a wrong-count_parameters and an untouched submission) is graded in the real sandbox, with grades.csv
 and the Canvas import written.
 """
