@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 import casekit
+from casekit.student import SHIPPED  # the folder of a student version's assignment.json
 
 from grading import settings
 from grading.intake import notebook
@@ -270,6 +271,24 @@ def copy_provided(assignment, workdir):
     return copied
 
 
+def copy_settings(assignment, workdir):
+    """``assignment.json`` where a student version ships it (``SHIPPED``), its ``data`` naming the dataset's link beside
+    the notebook (the child makes it), read-only: a notebook's ``Homework()`` finds its settings and dataset at
+    grading as in a student's folder. Nothing secret: the student version holds the same file. Its path, or None
+    when the copy already holds that folder."""
+    target = Path(workdir) / SHIPPED
+    if target.exists():
+        return None
+    target.mkdir()
+    data = dict(assignment.data)
+    if data.get("data"):
+        data["data"] = os.path.relpath("data", SHIPPED)
+    (target / "assignment.json").write_text(json.dumps(data), encoding="utf-8")
+    os.chmod(target / "assignment.json", 0o444)
+    os.chmod(target, 0o555)
+    return target
+
+
 def grade_submission(name, pristine, fmt, options, workdir, assignment):
     """Grade one submission: its extracted files in ``pristine`` (the provided files are copied in here), its
     format ``fmt``; ``options``: limits (a ``settings.Limits``), threads, data (the dataset's folder), launch (optional: a
@@ -278,7 +297,7 @@ def grade_submission(name, pristine, fmt, options, workdir, assignment):
     started = time.monotonic()
     pristine, workdir = Path(pristine), Path(workdir)
     notebook.save_upgraded(pristine / assignment.files["notebook"])  # the child reads the nbformat 4 the plan is of
-    provided = copy_provided(assignment, pristine)
+    provided = copy_provided(assignment, pristine) + [copy_settings(assignment, pristine)]
     for path in [workdir, pristine]:
         os.chmod(path, 0o755)
     for path in pristine.iterdir():

@@ -336,7 +336,8 @@ def test_an_answer_page_with_a_huge_image_and_answer_stays_small_in_a_browser(tm
 
 
 # -- the guide --------------------------------------------------------------------------------------------------
-GUIDES = [REPO / "grading" / "README.md", REPO / "grading" / "THREAT_MODEL.md", REPO / "bench" / "README.md"]
+GUIDES = [REPO / "grading" / "README.md", REPO / "grading" / "THREAT_MODEL.md", REPO / "bench" / "README.md",
+          REPO / "grading" / "AUTHORING.md"]
 
 
 def _headings(path):
@@ -348,7 +349,9 @@ def _headings(path):
 def test_the_guide_is_short_and_its_links_resolve():
     guide = _read(GUIDES[0])
     assert len(guide) <= 12_000, f"grading/README.md is {len(guide):,} characters; the guide keeps to 12,000"
-    assert "(THREAT_MODEL.md)" in guide and "(../bench/README.md)" in guide
+    assert "(THREAT_MODEL.md)" in guide and "(../bench/README.md)" in guide and "(AUTHORING.md)" in guide
+    authoring = _read(GUIDES[3])
+    assert len(authoring) <= 12_000, f"grading/AUTHORING.md is {len(authoring):,} characters; it keeps to 12,000"
     assert "(grading/README.md)" in _read(REPO / "README.md")  # the landing page links to the guide
     dead = []
     for path in GUIDES:
