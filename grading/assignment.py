@@ -33,7 +33,7 @@ SETTINGS = ("name", "title", "files", "solved", "provided", "data", "checksums",
             "parts", "needed", "stand_ins", "dataset", "fallbacks", "environment", "student", "preamble")
 PART_SETTINGS = Part._fields
 SECTIONS = {"files": ("notebook", "module"), "solved": ("notebook", "module"),
-            "dataset": ("torchvision", "mean", "std", "side"),
+            "dataset": ("torchvision", "mean", "std", "side", "source", "license"),
             "student": ("check_cell", "checks_folder", "leave_out", "ship"), "student.ship": ("files", "data")}
 REQUIRED, PART_REQUIRED = ("name", "files", "parts"), ("name", "points", "kind", "title")
 Case = namedtuple("Case", "part title points public function")
