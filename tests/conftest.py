@@ -44,12 +44,12 @@ def zip_bytes(files):
     return handle.getvalue()
 
 
-def run_notebook(workdir, env, rerun_from=None, stop_on_error=True):
+def run_notebook(workdir, env, rerun_from=None, stop_on_error=True, stop_before=None):
     """Execute a copy of hw2.ipynb in ``workdir`` (the kernel's working directory) with ``env`` added.
 
     Returns (notebook after the run, notebook as it was after the first pass, error or None).
     With ``rerun_from`` (a substring of a cell's source), the cells from that one on run a second
-    time in the same kernel.
+    time in the same kernel; with ``stop_before`` (another), no cell from that one on runs (in either pass).
     """
     import copy
 
@@ -67,14 +67,15 @@ def run_notebook(workdir, env, rerun_from=None, stop_on_error=True):
         for key, value in env.items():
             patch.setenv(key, value)
         error = None
+        end = next(i for i, c in enumerate(nb.cells) if stop_before in source(c)) if stop_before else len(nb.cells)
         with client.setup_kernel():
             try:
-                for index, cell in enumerate(nb.cells):
+                for index, cell in enumerate(nb.cells[:end]):
                     client.execute_cell(cell, index)
                 first_pass = copy.deepcopy(nb)
                 if rerun_from is not None:
                     start = next(i for i, c in enumerate(nb.cells) if rerun_from in source(c))
-                    for index in range(start, len(nb.cells)):
+                    for index in range(start, end):
                         client.execute_cell(nb.cells[index], index)
             except CellExecutionError as exc:
                 if stop_on_error:

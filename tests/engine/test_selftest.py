@@ -81,8 +81,9 @@ def test_a_graded_variable_inside_an_if_is_refused(tmp_path, capsys):
 
 def test_a_name_no_earlier_cell_defines_is_refused(tmp_path, capsys):
     folder = tiny_copy(tmp_path, cell="net = Doubler()\nprint(net(torch.arange(4.0) * scale))", after="scale = 2.0")
+    last = len(nbformat.read(folder / "tiny.ipynb", as_version=4).cells) - 1  # the cell appended
     assert refused(folder, capsys) == [
-        "cell 4 (net) reads scale, which no earlier cell defines (cell 8 does, after it): move that definition "
+        f"cell 4 (net) reads scale, which no earlier cell defines (cell {last} does, after it): move that definition "
         "before cell 4 (net)"]
     folder = tiny_copy(tmp_path / "nowhere", cell="net = Doubler()\nprint(net(torch.arange(4.0) * factor))")
     assert refused(folder, capsys) == [
