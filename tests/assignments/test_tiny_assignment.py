@@ -99,6 +99,7 @@ def test_the_public_checks_run_on_a_kernels_variables(student, monkeypatch, caps
     out, nb, module, _, filled = student
     monkeypatch.syspath_prepend(str(out))
     monkeypatch.chdir(out)  # a notebook's kernel runs in the notebook's folder: Homework() reads checking/ there
+    monkeypatch.setattr(sys, "meta_path", list(sys.meta_path))  # the shipped toolkit's import hook ends with the test
     for name in ("tiny_models", "casekit", "casekit.kernel", "casekit.student", "casekit.source", "casekit.handin",
                  "casekit.data"):  # the shipped copies import here
         monkeypatch.delitem(sys.modules, name, raising=False)
