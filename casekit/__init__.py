@@ -326,13 +326,34 @@ def signature(images, size):
     return small / small.norm(dim=1, keepdim=True).clamp_min(1e-6)
 
 
+_REFERENCES = {}  # id(known) -> (known itself, kept so that its id is never another's, (channels, size, signatures))
+
+
+def _reference(known):
+    """(channels, size, signatures) of the known images, computed once per tensor and process (the dataset's tensors
+    are read once too: ``dataset``)."""
+    entry = _REFERENCES.get(id(known))
+    if entry is None or entry[0] is not known:
+        if len(_REFERENCES) >= 4:
+            _REFERENCES.clear()
+        first = channels_first(known)
+        size = tuple(first.shape[2:])
+        entry = _REFERENCES[id(known)] = (known, (first.shape[1], size, signature(first, size)))
+    return entry[1]
+
+
+def warm(spec, root):
+    """Read the dataset ``spec`` names (both sets) and what ``not_real`` compares with, now: a grader that forks a
+    worker per submission does this once before, and each worker inherits them instead of reading them again."""
+    for train in (False, True):
+        _reference(dataset(spec, root, train)[0])
+
+
 def not_real(images, labels, known, known_labels, threshold=0.95):
     """How many of ``images`` (N, C, H, W) are not, up to resizing and an affine scale, one of ``known`` (uint8, as
     the dataset holds them: ``channels_first``) with that label, compared on the known images' channels and size; a
     non-finite image, or one with fewer channels, is never real."""
-    known = channels_first(known)
-    channels, size = known.shape[1], tuple(known.shape[2:])
-    reference = signature(known, size)
+    channels, size, reference = _reference(known)
     wrong = 0
     for image, label in zip(images, labels):
         if image.dim() != 3 or image.shape[0] < channels or not torch.isfinite(image).all():
@@ -348,6 +369,34 @@ def not_real(images, labels, known, known_labels, threshold=0.95):
 def built(name, *args):
     """A question's target: the submission's class ``name`` built with ``args``."""
     return {"class": name, "args": list(args)}
+
+
+def torch_layer(kind, **config):
+    """A question's target that holds nothing of the submission: PyTorch's own layer ``kind`` (``"Linear"``, ...)
+    with ``config`` in the described form (``{"in": 4, "out": 3}``), built where the question is answered (a graded
+    function's input that no mistake in a graded class can break)."""
+    return {"layer": {"type": kind, **config}}
+
+
+def target_label(target):
+    """How a target reads in a message: ``Doubler(2)``, ``net.linear``, ``nn.Linear(4, 3)``."""
+    if "layer" in target:
+        layer = target["layer"] if isinstance(target["layer"], dict) else {}
+        name = f"nn.{layer.get('type')}({', '.join(str(v) for k, v in layer.items() if k != 'type')})"
+    elif "class" in target:
+        name = f"{target['class']}({', '.join(map(str, target.get('args', [])))})"
+    else:
+        name = target["var"]
+    return name + (f".{target['sub']}" if target.get("sub") else "")
+
+
+def resolve_layer(target):
+    """The layer a ``torch_layer`` target describes, built (bounded as every description is: ``out_of_bounds``);
+    LookupError when it is not one the toolkit builds."""
+    found = build_layer(target["layer"]) if isinstance(target.get("layer"), dict) else None
+    if found is None:
+        raise LookupError(f"{target_label(target)} is not a layer the toolkit builds")
+    return found
 
 
 def conv(cin, cout, kernel, stride=1, padding=0):

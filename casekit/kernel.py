@@ -62,7 +62,12 @@ class LocalAsk:
         return cls
 
     def target(self, spec):
-        if "class" in spec:
+        if "layer" in spec:
+            try:
+                found = casekit.resolve_layer(spec)
+            except LookupError as error:
+                raise AssertionError(str(error)) from None
+        elif "class" in spec:
             key = (spec["class"], tuple(spec.get("args", [])))
             if key not in self._built:
                 cls = self._class(spec["class"])
@@ -93,9 +98,7 @@ class LocalAsk:
 
     @staticmethod
     def label(target):
-        name = (f"{target['class']}({', '.join(map(str, target.get('args', [])))})" if "class" in target
-                else target["var"])
-        return name + (f".{target['sub']}" if target.get("sub") else "")
+        return casekit.target_label(target)
 
     def describe(self, target):
         try:

@@ -2,7 +2,7 @@
 the grader runs the same functions on the sandboxed submission, with inputs it draws."""
 
 import torch
-from casekit import built, case, layer, parameters
+from casekit import build_layer, built, case, layer, torch_layer
 
 DOUBLER = built("Doubler")
 
@@ -23,11 +23,12 @@ def net_doubles(ask):
     assert torch.allclose(out, 2 * x, atol=1e-5), "net(x) is not 2 * x"
 
 
-@case("count_parameters", "count_parameters(Doubler()) is the number of numbers Doubler() learns", 1, public=True)
+@case("count_parameters", "count_parameters(model) is the number of numbers a model learns", 1, public=True)
 def counts_parameters(ask):
-    found = ask.call("count_parameters", DOUBLER)
-    _, names, tensors = ask.describe(DOUBLER)
-    expected = parameters(names, tensors)  # counted here, from the parameters themselves
+    linear = torch_layer("Linear", **{"in": 4, "out": 3})  # PyTorch's own layer: no mistake in Doubler changes it
+    found = ask.call("count_parameters", linear)
+    expected = sum(p.numel() for p in build_layer(linear["layer"]).parameters())  # counted here: 4 * 3 + 3
     kind = "a tensor" if isinstance(found, list) else type(found).__name__
-    assert type(found) is int, f"count_parameters(Doubler()) returns {kind}, not a whole number"
-    assert found == expected, f"count_parameters(Doubler()) is {found}, expected {expected}: count every parameter's elements"
+    assert type(found) is int, f"count_parameters(nn.Linear(4, 3)) returns {kind}, not a whole number"
+    assert found == expected, (f"count_parameters(nn.Linear(4, 3)) is {found}, expected {expected}: count every "
+                               "parameter's elements")

@@ -54,11 +54,7 @@ class Ask:
 
     @staticmethod
     def label(target):
-        if "class" in target:
-            name = f"{target['class']}({', '.join(map(str, target.get('args', [])))})"
-        else:
-            name = target["var"]
-        return name + (f".{target['sub']}" if target.get("sub") else "")
+        return casekit.target_label(target)
 
     def _question(self, header, tensors, label):
         try:

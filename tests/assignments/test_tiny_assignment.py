@@ -34,7 +34,7 @@ EXPORT = """Student,ID,SIS User ID,SIS Login ID,Section,Tiny (5001),Current Poin
 "Blank, Cy",503,B003,cblank,Design 101,,0
 """
 WRONG_FORWARD = ("        y = self.linear(x)\n", "        y = torch.relu(self.linear(x))\n")
-MISCOUNT = ("    return count\n", "    return count + len(list(model.parameters())) * 2\n")  # 20 + 2 * 2
+MISCOUNT = ("    return count\n", "    return count + len(list(model.parameters())) * 2\n")  # 15 + 2 * 2
 
 
 def _tags(cell):
@@ -137,7 +137,7 @@ def test_the_public_checks_run_on_a_kernels_variables(student, monkeypatch, caps
 
     miscounted = kernel_state(filled.replace(*MISCOUNT), _notebook(student))
     (status, _, message), = kernel.results(out / "checking", "count_parameters", miscounted)
-    assert (status, message) == (kernel.FAILED, "count_parameters(Doubler()) is 24, expected 20: count every "
+    assert (status, message) == (kernel.FAILED, "count_parameters(nn.Linear(4, 3)) is 19, expected 15: count every "
                                                 "parameter's elements")
 
     untouched = kernel_state(module, nb)

@@ -164,6 +164,10 @@ EXPECTED = [  # (function, its arguments, ("value", the answer) or ("AssertionEr
                                              "grader reads (at most 6 dimensions, 4,194,304 numbers each, 64 MiB in "
                                              "all)")),
     ("unlisted", (), ("AssertionError", "unlisted(): unlisted is not a function the assignment grades")),
+    ("count_parameters", (casekit.torch_layer("Linear", **{"in": 4, "out": 3}),), ("value", 15)),  # built there
+    ("count_parameters", (casekit.torch_layer("Linear", **{"in": 2**17, "out": 2}),),  # never built: out of bounds
+     ("AssertionError", "count_parameters(nn.Linear(131072, 2)): nn.Linear(131072, 2) is not a layer the toolkit "
+                        "builds")),
     ("pairs", (X, {"class": "Doubler", "sub": "nothing"}),
      ("AssertionError", "pairs(tensor(2, 3), Doubler().nothing): AttributeError: 'Doubler' object has no attribute "
                         "'nothing'")),

@@ -107,9 +107,16 @@ def test_needed_overrides_the_derivation_and_must_hold_what_the_cells_read(tmp_p
 
 
 def _table(out):
+    """{row: [each part's points, the automatic total]} of the self-test's table (its header: the parts)."""
     lines = out.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("submission "))
-    return {line.rsplit(None, 3)[0].strip(): line.split()[-3:] for line in lines[start + 2:start + 6]}
+    width = len(lines[start].split()) - 1
+    rows = {}
+    for line in lines[start + 2:]:
+        if line.startswith(("note:", "FAIL:", "grading.selftest:")) or not line.strip():
+            break
+        rows[line.rsplit(None, width)[0].strip()] = line.split()[-width:]
+    return rows
 
 
 @pytest.mark.slow
@@ -118,9 +125,10 @@ def test_the_tiny_example_passes_with_full_zero_and_own_part_rows(capsys):
         pytest.skip(f"no sandbox here: {isolation.problem()}")
     assert selftest.main(["--assignment", str(TINY)]) == 0
     out = capsys.readouterr().out
-    assert "the public cases on the solved notebook's objects, in a kernel: 2 of 2 pass" in out
-    assert _table(out) == {"solved": ["2", "1", "3"], "student": ["0", "0", "0"],
-                           "mistake in doubler": ["0", "0", "0"], "mistake in net": ["2", "0", "2"]}
+    assert "the public cases on the solved notebook's objects, in a kernel: 3 of 3 pass" in out
+    assert _table(out) == {"solved": ["2", "1", "1", "4"], "student": ["0", "0", "0", "0"],
+                           "mistake in doubler": ["0", "0", "1", "1"], "mistake in net": ["2", "0", "1", "3"],
+                           "mistake in count_parameters": ["2", "1", "0", "3"]}
     assert "note: the planted mistake in doubler also costs net (0 of 1): its cell builds Doubler (stand_ins)" in out
     assert "everything holds" in out
 
@@ -132,7 +140,7 @@ def test_a_planted_mistake_that_costs_another_part_is_refused(tmp_path, capsys):
     folder = tiny_copy(tmp_path, {"stand_ins": None})  # net's cell no longer runs without a Doubler
     assert selftest.main(["--assignment", str(folder)]) == 1
     out = capsys.readouterr().out
-    assert _table(out)["mistake in doubler"] == ["0", "0", "0"]
+    assert _table(out)["mistake in doubler"] == ["0", "0", "1", "1"]
     fails = [line for line in out.splitlines() if line.startswith("FAIL: ")]
     assert len(fails) == 1 and fails[0].startswith("FAIL: the planted mistake in doubler also costs net (0 of 1: ")
     assert fails[0].endswith("a mistake must cost its own part only: make net's cases check net alone, or give its "

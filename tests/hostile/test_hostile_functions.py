@@ -19,19 +19,19 @@ TINY = REPO / "examples" / "tiny"
 HONEST = "    count = sum([p.numel() for p in model.parameters()])  # blank: args\n    return count\n"
 CELL_LIMIT = 10
 FUNCTIONS = {  # submission: (the function's body, what its row says)
-    "huge": ("    return torch.zeros(5 * 2**20)\n", "count_parameters(Doubler()) returns a tensor of shape (5242880,), "
+    "huge": ("    return torch.zeros(5 * 2**20)\n", "count_parameters(nn.Linear(4, 3)) returns a tensor of shape (5242880,), "
                                                    "larger than the grader reads"),
     "hangs": ("    while True:\n        try:\n            while True:\n                pass\n"
-              "        except BaseException:\n            pass\n", f"count_parameters(Doubler()) ran past {CELL_LIMIT} s"),
+              "        except BaseException:\n            pass\n", f"count_parameters(nn.Linear(4, 3)) ran past {CELL_LIMIT} s"),
     "subclass": ("    class Hijack(torch.Tensor):\n        @classmethod\n"
                  "        def __torch_function__(cls, func, types, args=(), kwargs=None):\n"
                  "            while True:\n                pass\n"
                  "    return torch.tensor(20.0).as_subclass(Hijack)\n",
-                 "count_parameters(Doubler()) returns a tensor, not a whole number"),
+                 "count_parameters(nn.Linear(4, 3)) returns a tensor, not a whole number"),
     "sly": ("    class Sly(int):\n        def __eq__(self, other):\n            return True\n"
             "        def __float__(self):\n            while True:\n                pass\n"
             "        __int__ = __index__ = __float__\n    return Sly(20)\n",
-            "count_parameters(Doubler()) returns Sly, not a tensor, a tuple of tensors or a number"),
+            "count_parameters(nn.Linear(4, 3)) returns Sly, not a tensor, a tuple of tensors or a number"),
 }
 
 

@@ -250,7 +250,7 @@ def test_part_two_reruns_in_the_same_kernel(quick_runs):
 def test_two_quick_runs_give_identical_numbers(quick_runs):
     (_, first, _), (_, second, _) = quick_runs
     trained = [i for i, c in enumerate(code_cells(second)) if re.search(r"[Ll]oss", stdout(c))]
-    assert len(trained) >= 5
+    assert len(trained) >= 3  # LeNet-5, the autoencoder and the VAE
     for i in trained:
         assert stdout(code_cells(first)[i]) == stdout(code_cells(second)[i])
 

@@ -170,8 +170,10 @@ class Runner:
     # -- questions ------------------------------------------------------------------------------------
     def target(self, wanted):
         """The object a request names: a class of the module built with ``args`` (kept for later questions), or a
-        notebook variable; then ``sub``, a dotted path of attributes."""
-        if "class" in wanted:
+        notebook variable, or PyTorch's own layer (``casekit.torch_layer``); then ``sub``, a dotted path of attributes."""
+        if "layer" in wanted:
+            found = casekit.resolve_layer(wanted)
+        elif "class" in wanted:
             key = (wanted["class"], tuple(wanted.get("args", [])))
             if key not in self.built:
                 cls = self.classes().get(wanted["class"])
