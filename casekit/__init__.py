@@ -326,34 +326,13 @@ def signature(images, size):
     return small / small.norm(dim=1, keepdim=True).clamp_min(1e-6)
 
 
-_REFERENCES = {}  # id(known) -> (known itself, kept so that its id is never another's, (channels, size, signatures))
-
-
-def _reference(known):
-    """(channels, size, signatures) of the known images, computed once per tensor and process (the dataset's tensors
-    are read once too: ``dataset``)."""
-    entry = _REFERENCES.get(id(known))
-    if entry is None or entry[0] is not known:
-        if len(_REFERENCES) >= 4:
-            _REFERENCES.clear()
-        first = channels_first(known)
-        size = tuple(first.shape[2:])
-        entry = _REFERENCES[id(known)] = (known, (first.shape[1], size, signature(first, size)))
-    return entry[1]
-
-
-def warm(spec, root):
-    """Read the dataset ``spec`` names (both sets) and what ``not_real`` compares with, now: a grader that forks a
-    worker per submission does this once before, and each worker inherits them instead of reading them again."""
-    for train in (False, True):
-        _reference(dataset(spec, root, train)[0])
-
-
 def not_real(images, labels, known, known_labels, threshold=0.95):
     """How many of ``images`` (N, C, H, W) are not, up to resizing and an affine scale, one of ``known`` (uint8, as
     the dataset holds them: ``channels_first``) with that label, compared on the known images' channels and size; a
     non-finite image, or one with fewer channels, is never real."""
-    channels, size, reference = _reference(known)
+    known = channels_first(known)
+    channels, size = known.shape[1], tuple(known.shape[2:])
+    reference = signature(known, size)
     wrong = 0
     for image, label in zip(images, labels):
         if image.dim() != 3 or image.shape[0] < channels or not torch.isfinite(image).all():

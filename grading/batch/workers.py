@@ -104,21 +104,6 @@ def _fork(task, grader, function):
         os._exit(status)
 
 
-def _warm(task):
-    """The assignment's dataset, read here once before the first worker is forked (each inherits it rather than
-    reading it again: seconds per submission). True once done; a failure leaves each worker to read it itself."""
-    try:
-        import casekit
-        from grading.assignment import load as load_assignment
-
-        spec, data = load_assignment(task["assignment_folder"]).data.get("dataset"), task["options"].get("data")
-        if spec and data:
-            casekit.warm(spec, data)
-        return True
-    except Exception:
-        return False
-
-
 def serve(pickled):
     """The server: unpickle the function a worker calls (importing its module) once, then fork a worker per task read
     on stdin, saying each start and end on stdout; ends (and its workers with it) when stdin closes or the grader
@@ -132,7 +117,7 @@ def serve(pickled):
             importlib.import_module(module)
         except ImportError:
             pass
-    tasks, answers, children, buffered, warmed = sys.stdin.buffer, sys.stdout.buffer, {}, b"", False
+    tasks, answers, children, buffered = sys.stdin.buffer, sys.stdout.buffer, {}, b""
     os.set_blocking(tasks.fileno(), False)
     while True:
         readable = select.select([tasks.fileno()], [], [], 0.1)[0]
@@ -144,8 +129,6 @@ def serve(pickled):
             while b"\n" in buffered:
                 line, buffered = buffered.split(b"\n", 1)
                 task = pickle.loads(base64.b64decode(line))
-                if not children and not warmed:
-                    warmed = _warm(task)
                 pid = _fork(task, grader, function)
                 children[pid] = task["index"]
                 answers.write(f"started {task['index']} {pid}\n".encode())
