@@ -27,6 +27,13 @@ def _first_line(error):
     return f"{type(error).__name__}: {lines[0][:200]}" if lines else type(error).__name__
 
 
+def _refuse_stand_in(found):
+    """Unfinished when ``found`` is a provided import hook's stand-in for a class or function whose blanks are open."""
+    unfinished = next((getattr(found, key) for key in dir(found) if key.endswith("_unfinished__")), None)
+    if isinstance(unfinished, str):
+        raise Unfinished(unfinished)
+
+
 class LocalAsk:
     """What a case may ask, answered on the kernel's variables (``namespace``) and the module the notebook imports;
     inputs are drawn from a fixed seed, so a check says the same thing every time it runs."""
@@ -56,9 +63,7 @@ class LocalAsk:
         if cls is None:
             module = self.spec["files"].get("module") or "the notebook"
             raise Unfinished(f"{module} defines no class {name} that this kernel has imported")
-        unfinished = next((getattr(cls, key) for key in dir(cls) if key.endswith("_unfinished__")), None)
-        if isinstance(unfinished, str):  # a provided import hook's stand-in for a class whose blanks are open
-            raise Unfinished(unfinished)
+        _refuse_stand_in(cls)
         return cls
 
     def target(self, spec):
@@ -135,9 +140,7 @@ class LocalAsk:
         if found is None:
             where = self.spec["files"].get("module") or "the notebook"
             raise Unfinished(f"{where} defines no function {function} that this kernel has imported")
-        unfinished = next((getattr(found, key) for key in dir(found) if key.endswith("_unfinished__")), None)
-        if isinstance(unfinished, str):  # a provided import hook's stand-in for a function whose blanks are open
-            raise Unfinished(unfinished)
+        _refuse_stand_in(found)
         try:
             resolved = [self.target(a) if isinstance(a, dict) else a for a in args]
         except Unfinished:
